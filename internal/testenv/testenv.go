@@ -1,0 +1,86 @@
+// Package testenv gives integration tests the real parts they stand on: a
+// Redis from FERRY_REDIS_URL with a key prefix of their own, and a localaws
+// stack per test.
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ferryworks/ferry/internal/localaws"
+)
+
+// RedisURL returns FERRY_REDIS_URL. Without it the test fails when CI is set
+// (CI must run every test) and is skipped otherwise, with a message saying how
+// to run it (make test starts a throwaway redis-server).
+func RedisURL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv("FERRY_REDIS_URL")
+	if u == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("FERRY_REDIS_URL is not set but CI is: integration tests need Redis; run them with `make test`")
+		}
+		t.Skip("FERRY_REDIS_URL not set; run `make test`, which starts a throwaway redis-server")
+	}
+	return u
+}
+
+// Redis returns a client for the test Redis and a key prefix unique to this
+// test; keys under the prefix are deleted when the test ends.
+func Redis(t testing.TB) (*redis.Client, string) {
+	t.Helper()
+	opt, err := redis.ParseURL(RedisURL(t))
+	if err != nil {
+		t.Fatalf("FERRY_REDIS_URL: %v", err)
+	}
+	c := redis.NewClient(opt)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Ping(ctx).Err(); err != nil {
+		t.Fatalf("redis at FERRY_REDIS_URL not reachable: %v", err)
+	}
+	prefix := "ferrytest-" + sanitize(t.Name()) + "-" + randHex(4)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		iter := c.Scan(ctx, 0, prefix+":*", 500).Iterator()
+		for iter.Next(ctx) {
+			c.Del(ctx, iter.Val())
+		}
+		_ = c.Close()
+	})
+	return c, prefix
+}
+
+// LocalAWS starts a localaws stack for this test and stops it at cleanup.
+func LocalAWS(t testing.TB) *localaws.Stack {
+	t.Helper()
+	s, err := localaws.Start(localaws.Options{})
+	if err != nil {
+		t.Fatalf("start localaws: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
