@@ -6,10 +6,30 @@ package localaws
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/rs/zerolog"
 )
 
 // Options configures a Stack. The zero value listens on a free loopback port
@@ -21,6 +41,19 @@ type Options struct {
 	// Region is the region buckets are created in when Bucket.Region is empty
 	// and the region STS signs for. Default "us-east-1".
 	Region string
+	// Now is the gate's clock for credential expiry and presigned-URL
+	// expiry; nil means time.Now. Tests move it forward to expire
+	// credentials without waiting.
+	Now func() time.Time
+	// InProcessKumo runs kumo inside this process instead of a child
+	// process. kumo's state is process-global, so every in-process stack
+	// shares buckets and queues: use it only where one stack runs per
+	// process (cmd/devstack) or a child process is impossible.
+	InProcessKumo bool
+	// Logger receives the gate's decisions (denials, faults) at debug level
+	// and its failures at warn; nil discards them. Credentials, tokens and
+	// external IDs are never logged.
+	Logger *zerolog.Logger
 }
 
 // Stack is kumo behind the IAM gate, serving S3, SQS and STS on one endpoint.
@@ -28,13 +61,146 @@ type Stack struct {
 	// URL is the gate's base URL, "http://127.0.0.1:PORT"; use it as the
 	// SDK's BaseEndpoint (AWS_ENDPOINT_URL).
 	URL string
+	// KumoURL is kumo's own endpoint, behind the gate. Requests sent there
+	// bypass every check; it exists for benchmarks and diagnosis.
+	KumoURL string
+
+	opts   Options
+	log    zerolog.Logger
+	kumo   *kumoBackend
+	ln     net.Listener
+	srv    *http.Server
+	proxy  *httputil.ReverseProxy
+	target *url.URL
+	direct *http.Client // to kumo, for the setup helpers
+
+	mu       sync.RWMutex
+	accounts map[string]bool
+	keys     map[string]*accessKey
+	roles    map[string]*roleInfo // by role ARN
+	buckets  map[string]*bucketInfo
+
+	faults faultSet
+	stats  statSet
+	fifo   fifoIDs
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// accessKey is a long-term or temporary key the gate issued.
+type accessKey struct {
+	id           string
+	secret       string
+	account      string
+	arn          string // principal ARN
+	roleARN      string // "" for a root key
+	userID       string // GetCallerIdentity's UserId
+	sessionToken string // "" for long-term keys
+	expires      time.Time
+}
+
+func (k *accessKey) principal() Principal {
+	return Principal{ARN: k.arn, Account: k.account, RoleARN: k.roleARN}
+}
+
+type roleInfo struct {
+	Role
+	arn      string
+	id       string
+	trust    *Policy
+	policies []*Policy
+}
+
+type bucketInfo struct {
+	owner      string
+	region     string
+	policyText string
+	policy     *Policy
 }
 
 // Start starts kumo and the gate in front of it.
-func Start(opts Options) (*Stack, error) { panic("unimplemented") }
+func Start(opts Options) (*Stack, error) {
+	if opts.Region == "" {
+		opts.Region = "us-east-1"
+	}
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1:0"
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Stack{
+		opts:     opts,
+		log:      zerolog.Nop(),
+		accounts: map[string]bool{},
+		keys:     map[string]*accessKey{},
+		roles:    map[string]*roleInfo{},
+		buckets:  map[string]*bucketInfo{},
+	}
+	if opts.Logger != nil {
+		s.log = opts.Logger.With().Str("component", "localaws").Logger()
+	}
+	s.stats.init()
+	var err error
+	if opts.InProcessKumo {
+		s.kumo = startKumoInProcess()
+	} else if s.kumo, err = startKumoProcess(); err != nil {
+		return nil, err
+	}
+	s.KumoURL = s.kumo.URL
+	if s.target, err = url.Parse(s.kumo.URL); err != nil {
+		_ = s.kumo.close()
+		return nil, fmt.Errorf("kumo url: %w", err)
+	}
+	tr := &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        1024,
+		MaxIdleConnsPerHost: 512,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+		// Object bodies are copied with 256 KiB buffers instead of 4 KiB.
+		WriteBufferSize: 256 << 10,
+		ReadBufferSize:  256 << 10,
+	}
+	s.direct = &http.Client{Transport: tr}
+	s.proxy = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(s.target)
+			// The client's address means nothing to kumo.
+			pr.Out.Header.Del("X-Forwarded-For")
+		},
+		Transport:      tr,
+		FlushInterval:  -1,
+		BufferPool:     proxyBufferPool{},
+		ModifyResponse: s.modifyResponse,
+		ErrorHandler:   s.proxyError,
+	}
+	if s.ln, err = net.Listen("tcp", opts.Addr); err != nil {
+		_ = s.kumo.close()
+		return nil, fmt.Errorf("listen %s: %w", opts.Addr, err)
+	}
+	s.URL = "http://" + s.ln.Addr().String()
+	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second}
+	go func() { _ = s.srv.Serve(s.ln) }()
+	return s, nil
+}
 
 // Close stops the gate and kumo.
-func (s *Stack) Close() error { panic("unimplemented") }
+func (s *Stack) Close() error {
+	s.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err := s.srv.Shutdown(ctx)
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = s.srv.Close()
+		}
+		s.direct.CloseIdleConnections()
+		s.closeErr = errors.Join(err, s.kumo.close())
+	})
+	return s.closeErr
+}
 
 // Account is an AWS account known to the gate with one long-term access key;
 // its principal is arn:aws:iam::ID:root.
@@ -44,14 +210,70 @@ type Account struct {
 	SecretAccessKey string
 }
 
+var accountIDPattern = regexp.MustCompile(`^[0-9]{12}$`)
+
 // NewAccount registers an account with a fresh long-term key pair. An empty
 // id generates a random 12-digit account ID. Registering an existing id
 // returns a new key for the same account.
-func (s *Stack) NewAccount(id string) (Account, error) { panic("unimplemented") }
+func (s *Stack) NewAccount(id string) (Account, error) {
+	if id == "" {
+		id = randomDigits(12)
+	}
+	if !accountIDPattern.MatchString(id) {
+		return Account{}, fmt.Errorf("account id %q is not 12 digits", id)
+	}
+	k := &accessKey{
+		id:      "AKIA" + randomUpper(16),
+		secret:  randomSecret(40),
+		account: id,
+		arn:     "arn:aws:iam::" + id + ":root",
+		userID:  id,
+	}
+	s.mu.Lock()
+	s.accounts[id] = true
+	s.keys[k.id] = k
+	s.mu.Unlock()
+	return Account{ID: id, AccessKeyID: k.id, SecretAccessKey: k.secret}, nil
+}
 
 // Config returns an aws.Config that signs as acct and sends every service to
-// the gate (BaseEndpoint = URL) in region.
-func (s *Stack) Config(acct Account, region string) aws.Config { panic("unimplemented") }
+// the gate (BaseEndpoint = URL) in region. S3 clients made from it must set
+// UsePathStyle (see S3Client); the SDK's default retryer applies.
+func (s *Stack) Config(acct Account, region string) aws.Config {
+	if region == "" {
+		region = s.opts.Region
+	}
+	return s.configFor(credentials.NewStaticCredentialsProvider(acct.AccessKeyID, acct.SecretAccessKey, ""), region)
+}
+
+func (s *Stack) configFor(creds aws.CredentialsProvider, region string) aws.Config {
+	hc := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+		tr.MaxIdleConns = 512
+		tr.MaxIdleConnsPerHost = 256
+	})
+	return aws.Config{
+		Region:       region,
+		Credentials:  aws.NewCredentialsCache(creds),
+		BaseEndpoint: aws.String(s.URL),
+		HTTPClient:   hc,
+	}
+}
+
+// S3Client returns a path-style S3 client signing as acct in region, the
+// way ferry's own clients must be configured against a custom endpoint.
+func (s *Stack) S3Client(acct Account, region string) *s3.Client {
+	return s3.NewFromConfig(s.Config(acct, region), func(o *s3.Options) { o.UsePathStyle = true })
+}
+
+// SQSClient returns an SQS client signing as acct in region.
+func (s *Stack) SQSClient(acct Account, region string) *sqs.Client {
+	return sqs.NewFromConfig(s.Config(acct, region))
+}
+
+// STSClient returns an STS client signing as acct in region.
+func (s *Stack) STSClient(acct Account, region string) *sts.Client {
+	return sts.NewFromConfig(s.Config(acct, region))
+}
 
 // Role is an IAM role: a trust policy saying who may assume it and the
 // permission policies the assumed sessions carry (IAM policy JSON text).
@@ -64,9 +286,48 @@ type Role struct {
 	MaxSessionDuration time.Duration
 }
 
+var roleNamePattern = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
+
+// RoleARN is the ARN of role name in account.
+func RoleARN(account, name string) string {
+	return "arn:aws:iam::" + account + ":role/" + name
+}
+
 // PutRole creates or replaces a role and returns its ARN. Invalid policy JSON
-// is an error.
-func (s *Stack) PutRole(r Role) (string, error) { panic("unimplemented") }
+// is an error. Sessions already issued for the role see the new policies
+// from their next request on, as in IAM.
+func (s *Stack) PutRole(r Role) (string, error) {
+	if !accountIDPattern.MatchString(r.AccountID) {
+		return "", fmt.Errorf("role %q: account id %q is not 12 digits", r.Name, r.AccountID)
+	}
+	if !roleNamePattern.MatchString(r.Name) {
+		return "", fmt.Errorf("role name %q is not a valid IAM role name", r.Name)
+	}
+	trust, err := ParsePolicy(r.TrustPolicy)
+	if err != nil {
+		return "", fmt.Errorf("role %s trust policy: %w", r.Name, err)
+	}
+	ri := &roleInfo{Role: r, arn: RoleARN(r.AccountID, r.Name), trust: trust}
+	for i, text := range r.Policies {
+		p, err := ParsePolicy(text)
+		if err != nil {
+			return "", fmt.Errorf("role %s policy %d: %w", r.Name, i, err)
+		}
+		ri.policies = append(ri.policies, p)
+	}
+	if ri.MaxSessionDuration == 0 {
+		ri.MaxSessionDuration = time.Hour
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.roles[ri.arn]; ok {
+		ri.id = old.id
+	} else {
+		ri.id = "AROA" + randomUpper(17)
+	}
+	s.roles[ri.arn] = ri
+	return ri.arn, nil
+}
 
 // Bucket is an S3 bucket with its owner account, region and optional bucket
 // policy (JSON text). Bucket names are one global namespace.
@@ -78,15 +339,107 @@ type Bucket struct {
 }
 
 // CreateBucket creates the bucket in kumo and records its owner, region and
-// policy in the gate.
-func (s *Stack) CreateBucket(ctx context.Context, b Bucket) error { panic("unimplemented") }
+// policy in the gate. A name already taken is an error, as in S3.
+func (s *Stack) CreateBucket(ctx context.Context, b Bucket) error {
+	if b.Region == "" {
+		b.Region = s.opts.Region
+	}
+	bi := &bucketInfo{owner: b.Owner, region: b.Region}
+	if b.Policy != "" {
+		p, err := ParsePolicy(b.Policy)
+		if err != nil {
+			return fmt.Errorf("bucket %s policy: %w", b.Name, err)
+		}
+		bi.policy, bi.policyText = p, b.Policy
+	}
+	s.mu.Lock()
+	if !s.accounts[b.Owner] {
+		s.mu.Unlock()
+		return fmt.Errorf("bucket %s: owner %q is not an account of this stack", b.Name, b.Owner)
+	}
+	if _, ok := s.buckets[b.Name]; ok {
+		s.mu.Unlock()
+		return fmt.Errorf("bucket %s: %w", b.Name, ErrBucketExists)
+	}
+	s.buckets[b.Name] = bi
+	s.mu.Unlock()
+	if err := s.kumoDo(ctx, http.MethodPut, "/"+b.Name, nil, -1, ""); err != nil {
+		s.mu.Lock()
+		delete(s.buckets, b.Name)
+		s.mu.Unlock()
+		return fmt.Errorf("create bucket %s in kumo: %w", b.Name, err)
+	}
+	return nil
+}
 
-// SetBucketPolicy replaces a bucket's policy; "" removes it.
-func (s *Stack) SetBucketPolicy(bucket, policy string) error { panic("unimplemented") }
+// ErrBucketExists is returned (wrapped) by CreateBucket for a name that is
+// already taken; bucket names are global, as in S3.
+var ErrBucketExists = errors.New("bucket already exists")
+
+// ErrNoSuchBucket is returned (wrapped) by helpers given a bucket the stack
+// does not know.
+var ErrNoSuchBucket = errors.New("no such bucket")
+
+// SetBucketPolicy replaces a bucket's policy; "" removes it. It takes effect
+// from the next request on.
+func (s *Stack) SetBucketPolicy(bucket, policy string) error {
+	var p *Policy
+	if policy != "" {
+		var err error
+		if p, err = ParsePolicy(policy); err != nil {
+			return fmt.Errorf("bucket %s policy: %w", bucket, err)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	bi, ok := s.buckets[bucket]
+	if !ok {
+		return fmt.Errorf("set policy of %s: %w", bucket, ErrNoSuchBucket)
+	}
+	nb := *bi
+	nb.policy, nb.policyText = p, policy
+	s.buckets[bucket] = &nb
+	return nil
+}
 
 // PutObject stores an object as the bucket's owner, bypassing authorisation.
 func (s *Stack) PutObject(ctx context.Context, bucket, key string, body io.Reader, size int64, contentType string) error {
-	panic("unimplemented")
+	s.mu.RLock()
+	_, ok := s.buckets[bucket]
+	s.mu.RUnlock()
+	if !ok {
+		return fmt.Errorf("put s3://%s/%s: %w", bucket, key, ErrNoSuchBucket)
+	}
+	p := (&url.URL{Path: "/" + bucket + "/" + key}).EscapedPath()
+	if err := s.kumoDo(ctx, http.MethodPut, p, body, size, contentType); err != nil {
+		return fmt.Errorf("put s3://%s/%s: %w", bucket, key, err)
+	}
+	return nil
+}
+
+// kumoDo sends an unsigned S3 request straight to kumo (kumo does not check
+// signatures); the setup helpers use it to bypass the gate.
+func (s *Stack) kumoDo(ctx context.Context, method, path string, body io.Reader, size int64, contentType string) error {
+	req, err := http.NewRequestWithContext(ctx, method, s.kumo.URL+path, body)
+	if err != nil {
+		return err
+	}
+	if size >= 0 {
+		req.ContentLength = size
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := s.direct.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("kumo answered %s: %s", resp.Status, strings.TrimSpace(string(msg)))
+	}
+	return nil
 }
 
 // Queue describes an SQS queue. DeadLetter names an existing queue to redrive
@@ -99,36 +452,80 @@ type Queue struct {
 	MaxReceiveCount   int
 }
 
-// CreateQueue creates the queue (and its redrive policy) and returns its URL.
-func (s *Stack) CreateQueue(ctx context.Context, q Queue) (string, error) { panic("unimplemented") }
+// defaultMaxReceiveCount applies when Queue.DeadLetter is set without a count.
+const defaultMaxReceiveCount = 5
 
-// Fault is an injected failure for one operation ("s3:GetObject",
-// "sqs:ReceiveMessage", "sts:AssumeRole", …; "*" matches every operation).
-// A fault applies Count times (0 = until cleared), each time with
-// Probability (0 = always). Status/Code answer with an AWS error; LatencyMS
-// delays the call before it proceeds; Drop closes the connection unanswered.
-type Fault struct {
-	Operation   string  `json:"operation"`
-	Status      int     `json:"status,omitempty"`
-	Code        string  `json:"code,omitempty"`
-	Message     string  `json:"message,omitempty"`
-	Count       int     `json:"count,omitempty"`
-	Probability float64 `json:"probability,omitempty"`
-	LatencyMS   int     `json:"latency_ms,omitempty"`
-	Drop        bool    `json:"drop,omitempty"`
+// CreateQueue creates the queue (and its redrive policy) and returns its URL.
+// A FIFO queue's name gets the ".fifo" suffix if it lacks it. With
+// DeadLetter and no MaxReceiveCount, messages move after 5 receives.
+func (s *Stack) CreateQueue(ctx context.Context, q Queue) (string, error) {
+	c := s.kumoSQS()
+	attrs := map[string]string{}
+	name := q.Name
+	if q.FIFO {
+		attrs["FifoQueue"] = "true"
+		if !strings.HasSuffix(name, ".fifo") {
+			name += ".fifo"
+		}
+	}
+	if q.VisibilityTimeout > 0 {
+		attrs["VisibilityTimeout"] = strconv.Itoa(int(q.VisibilityTimeout / time.Second))
+	}
+	if q.DeadLetter != "" {
+		dlq, err := c.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(q.DeadLetter)})
+		if err != nil {
+			return "", fmt.Errorf("queue %s: dead-letter queue %s: %w", name, q.DeadLetter, err)
+		}
+		a, err := c.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+			QueueUrl: dlq.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
+		})
+		if err != nil {
+			return "", fmt.Errorf("queue %s: dead-letter queue arn: %w", name, err)
+		}
+		n := q.MaxReceiveCount
+		if n <= 0 {
+			n = defaultMaxReceiveCount
+		}
+		rp, _ := json.Marshal(map[string]string{"deadLetterTargetArn": a.Attributes["QueueArn"], "maxReceiveCount": strconv.Itoa(n)})
+		attrs["RedrivePolicy"] = string(rp)
+	}
+	out, err := c.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
+	if err != nil {
+		return "", fmt.Errorf("create queue %s: %w", name, err)
+	}
+	return aws.ToString(out.QueueUrl), nil
 }
 
-// InjectFault adds a fault; it applies from the next matching call on.
-func (s *Stack) InjectFault(f Fault) error { panic("unimplemented") }
+// kumoSQS is an SQS client talking to kumo directly (kumo routes SQS by
+// X-Amz-Target and ignores the signature).
+func (s *Stack) kumoSQS() *sqs.Client {
+	return sqs.New(sqs.Options{
+		Region:       s.opts.Region,
+		Credentials:  credentials.NewStaticCredentialsProvider("localaws", "localaws", ""),
+		BaseEndpoint: aws.String(s.kumo.URL),
+		HTTPClient:   s.direct,
+	})
+}
 
-// ClearFaults removes every fault.
-func (s *Stack) ClearFaults() { panic("unimplemented") }
+func randomFrom(alphabet string, n int) string {
+	b := make([]byte, n)
+	max := big.NewInt(int64(len(alphabet)))
+	for i := range b {
+		v, err := rand.Int(rand.Reader, max)
+		if err != nil {
+			panic(err) // crypto/rand does not fail on supported platforms
+		}
+		b[i] = alphabet[v.Int64()]
+	}
+	return string(b)
+}
 
-// Stats returns call counts per operation and outcome ("ok", "denied",
-// "error", "fault", "not_found", "redirect"), e.g.
-// {"sts:AssumeRole":{"ok":3,"denied":1}}.
-func (s *Stack) Stats() map[string]map[string]int64 { panic("unimplemented") }
+func randomDigits(n int) string {
+	return randomFrom("123456789", 1) + randomFrom("0123456789", n-1)
+}
 
-// ResetStats zeroes the counters.
-func (s *Stack) ResetStats() { panic("unimplemented") }
+func randomUpper(n int) string { return randomFrom("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", n) }
 
+func randomSecret(n int) string {
+	return randomFrom("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", n)
+}

@@ -1,0 +1,441 @@
+package localaws
+
+import (
+	"bytes"
+	"encoding/xml"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// s3Call is an S3 request as IAM sees it.
+type s3Call struct {
+	Op     string // "s3:GetObject", for stats and faults
+	Action string // IAM action evaluated
+	Bucket string
+	Key    string
+	// OwnerOnly marks bucket configuration calls only principals of the
+	// owning account may make (bucket policy, versioning, …).
+	OwnerOnly bool
+}
+
+// Resource is the IAM resource ARN of the call.
+func (c s3Call) Resource() string {
+	if c.Key == "" {
+		return "arn:aws:s3:::" + c.Bucket
+	}
+	return "arn:aws:s3:::" + c.Bucket + "/" + c.Key
+}
+
+// classifyS3 maps a path-style request to its operation and IAM action.
+func classifyS3(r *http.Request) s3Call {
+	p := strings.TrimPrefix(r.URL.Path, "/")
+	bucket, key, _ := strings.Cut(p, "/")
+	c := s3Call{Bucket: bucket, Key: key}
+	q := r.URL.Query()
+	has := func(k string) bool { _, ok := q[k]; return ok }
+	set := func(op, action string) s3Call {
+		c.Op, c.Action = "s3:"+op, "s3:"+action
+		return c
+	}
+	copySrc := r.Header.Get("X-Amz-Copy-Source") != ""
+	if bucket == "" {
+		return set("ListBuckets", "ListAllMyBuckets")
+	}
+	if key == "" {
+		switch r.Method {
+		case http.MethodHead:
+			return set("HeadBucket", "ListBucket")
+		case http.MethodGet:
+			switch {
+			case has("location"):
+				return set("GetBucketLocation", "GetBucketLocation")
+			case has("policy"):
+				c.OwnerOnly = true
+				return set("GetBucketPolicy", "GetBucketPolicy")
+			case has("uploads"):
+				return set("ListMultipartUploads", "ListBucketMultipartUploads")
+			case has("versions"):
+				return set("ListObjectVersions", "ListBucketVersions")
+			case q.Get("list-type") == "2":
+				return set("ListObjectsV2", "ListBucket")
+			case len(q) == 0 || has("prefix") || has("delimiter") || has("marker") || has("max-keys") || has("encoding-type"):
+				return set("ListObjects", "ListBucket")
+			}
+			c.OwnerOnly = true
+			return set("GetBucket"+subresourceName(q), "GetBucket"+subresourceName(q))
+		case http.MethodPut:
+			switch {
+			case has("policy"):
+				c.OwnerOnly = true
+				return set("PutBucketPolicy", "PutBucketPolicy")
+			case len(q) == 0:
+				return set("CreateBucket", "CreateBucket")
+			}
+			c.OwnerOnly = true
+			return set("PutBucket"+subresourceName(q), "PutBucket"+subresourceName(q))
+		case http.MethodDelete:
+			switch {
+			case has("policy"):
+				c.OwnerOnly = true
+				return set("DeleteBucketPolicy", "DeleteBucketPolicy")
+			case len(q) == 0:
+				c.OwnerOnly = true
+				return set("DeleteBucket", "DeleteBucket")
+			}
+			c.OwnerOnly = true
+			return set("DeleteBucket"+subresourceName(q), "PutBucket"+subresourceName(q))
+		case http.MethodPost:
+			if has("delete") {
+				// IAM checks each key; the gate checks the bucket's objects
+				// as a whole.
+				c.Key = "*"
+				return set("DeleteObjects", "DeleteObject")
+			}
+		}
+		c.OwnerOnly = true
+		return set("Unknown", "Unknown")
+	}
+	switch r.Method {
+	case http.MethodGet:
+		switch {
+		case has("uploadId"):
+			return set("ListParts", "ListMultipartUploadParts")
+		case has("tagging"):
+			return set("GetObjectTagging", "GetObjectTagging")
+		case has("acl"):
+			return set("GetObjectAcl", "GetObjectAcl")
+		case has("attributes"):
+			return set("GetObjectAttributes", "GetObject")
+		}
+		return set("GetObject", "GetObject")
+	case http.MethodHead:
+		return set("HeadObject", "GetObject")
+	case http.MethodPut:
+		switch {
+		case has("partNumber") && has("uploadId") && copySrc:
+			return set("UploadPartCopy", "PutObject")
+		case has("partNumber") && has("uploadId"):
+			return set("UploadPart", "PutObject")
+		case has("tagging"):
+			return set("PutObjectTagging", "PutObjectTagging")
+		case has("acl"):
+			return set("PutObjectAcl", "PutObjectAcl")
+		case copySrc:
+			return set("CopyObject", "PutObject")
+		}
+		return set("PutObject", "PutObject")
+	case http.MethodPost:
+		switch {
+		case has("uploads"):
+			return set("CreateMultipartUpload", "PutObject")
+		case has("uploadId"):
+			return set("CompleteMultipartUpload", "PutObject")
+		case has("restore"):
+			return set("RestoreObject", "RestoreObject")
+		}
+		return set("PostObject", "PutObject")
+	case http.MethodDelete:
+		switch {
+		case has("uploadId"):
+			return set("AbortMultipartUpload", "AbortMultipartUpload")
+		case has("tagging"):
+			return set("DeleteObjectTagging", "DeleteObjectTagging")
+		}
+		return set("DeleteObject", "DeleteObject")
+	}
+	return set("Unknown", "Unknown")
+}
+
+// subresourceName turns the first query key into an operation suffix
+// ("versioning" → "Versioning").
+func subresourceName(q url.Values) string {
+	for k := range q {
+		if k == "" {
+			continue
+		}
+		return strings.ToUpper(k[:1]) + k[1:]
+	}
+	return "Configuration"
+}
+
+// s3Denied is S3's answer to a call IAM refuses.
+func s3Denied() apiError {
+	return apiError{Status: http.StatusForbidden, Code: "AccessDenied", Message: "Access Denied"}
+}
+
+// serveS3 applies S3's order of answers — bucket, region, expected owner,
+// authorisation, then key existence — and forwards what passes to kumo.
+func (s *Stack) serveS3(w http.ResponseWriter, r *http.Request, k *accessKey, si sigInfo, c s3Call) {
+	p := k.principal()
+	if c.Bucket == "" {
+		s.forward(w, r, &gateState{op: c.Op})
+		return
+	}
+	if c.Op == "s3:CreateBucket" {
+		s.createBucket(w, r, p, si, c)
+		return
+	}
+	s.mu.RLock()
+	b := s.buckets[c.Bucket]
+	s.mu.RUnlock()
+	refuse := func(outcome string, e apiError) {
+		s.stats.add(c.Op, outcome)
+		s.log.Debug().Str("op", c.Op).Str("principal", p.ARN).Str("bucket", c.Bucket).Str("code", e.Code).Msg("s3 call refused")
+		writeError(w, r, svcS3, e)
+	}
+	if b == nil {
+		refuse(outcomeNotFound, apiError{Status: http.StatusNotFound, Code: "NoSuchBucket", Message: "The specified bucket does not exist"})
+		return
+	}
+	regionHeader := map[string]string{"x-amz-bucket-region": b.region}
+	if b.region != si.Region && c.Op != "s3:GetBucketLocation" {
+		refuse(outcomeRedirect, apiError{Status: http.StatusMovedPermanently, Code: "PermanentRedirect",
+			Message: "The bucket you are attempting to access must be addressed using the specified endpoint. Please send all future requests to this endpoint.",
+			Header:  regionHeader})
+		return
+	}
+	expected := r.Header.Get("X-Amz-Expected-Bucket-Owner")
+	if expected == "" {
+		expected = r.URL.Query().Get("x-amz-expected-bucket-owner")
+	}
+	denied := s3Denied()
+	if c.Op == "s3:HeadBucket" {
+		denied.Header = regionHeader
+	}
+	if expected != "" && expected != b.owner {
+		refuse(outcomeDenied, denied)
+		return
+	}
+	if !s.allowedS3(p, c.Action, c.Resource(), b, c.OwnerOnly, r) {
+		refuse(outcomeDenied, denied)
+		return
+	}
+	if c.Op == "s3:CopyObject" || c.Op == "s3:UploadPartCopy" {
+		if e := s.checkCopySource(p, r.Header.Get("X-Amz-Copy-Source"), r); e != nil {
+			refuse(outcomeDenied, *e)
+			return
+		}
+	}
+	switch c.Op {
+	case "s3:PutBucketPolicy", "s3:GetBucketPolicy", "s3:DeleteBucketPolicy":
+		s.serveBucketPolicy(w, r, c)
+		return
+	}
+	st := &gateState{op: c.Op}
+	switch c.Op {
+	case "s3:GetObject", "s3:HeadObject":
+		st.hideMissing = !s.allowedS3(p, "s3:ListBucket", "arn:aws:s3:::"+c.Bucket, b, false, r)
+	case "s3:HeadBucket":
+		st.bucketRegion = b.region
+	case "s3:DeleteBucket":
+		st.onStatus = func(status int) {
+			if status/100 == 2 {
+				s.mu.Lock()
+				delete(s.buckets, c.Bucket)
+				s.mu.Unlock()
+			}
+		}
+	}
+	s.forward(w, r, st)
+}
+
+// allowedS3 evaluates IAM for an S3 call: an explicit Deny anywhere refuses;
+// within the owner's account an identity or bucket-policy Allow suffices
+// (the root is allowed everything); across accounts both must allow.
+func (s *Stack) allowedS3(p Principal, action, resource string, b *bucketInfo, ownerOnly bool, r *http.Request) bool {
+	req := EvalRequest{Principal: p, Action: action, Resource: resource, Context: s3Context(p, r)}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	identity := s.identityDecision(p, req)
+	if identity == Deny {
+		return false
+	}
+	if ownerOnly {
+		return p.Account == b.owner && identity == Allow
+	}
+	bucket := b.policy.Evaluate(req, true)
+	if bucket == Deny {
+		return false
+	}
+	if p.Account == b.owner {
+		return identity == Allow || bucket == Allow
+	}
+	return identity == Allow && bucket == Allow
+}
+
+// identityDecision is the caller's own policies' verdict: a root may do
+// anything in IAM terms, a role session what its role's policies allow.
+// The caller must hold s.mu.
+func (s *Stack) identityDecision(p Principal, req EvalRequest) Decision {
+	if p.IsRoot() {
+		return Allow
+	}
+	role := s.roles[p.RoleARN]
+	if role == nil {
+		return NoMatch
+	}
+	d := NoMatch
+	for _, pol := range role.policies {
+		switch pol.Evaluate(req, false) {
+		case Deny:
+			return Deny
+		case Allow:
+			d = Allow
+		}
+	}
+	return d
+}
+
+func s3Context(p Principal, r *http.Request) map[string][]string {
+	pa := p.RoleARN
+	if pa == "" {
+		pa = p.ARN
+	}
+	ctx := map[string][]string{
+		"aws:principalarn":     {pa},
+		"aws:principalaccount": {p.Account},
+		"aws:securetransport":  {"false"},
+	}
+	if prefix := r.URL.Query().Get("prefix"); prefix != "" {
+		ctx["s3:prefix"] = []string{prefix}
+	}
+	return ctx
+}
+
+// checkCopySource authorises s3:GetObject on the source of a copy.
+func (s *Stack) checkCopySource(p Principal, src string, r *http.Request) *apiError {
+	src, _, _ = strings.Cut(src, "?")
+	if u, err := url.PathUnescape(src); err == nil {
+		src = u
+	}
+	bucket, key, _ := strings.Cut(strings.TrimPrefix(src, "/"), "/")
+	s.mu.RLock()
+	b := s.buckets[bucket]
+	s.mu.RUnlock()
+	if b == nil {
+		return &apiError{Status: http.StatusNotFound, Code: "NoSuchBucket", Message: "The specified bucket does not exist"}
+	}
+	if !s.allowedS3(p, "s3:GetObject", "arn:aws:s3:::"+bucket+"/"+key, b, false, r) {
+		e := s3Denied()
+		return &e
+	}
+	return nil
+}
+
+// createBucket records the new bucket's owner and region (from the
+// LocationConstraint) and lets kumo store it. Names are global: another
+// account's name is BucketAlreadyExists.
+func (s *Stack) createBucket(w http.ResponseWriter, r *http.Request, p Principal, si sigInfo, c s3Call) {
+	raw, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	if err != nil {
+		writeError(w, r, svcS3, apiError{Status: http.StatusBadRequest, Code: "IncompleteBody", Message: "could not read the request body"})
+		return
+	}
+	var cfg struct {
+		LocationConstraint string
+	}
+	if len(bytes.TrimSpace(raw)) > 0 {
+		if err := xml.Unmarshal(raw, &cfg); err != nil {
+			s.stats.add(c.Op, outcomeError)
+			writeError(w, r, svcS3, apiError{Status: http.StatusBadRequest, Code: "MalformedXML",
+				Message: "The XML you provided was not well-formed or did not validate against our published schema"})
+			return
+		}
+	}
+	region := cfg.LocationConstraint
+	switch region {
+	case "":
+		region = "us-east-1"
+	case "EU":
+		region = "eu-west-1"
+	}
+	if si.Region != "us-east-1" && region != si.Region {
+		s.stats.add(c.Op, outcomeError)
+		writeError(w, r, svcS3, apiError{Status: http.StatusBadRequest, Code: "IllegalLocationConstraintException",
+			Message: "The " + orUnspecified(cfg.LocationConstraint) + " location constraint is incompatible for the region specific endpoint this request was sent to."})
+		return
+	}
+	s.mu.Lock()
+	if old, ok := s.buckets[c.Bucket]; ok {
+		s.mu.Unlock()
+		if old.owner == p.Account && old.region == "us-east-1" {
+			// us-east-1 keeps its legacy answer: re-creating your own bucket succeeds.
+			s.stats.add(c.Op, outcomeOK)
+			w.Header().Set("Location", "/"+c.Bucket)
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		s.stats.add(c.Op, outcomeError)
+		if old.owner == p.Account {
+			writeError(w, r, svcS3, apiError{Status: http.StatusConflict, Code: "BucketAlreadyOwnedByYou",
+				Message: "Your previous request to create the named bucket succeeded and you already own it."})
+			return
+		}
+		writeError(w, r, svcS3, apiError{Status: http.StatusConflict, Code: "BucketAlreadyExists",
+			Message: "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again."})
+		return
+	}
+	bi := &bucketInfo{owner: p.Account, region: region}
+	s.buckets[c.Bucket] = bi
+	s.mu.Unlock()
+	r.Body = io.NopCloser(bytes.NewReader(raw))
+	r.ContentLength = int64(len(raw))
+	s.forward(w, r, &gateState{op: c.Op, onStatus: func(status int) {
+		if status/100 != 2 {
+			s.mu.Lock()
+			if s.buckets[c.Bucket] == bi {
+				delete(s.buckets, c.Bucket)
+			}
+			s.mu.Unlock()
+		}
+	}})
+}
+
+func orUnspecified(s string) string {
+	if s == "" {
+		return "unspecified"
+	}
+	return s
+}
+
+// serveBucketPolicy answers bucket policy calls from the gate's own record,
+// which is what authorisation reads.
+func (s *Stack) serveBucketPolicy(w http.ResponseWriter, r *http.Request, c s3Call) {
+	switch c.Op {
+	case "s3:PutBucketPolicy":
+		raw, err := io.ReadAll(io.LimitReader(r.Body, 20<<10+1))
+		if err != nil || len(raw) > 20<<10 {
+			s.stats.add(c.Op, outcomeError)
+			writeError(w, r, svcS3, apiError{Status: http.StatusBadRequest, Code: "PolicyTooLarge", Message: "Policies must be at most 20 KB"})
+			return
+		}
+		if err := s.SetBucketPolicy(c.Bucket, string(raw)); err != nil {
+			s.stats.add(c.Op, outcomeError)
+			writeError(w, r, svcS3, apiError{Status: http.StatusBadRequest, Code: "MalformedPolicy", Message: err.Error()})
+			return
+		}
+		s.stats.add(c.Op, outcomeOK)
+		w.WriteHeader(http.StatusNoContent)
+	case "s3:DeleteBucketPolicy":
+		_ = s.SetBucketPolicy(c.Bucket, "")
+		s.stats.add(c.Op, outcomeOK)
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		s.mu.RLock()
+		var text string
+		if b := s.buckets[c.Bucket]; b != nil {
+			text = b.policyText
+		}
+		s.mu.RUnlock()
+		if text == "" {
+			s.stats.add(c.Op, outcomeNotFound)
+			writeError(w, r, svcS3, apiError{Status: http.StatusNotFound, Code: "NoSuchBucketPolicy", Message: "The bucket policy does not exist"})
+			return
+		}
+		s.stats.add(c.Op, outcomeOK)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, text)
+	}
+}
