@@ -12,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/ferryworks/ferry/internal/demo"
 
 	"github.com/ferryworks/ferry/internal/localaws"
 )
@@ -83,4 +86,47 @@ func randHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// World is the demo world (internal/demo) seeded into a localaws stack of
+// this test's own, with the demo integrations registered under a Redis
+// prefix of its own: the same world `make run` serves.
+type World struct {
+	Stack    *localaws.Stack
+	Manifest demo.Manifest
+	Env      demo.Env
+	Redis    *redis.Client
+	Prefix   string
+	// Fleet is the fleet's account; FleetConfig signs as it.
+	Fleet       localaws.Account
+	FleetConfig aws.Config
+}
+
+// NewWorld seeds the demo world for this test.
+func NewWorld(t testing.TB) *World {
+	t.Helper()
+	rdb, prefix := Redis(t)
+	stack := LocalAWS(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	m, env, err := demo.Seed(ctx, stack, RedisURL(t))
+	if err != nil {
+		t.Fatalf("seed demo world: %v", err)
+	}
+	if err := demo.RegisterIntegrations(ctx, rdb, prefix, &m); err != nil {
+		t.Fatalf("register demo integrations: %v", err)
+	}
+	fleet := localaws.Account{ID: m.FleetAccountID, AccessKeyID: env.Lookup("AWS_ACCESS_KEY_ID"), SecretAccessKey: env.Lookup("AWS_SECRET_ACCESS_KEY")}
+	return &World{Stack: stack, Manifest: m, Env: env, Redis: rdb, Prefix: prefix, Fleet: fleet,
+		FleetConfig: stack.Config(fleet, demo.DefaultRegion)}
+}
+
+// Customer returns the manifest entry of a demo customer or fails the test.
+func (w *World) Customer(t testing.TB, id string) demo.ManifestCustomer {
+	t.Helper()
+	c, ok := w.Manifest.Customer(id)
+	if !ok {
+		t.Fatalf("no demo customer %q", id)
+	}
+	return c
 }

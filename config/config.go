@@ -1,0 +1,377 @@
+// Package config is the one home of ferry's configuration: a Config struct
+// loaded from FERRY_* environment variables (plus read-only records of the
+// standard AWS_* variables the AWS SDK reads itself), overridable by
+// command-line flags, and validated per command so that an operator sees every
+// bad setting in one message. Only cmd/ imports it; every other package takes
+// an options struct of its own.
+package config
+
+import (
+	"encoding/base64"
+	"flag"
+	"strings"
+	"time"
+)
+
+// CrossAccountMode decides whether ferry reads a customer's bucket with the
+// fleet's own credentials when the customer has no delegated integration.
+type CrossAccountMode string
+
+// Cross-account modes (DESIGN.md, product rule 5).
+const (
+	// CrossAccountAllow reads with the fleet's credentials, adding
+	// ExpectedBucketOwner when the customer registered an account ID.
+	CrossAccountAllow CrossAccountMode = "allow"
+	// CrossAccountRequireOwner refuses cross-account reads for customers
+	// without a registered account ID, closing the confused-deputy hole.
+	CrossAccountRequireOwner CrossAccountMode = "require-owner"
+	// CrossAccountDeny allows delegated access only.
+	CrossAccountDeny CrossAccountMode = "deny"
+)
+
+// PathStyle chooses S3 path-style ("endpoint/bucket/key") or virtual-hosted
+// ("bucket.endpoint/key") addressing.
+type PathStyle string
+
+// Path-style settings.
+const (
+	// PathStyleAuto uses path-style exactly when a custom endpoint is set.
+	PathStyleAuto  PathStyle = "auto"
+	PathStyleTrue  PathStyle = "true"
+	PathStyleFalse PathStyle = "false"
+)
+
+// Config is the whole fleet's configuration. Zero values are not meaningful:
+// obtain one with Load, which fills every default.
+type Config struct {
+	// QueueURL is the tasks queue workers consume and producers send to.
+	QueueURL string
+	// EventsQueueURL receives the terminal task events.
+	EventsQueueURL string
+	// DLQURL is the tasks queue's dead-letter queue.
+	DLQURL string
+	// Bucket is the internal bucket attachments are copied into.
+	Bucket string
+	// KeyPrefix is prepended to every key written to Bucket.
+	KeyPrefix string
+	// RedisURL locates Redis (redis://, rediss:// or unix://).
+	RedisURL string
+	// RedisPrefix starts every Redis key ferry writes.
+	RedisPrefix string
+	// CacheKey is the raw FERRY_CACHE_KEY text; a secret, use CacheKeys.
+	CacheKey string
+	// RoleName is the role customers create for delegated access.
+	RoleName string
+	// SessionDuration is the DurationSeconds of each AssumeRole call.
+	SessionDuration time.Duration
+	// RefreshWindow is how long before expiry cached credentials are renewed.
+	RefreshWindow time.Duration
+	// CrossAccount is the cross-account policy.
+	CrossAccount CrossAccountMode
+	// Concurrency is the number of tasks a worker runs at once.
+	Concurrency int
+	// VisibilityTimeout is the SQS lease a received task starts with.
+	VisibilityTimeout time.Duration
+	// MaxProcessingTime bounds one task, heartbeats included.
+	MaxProcessingTime time.Duration
+	// ShutdownTimeout bounds the drain after SIGTERM.
+	ShutdownTimeout time.Duration
+	// MaxObjectBytes refuses larger attachments.
+	MaxObjectBytes ByteSize
+	// MaxAttachments refuses tasks with more attachments.
+	MaxAttachments int
+	// PartSize is the multipart upload part size (also the memory per part).
+	PartSize ByteSize
+	// PartConcurrency is the number of parts of one object uploaded at once.
+	PartConcurrency int
+	// TaskParallelism is the number of one task's attachments copied at once.
+	TaskParallelism int
+	// CustomerMaxInflight caps one customer's concurrent tasks; 0 is no cap.
+	CustomerMaxInflight int
+	// HTTPAllowHosts are the hosts plain https attachments may come from.
+	HTTPAllowHosts []string
+	// S3PathStyle is the addressing setting; use UsePathStyle.
+	S3PathStyle PathStyle
+	// MetricsAddr is where /metrics and health endpoints listen; "" disables.
+	MetricsAddr string
+	// PProf mounts /debug/pprof on MetricsAddr.
+	PProf bool
+	// LogLevel is debug, info, warn or error.
+	LogLevel string
+	// LogFormat is json or console.
+	LogFormat string
+
+	// AWSRegion records AWS_REGION; the SDK reads it itself.
+	AWSRegion string
+	// AWSEndpointURL records AWS_ENDPOINT_URL; the SDK reads it itself.
+	AWSEndpointURL string
+	// AWSEndpointURLS3 records AWS_ENDPOINT_URL_S3; the SDK reads it itself.
+	AWSEndpointURLS3 string
+
+	// parseProblems are values that did not parse, by variable name; a flag
+	// that later sets the same setting successfully removes its entry.
+	parseProblems map[string]Problem
+	// sources says where each setting's value came from.
+	sources map[string]Source
+}
+
+// Source says where a setting's value came from.
+type Source string
+
+// Sources of a setting.
+const (
+	SourceDefault Source = "default"
+	SourceEnv     Source = "env"
+	SourceFlag    Source = "flag"
+)
+
+// Var describes one configuration variable: its environment name, its flag
+// name ("" for the read-only AWS_* records, which only the SDK acts on), its
+// default as text, and what it means.
+type Var struct {
+	Name    string
+	Flag    string
+	Default string
+	Usage   string
+	// Secret values are masked wherever config prints them.
+	Secret bool
+}
+
+type setting struct {
+	Var
+	// want says what a value must look like, for parse problems.
+	want  string
+	value func(*Config) flag.Value
+}
+
+var settings = []setting{
+	{Var{Name: "FERRY_QUEUE_URL", Flag: "queue-url", Usage: "tasks queue URL"}, "an SQS queue URL",
+		func(c *Config) flag.Value { return stringValue{&c.QueueURL} }},
+	{Var{Name: "FERRY_EVENTS_QUEUE_URL", Flag: "events-queue-url", Usage: "events queue URL (task.completed / task.access_denied / task.failed)"}, "an SQS queue URL",
+		func(c *Config) flag.Value { return stringValue{&c.EventsQueueURL} }},
+	{Var{Name: "FERRY_DLQ_URL", Flag: "dlq-url", Usage: "dead-letter queue URL of the tasks queue"}, "an SQS queue URL",
+		func(c *Config) flag.Value { return stringValue{&c.DLQURL} }},
+	{Var{Name: "FERRY_BUCKET", Flag: "bucket", Usage: "internal bucket attachments are copied into"}, "an S3 bucket name",
+		func(c *Config) flag.Value { return stringValue{&c.Bucket} }},
+	{Var{Name: "FERRY_KEY_PREFIX", Flag: "key-prefix", Usage: "prefix of every key written to the internal bucket"}, "a key prefix",
+		func(c *Config) flag.Value { return stringValue{&c.KeyPrefix} }},
+	{Var{Name: "FERRY_REDIS_URL", Flag: "redis-url", Usage: "Redis URL (redis://, rediss://, unix://)", Secret: true}, "a redis:// URL",
+		func(c *Config) flag.Value { return stringValue{&c.RedisURL} }},
+	{Var{Name: "FERRY_REDIS_PREFIX", Flag: "redis-prefix", Default: "ferry", Usage: "prefix of every Redis key"}, "a key prefix",
+		func(c *Config) flag.Value { return stringValue{&c.RedisPrefix} }},
+	{Var{Name: "FERRY_CACHE_KEY", Flag: "cache-key", Usage: "AES-256 keys sealing cached credentials: base64 of 32 bytes, comma-separated for rotation (the first seals, all open)", Secret: true}, cacheKeyWant,
+		func(c *Config) flag.Value { return stringValue{&c.CacheKey} }},
+	{Var{Name: "FERRY_ROLE_NAME", Flag: "role-name", Default: "ScaleAI-Integration", Usage: "name of the role customers create for delegated access"}, "an IAM role name",
+		func(c *Config) flag.Value { return stringValue{&c.RoleName} }},
+	{Var{Name: "FERRY_SESSION_DURATION", Flag: "session-duration", Default: "1h", Usage: "lifetime of assumed-role credentials (15m..12h)"}, "a duration like 1h",
+		func(c *Config) flag.Value { return durationValue{&c.SessionDuration} }},
+	{Var{Name: "FERRY_REFRESH_WINDOW", Flag: "refresh-window", Default: "5m", Usage: "renew cached credentials this long before they expire (< session duration)"}, "a duration like 5m",
+		func(c *Config) flag.Value { return durationValue{&c.RefreshWindow} }},
+	{Var{Name: "FERRY_CROSS_ACCOUNT", Flag: "cross-account", Default: "allow", Usage: "cross-account reads: allow | require-owner | deny"}, "allow | require-owner | deny",
+		func(c *Config) flag.Value {
+			return enumValue[CrossAccountMode]{&c.CrossAccount, []CrossAccountMode{CrossAccountAllow, CrossAccountRequireOwner, CrossAccountDeny}}
+		}},
+	{Var{Name: "FERRY_CONCURRENCY", Flag: "concurrency", Default: "16", Usage: "tasks one worker runs at once"}, "a positive integer",
+		func(c *Config) flag.Value { return intValue{&c.Concurrency} }},
+	{Var{Name: "FERRY_VISIBILITY_TIMEOUT", Flag: "visibility-timeout", Default: "60s", Usage: "SQS visibility timeout a received task starts with (extended by heartbeats)"}, "a duration like 60s",
+		func(c *Config) flag.Value { return durationValue{&c.VisibilityTimeout} }},
+	{Var{Name: "FERRY_MAX_PROCESSING_TIME", Flag: "max-processing-time", Default: "1h", Usage: "upper bound on one task, heartbeats included"}, "a duration like 1h",
+		func(c *Config) flag.Value { return durationValue{&c.MaxProcessingTime} }},
+	{Var{Name: "FERRY_SHUTDOWN_TIMEOUT", Flag: "shutdown-timeout", Default: "30s", Usage: "how long SIGTERM waits for running tasks before releasing them"}, "a duration like 30s",
+		func(c *Config) flag.Value { return durationValue{&c.ShutdownTimeout} }},
+	{Var{Name: "FERRY_MAX_OBJECT_BYTES", Flag: "max-object-bytes", Default: "5GiB", Usage: "largest attachment copied (bytes, or with a unit: 64MiB, 5GiB)"}, "a byte size like 5368709120, 64MiB or 5GiB",
+		func(c *Config) flag.Value { return byteSizeValue{&c.MaxObjectBytes} }},
+	{Var{Name: "FERRY_MAX_ATTACHMENTS", Flag: "max-attachments", Default: "100", Usage: "most attachments one task may carry"}, "a positive integer",
+		func(c *Config) flag.Value { return intValue{&c.MaxAttachments} }},
+	{Var{Name: "FERRY_PART_SIZE", Flag: "part-size", Default: "16MiB", Usage: "multipart upload part size, also the buffer memory per part (>= 5MiB)"}, "a byte size like 16MiB",
+		func(c *Config) flag.Value { return byteSizeValue{&c.PartSize} }},
+	{Var{Name: "FERRY_PART_CONCURRENCY", Flag: "part-concurrency", Default: "4", Usage: "parts of one object uploaded at once"}, "a positive integer",
+		func(c *Config) flag.Value { return intValue{&c.PartConcurrency} }},
+	{Var{Name: "FERRY_TASK_PARALLELISM", Flag: "task-parallelism", Default: "4", Usage: "attachments of one task copied at once"}, "a positive integer",
+		func(c *Config) flag.Value { return intValue{&c.TaskParallelism} }},
+	{Var{Name: "FERRY_CUSTOMER_MAX_INFLIGHT", Flag: "customer-max-inflight", Default: "0", Usage: "most tasks of one customer running at once in a worker (0 = no cap)"}, "a non-negative integer",
+		func(c *Config) flag.Value { return intValue{&c.CustomerMaxInflight} }},
+	{Var{Name: "FERRY_HTTP_ALLOW_HOSTS", Flag: "http-allow-hosts", Usage: "comma-separated hosts plain https attachments may be fetched from (*.example.com allowed); empty refuses all"}, "a comma-separated list of host names",
+		func(c *Config) flag.Value { return listValue{&c.HTTPAllowHosts} }},
+	{Var{Name: "FERRY_S3_PATH_STYLE", Flag: "s3-path-style", Default: "auto", Usage: "S3 path-style addressing: auto (when an endpoint URL is set) | true | false"}, "auto | true | false",
+		func(c *Config) flag.Value {
+			return enumValue[PathStyle]{&c.S3PathStyle, []PathStyle{PathStyleAuto, PathStyleTrue, PathStyleFalse}}
+		}},
+	{Var{Name: "FERRY_METRICS_ADDR", Flag: "metrics-addr", Default: ":9090", Usage: "listen address of /metrics and health endpoints (\"off\" or an empty flag disables)"}, "host:port, or off",
+		func(c *Config) flag.Value { return addrValue{&c.MetricsAddr} }},
+	{Var{Name: "FERRY_PPROF", Flag: "pprof", Default: "false", Usage: "serve /debug/pprof on the metrics address"}, "true or false",
+		func(c *Config) flag.Value { return boolValue{&c.PProf} }},
+	{Var{Name: "FERRY_LOG_LEVEL", Flag: "log-level", Default: "info", Usage: "debug | info | warn | error"}, "debug | info | warn | error",
+		func(c *Config) flag.Value {
+			return enumValue[string]{&c.LogLevel, []string{"debug", "info", "warn", "error"}}
+		}},
+	{Var{Name: "FERRY_LOG_FORMAT", Flag: "log-format", Default: "json", Usage: "json | console"}, "json | console",
+		func(c *Config) flag.Value { return enumValue[string]{&c.LogFormat, []string{"json", "console"}} }},
+	{Var{Name: "AWS_REGION", Usage: "AWS region (read by the AWS SDK)"}, "an AWS region",
+		func(c *Config) flag.Value { return stringValue{&c.AWSRegion} }},
+	{Var{Name: "AWS_ENDPOINT_URL", Usage: "custom endpoint for every AWS service (read by the AWS SDK)"}, "an http(s) URL",
+		func(c *Config) flag.Value { return stringValue{&c.AWSEndpointURL} }},
+	{Var{Name: "AWS_ENDPOINT_URL_S3", Usage: "custom S3 endpoint (read by the AWS SDK)"}, "an http(s) URL",
+		func(c *Config) flag.Value { return stringValue{&c.AWSEndpointURLS3} }},
+}
+
+const cacheKeyWant = "base64 of 32 bytes, comma-separated for rotation (make one with: openssl rand -base64 32)"
+
+// Vars lists every variable config reads, in a stable order, for usage text
+// and documentation.
+func Vars() []Var {
+	out := make([]Var, len(settings))
+	for i, s := range settings {
+		out[i] = s.Var
+	}
+	return out
+}
+
+// Default returns a Config holding every default, as Load does with an
+// empty environment.
+func Default() *Config {
+	c, _ := Load(func(string) string { return "" })
+	return c
+}
+
+// Load builds a Config from getenv (os.Getenv in production, a map in tests):
+// defaults first, then every variable that is set and not blank. Load always
+// returns a usable Config; a value that does not parse keeps its default and is
+// reported in the returned *ValidationError together with every other such
+// value. Validate reports the same problems again (unless a flag has since
+// set the setting), so a command may ignore this error and call Validate
+// once after its flags are parsed.
+func Load(getenv func(string) string) (*Config, error) {
+	c := &Config{parseProblems: map[string]Problem{}, sources: map[string]Source{}}
+	for _, s := range settings {
+		v := s.value(c)
+		if s.Default != "" {
+			if err := v.Set(s.Default); err != nil {
+				panic("config: bad default for " + s.Name + ": " + err.Error())
+			}
+		}
+		c.sources[s.Name] = SourceDefault
+		raw := getenv(s.Name)
+		if strings.TrimSpace(raw) == "" {
+			continue
+		}
+		if err := v.Set(raw); err != nil {
+			c.parseProblems[s.Name] = Problem{Var: s.Name, Value: displayValue(s.Var, raw), Want: s.want, Source: SourceEnv}
+			continue
+		}
+		c.sources[s.Name] = SourceEnv
+	}
+	if len(c.parseProblems) > 0 {
+		return c, &ValidationError{Problems: c.sortedParseProblems()}
+	}
+	return c, nil
+}
+
+// RegisterFlags adds one flag per FERRY_* variable to fs ("-queue-url" for
+// FERRY_QUEUE_URL, …); a flag given on the command line overrides the
+// environment. Call it after Load and parse fs before Validate. Cobra commands
+// can take these flags with cmd.Flags().AddGoFlagSet(fs).
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	for i := range settings {
+		s := &settings[i]
+		if s.Flag == "" {
+			continue
+		}
+		usage := s.Usage + " (env " + s.Name + ")"
+		fs.Var(&flagValue{c: c, s: s}, s.Flag, usage)
+	}
+}
+
+// flagValue forwards to the setting's value and records that a flag, not the
+// environment, decided it.
+type flagValue struct {
+	c *Config
+	s *setting
+}
+
+func (f *flagValue) Set(raw string) error {
+	if err := f.s.value(f.c).Set(raw); err != nil {
+		return err
+	}
+	delete(f.c.parseProblems, f.s.Name)
+	f.c.sources[f.s.Name] = SourceFlag
+	return nil
+}
+
+func (f *flagValue) String() string {
+	if f == nil || f.c == nil {
+		return ""
+	}
+	if f.s.Secret {
+		return displayValue(f.s.Var, f.s.value(f.c).String())
+	}
+	return f.s.value(f.c).String()
+}
+
+func (f *flagValue) IsBoolFlag() bool {
+	if f == nil || f.c == nil {
+		return false
+	}
+	b, ok := f.s.value(f.c).(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}
+
+// Setting is one variable's effective value as config prints it: secrets
+// masked, with where the value came from.
+type Setting struct {
+	Var    string
+	Value  string
+	Source Source
+}
+
+// Settings lists every variable's effective value, secrets masked, so a
+// command can show an operator what it is running with without leaking a
+// key or a Redis password.
+func (c *Config) Settings() []Setting {
+	out := make([]Setting, 0, len(settings))
+	for _, s := range settings {
+		out = append(out, Setting{
+			Var:    s.Name,
+			Value:  displayValue(s.Var, s.value(c).String()),
+			Source: c.sources[s.Name],
+		})
+	}
+	return out
+}
+
+// CacheKeys decodes FERRY_CACHE_KEY: the first key seals, every key opens,
+// so a new key is rolled out by putting it first and dropping the old one only
+// after the cached credentials it sealed have expired. Entries that do not
+// decode to 32 bytes are left out (Validate reports them); nil when unset.
+func (c *Config) CacheKeys() [][]byte {
+	var keys [][]byte
+	for _, item := range splitList(c.CacheKey) {
+		if k, ok := decodeKey(item); ok {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+func decodeKey(s string) ([]byte, bool) {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
+		if k, err := enc.DecodeString(s); err == nil {
+			return k, len(k) == 32
+		}
+	}
+	return nil, false
+}
+
+// UsePathStyle says whether S3 requests should use path-style addressing:
+// "auto" means yes exactly when AWS_ENDPOINT_URL or AWS_ENDPOINT_URL_S3 is
+// set, because a custom endpoint such as http://127.0.0.1:4566 has no DNS for
+// bucket subdomains, while real S3 wants virtual-hosted requests.
+func (c *Config) UsePathStyle() bool {
+	switch c.S3PathStyle {
+	case PathStyleTrue:
+		return true
+	case PathStyleFalse:
+		return false
+	}
+	return c.AWSEndpointURL != "" || c.AWSEndpointURLS3 != ""
+}

@@ -1,0 +1,402 @@
+// Package demo is the world ferry's devstack serves and its end-to-end tests
+// run against: the fleet's account, queues and internal bucket, and demo
+// customers that cover every access path (delegated, cross-account, wrong
+// external ID, no grant, bucket in another region), seeded into a localaws
+// stack with the policy documents ferry itself prints to customers.
+package demo
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ferryworks/ferry/credcache"
+	"github.com/ferryworks/ferry/internal/localaws"
+)
+
+// The demo world is fixed so that a manifest, an env file and every demo or
+// test written against them stay valid from one run to the next. Only the
+// fleet's access keys change per run (localaws generates them).
+const (
+	FleetAccountID = "111111111111"
+	DefaultRegion  = "us-east-1"
+	TasksQueue     = "ferry-tasks"
+	DLQ            = "ferry-tasks-dlq"
+	EventsQueue    = "ferry-events"
+	InternalBucket = "ferry-internal"
+	// MaxReceiveCount is how many receives a task gets before SQS moves it
+	// to the DLQ.
+	MaxReceiveCount = 5
+	TasksVisibility = 60 * time.Second
+)
+
+// Access modes as the manifest spells them.
+const (
+	AccessDelegated    = "delegated"
+	AccessCrossAccount = "cross_account"
+	AccessNone         = "none"
+)
+
+// Outcomes a demo task for the customer is meant to end with.
+const (
+	ExpectCompleted    = "completed"
+	ExpectAccessDenied = "access_denied"
+)
+
+// CustomerSpec is one demo customer: the account and bucket they own, how
+// they granted (or did not grant) the fleet access, and the outcome a task
+// reading their bucket should have.
+type CustomerSpec struct {
+	ID        string
+	AccountID string
+	Bucket    string
+	Region    string
+	Access    string
+	// ExternalID is the one ferry has on record for the customer.
+	ExternalID string
+	// TrustExternalID is what the customer's role trust policy demands; it
+	// differs from ExternalID for a customer who set up their role wrongly.
+	TrustExternalID string
+	Expected        string
+	Note            string
+}
+
+// Customers cover every access path of DESIGN.md: delegated OK,
+// cross-account OK, wrong external ID, no grant at all, and a bucket in
+// another region.
+var Customers = []CustomerSpec{
+	{
+		ID: "acme", AccountID: "222222222222", Bucket: "acme-data", Region: DefaultRegion,
+		Access: AccessDelegated, ExternalID: "ferry-dev-acme-7c1e0b52d9a4", TrustExternalID: "ferry-dev-acme-7c1e0b52d9a4",
+		Expected: ExpectCompleted,
+		Note:     "delegated: role ScaleAI-Integration trusts the fleet with this external ID and may read the bucket",
+	},
+	{
+		ID: "globex", AccountID: "333333333333", Bucket: "globex-data", Region: DefaultRegion,
+		Access: AccessCrossAccount, Expected: ExpectCompleted,
+		Note: "cross-account: the bucket policy grants the fleet's account s3:GetObject",
+	},
+	{
+		ID: "initech", AccountID: "444444444444", Bucket: "initech-data", Region: DefaultRegion,
+		Access: AccessDelegated, ExternalID: "ferry-dev-initech-3f9a61c0e2b7", TrustExternalID: "ferry-dev-initech-typo-0000",
+		Expected: ExpectAccessDenied,
+		Note:     "delegated, but the role's trust policy expects a different external ID than the one ferry has on record: AssumeRole is refused",
+	},
+	{
+		ID: "umbrella", AccountID: "555555555555", Bucket: "umbrella-data", Region: DefaultRegion,
+		Access: AccessNone, Expected: ExpectAccessDenied,
+		Note: "no integration and no bucket grant: every read is refused",
+	},
+	{
+		ID: "hooli", AccountID: "666666666666", Bucket: "hooli-data-eu", Region: "eu-west-1",
+		Access: AccessCrossAccount, Expected: ExpectCompleted,
+		Note: "cross-account with a bucket policy, bucket in eu-west-1: a request signed for us-east-1 gets a 301 with x-amz-bucket-region",
+	},
+}
+
+// SampleObject is an object every demo bucket holds.
+type SampleObject struct {
+	Key         string
+	Size        int64
+	ContentType string
+}
+
+// SampleObjects span a few KiB to a few MiB (more than one default part is
+// not needed for demos; big-object runs belong in benchmarks) and include a
+// key with spaces and non-ASCII characters, which URIs must escape.
+var SampleObjects = []SampleObject{
+	{"img/1.jpg", 5 * 1024, "image/jpeg"},
+	{"docs/readme.txt", 3*1024 + 17, "text/plain"},
+	{"reports/Q3 summary – café.pdf", 256 * 1024, "application/pdf"},
+	{"data/export 2026/part-0001.bin", 2<<20 + 123, "application/octet-stream"},
+}
+
+// DevCacheKey is a fixed FERRY_CACHE_KEY so sealed credentials in a dev Redis
+// stay readable across devstack restarts. It protects nothing.
+func DevCacheKey() string {
+	return base64.StdEncoding.EncodeToString(devKey())
+}
+
+// DevCacheKeys is DevCacheKey decoded, as credcache.Options.Keys takes it.
+func DevCacheKeys() [][]byte { return [][]byte{devKey()} }
+
+func devKey() []byte {
+	k := sha256.Sum256([]byte("ferry devstack cache key v1"))
+	return k[:]
+}
+
+// Manifest describes the seeded world for demos and tests.
+type Manifest struct {
+	FleetAccountID string             `json:"fleet_account_id"`
+	Endpoint       string             `json:"endpoint"`
+	Region         string             `json:"region"`
+	InternalBucket string             `json:"internal_bucket"`
+	Queues         ManifestQueues     `json:"queues"`
+	Customers      []ManifestCustomer `json:"customers"`
+}
+
+// ManifestQueues are the queue URLs as CreateQueue returned them.
+type ManifestQueues struct {
+	Tasks  string `json:"tasks"`
+	DLQ    string `json:"dlq"`
+	Events string `json:"events"`
+}
+
+// ManifestCustomer is one demo customer. ExternalID is the one ferry has on
+// record, which for a misconfigured customer is not what their role expects.
+type ManifestCustomer struct {
+	ID         string   `json:"id"`
+	AccountID  string   `json:"account_id"`
+	Bucket     string   `json:"bucket"`
+	Region     string   `json:"region"`
+	Access     string   `json:"access"`
+	RoleARN    string   `json:"role_arn,omitempty"`
+	ExternalID string   `json:"external_id,omitempty"`
+	Objects    []string `json:"objects"`
+	// SHA256 and Sizes let end-to-end checks compare what ferry stored.
+	SHA256 map[string]string `json:"sha256"`
+	Sizes  map[string]int64  `json:"sizes"`
+	// Integration is what the devstack registered in Redis for the customer
+	// (enabled, account_registered or none); empty when it registered nothing.
+	Integration string `json:"integration,omitempty"`
+	Expected    string `json:"expected"`
+	Note        string `json:"note"`
+}
+
+// Customer returns the manifest entry for id, or false.
+func (m Manifest) Customer(id string) (ManifestCustomer, bool) {
+	for _, c := range m.Customers {
+		if c.ID == id {
+			return c, true
+		}
+	}
+	return ManifestCustomer{}, false
+}
+
+// Seed creates the fleet, its queues and bucket, and the demo customers in
+// stack, and returns the manifest and the environment a shell needs to talk
+// to it as the fleet. redisURL is exported as FERRY_REDIS_URL.
+func Seed(ctx context.Context, stack *localaws.Stack, redisURL string) (Manifest, Env, error) {
+	fleet, err := stack.NewAccount(FleetAccountID)
+	if err != nil {
+		return Manifest{}, nil, fmt.Errorf("fleet account: %w", err)
+	}
+	m := Manifest{
+		FleetAccountID: fleet.ID,
+		Endpoint:       stack.URL,
+		Region:         DefaultRegion,
+		InternalBucket: InternalBucket,
+	}
+
+	// The DLQ must exist before the queue whose redrive policy names it.
+	if m.Queues.DLQ, err = stack.CreateQueue(ctx, localaws.Queue{Name: DLQ}); err != nil {
+		return Manifest{}, nil, fmt.Errorf("queue %s: %w", DLQ, err)
+	}
+	if m.Queues.Tasks, err = stack.CreateQueue(ctx, localaws.Queue{
+		Name: TasksQueue, VisibilityTimeout: TasksVisibility, DeadLetter: DLQ, MaxReceiveCount: MaxReceiveCount,
+	}); err != nil {
+		return Manifest{}, nil, fmt.Errorf("queue %s: %w", TasksQueue, err)
+	}
+	if m.Queues.Events, err = stack.CreateQueue(ctx, localaws.Queue{Name: EventsQueue}); err != nil {
+		return Manifest{}, nil, fmt.Errorf("queue %s: %w", EventsQueue, err)
+	}
+	if err := stack.CreateBucket(ctx, localaws.Bucket{Name: InternalBucket, Owner: fleet.ID, Region: DefaultRegion}); err != nil {
+		return Manifest{}, nil, fmt.Errorf("bucket %s: %w", InternalBucket, err)
+	}
+
+	for _, spec := range Customers {
+		mc, err := seedCustomer(ctx, stack, fleet.ID, spec)
+		if err != nil {
+			return Manifest{}, nil, fmt.Errorf("customer %s: %w", spec.ID, err)
+		}
+		m.Customers = append(m.Customers, mc)
+	}
+
+	env := Env{
+		{"AWS_ENDPOINT_URL", stack.URL},
+		{"AWS_REGION", DefaultRegion},
+		{"AWS_ACCESS_KEY_ID", fleet.AccessKeyID},
+		{"AWS_SECRET_ACCESS_KEY", fleet.SecretAccessKey},
+		{"FERRY_QUEUE_URL", m.Queues.Tasks},
+		{"FERRY_EVENTS_QUEUE_URL", m.Queues.Events},
+		{"FERRY_DLQ_URL", m.Queues.DLQ},
+		{"FERRY_BUCKET", InternalBucket},
+		{"FERRY_REDIS_URL", redisURL},
+		{"FERRY_CACHE_KEY", DevCacheKey()},
+	}
+	return m, env, nil
+}
+
+func seedCustomer(ctx context.Context, stack *localaws.Stack, fleetID string, spec CustomerSpec) (ManifestCustomer, error) {
+	if _, err := stack.NewAccount(spec.AccountID); err != nil {
+		return ManifestCustomer{}, fmt.Errorf("account: %w", err)
+	}
+	mc := ManifestCustomer{
+		ID: spec.ID, AccountID: spec.AccountID, Bucket: spec.Bucket, Region: spec.Region,
+		Access: spec.Access, ExternalID: spec.ExternalID, Expected: spec.Expected, Note: spec.Note,
+		SHA256: map[string]string{}, Sizes: map[string]int64{},
+	}
+	b := localaws.Bucket{Name: spec.Bucket, Owner: spec.AccountID, Region: spec.Region}
+	if spec.Access == AccessCrossAccount {
+		b.Policy = credcache.BucketPolicy(spec.Bucket, fleetID)
+	}
+	if err := stack.CreateBucket(ctx, b); err != nil {
+		return ManifestCustomer{}, fmt.Errorf("bucket %s: %w", spec.Bucket, err)
+	}
+	if spec.Access == AccessDelegated {
+		arn, err := stack.PutRole(localaws.Role{
+			AccountID:   spec.AccountID,
+			Name:        credcache.DefaultRoleName,
+			TrustPolicy: credcache.TrustPolicy(fleetID, spec.TrustExternalID),
+			Policies:    []string{credcache.RolePolicy(spec.Bucket)},
+		})
+		if err != nil {
+			return ManifestCustomer{}, fmt.Errorf("role: %w", err)
+		}
+		mc.RoleARN = arn
+	}
+	for _, o := range SampleObjects {
+		sum, err := putSample(ctx, stack, spec.Bucket, o)
+		if err != nil {
+			return ManifestCustomer{}, fmt.Errorf("object %q: %w", o.Key, err)
+		}
+		mc.Objects = append(mc.Objects, o.Key)
+		mc.SHA256[o.Key] = sum
+		mc.Sizes[o.Key] = o.Size
+	}
+	return mc, nil
+}
+
+// putSample streams the object's deterministic content into the bucket and
+// returns its hex SHA-256.
+func putSample(ctx context.Context, stack *localaws.Stack, bucket string, o SampleObject) (string, error) {
+	h := sha256.New()
+	body := io.TeeReader(SampleContent(bucket, o.Key, o.Size), h)
+	if err := stack.PutObject(ctx, bucket, o.Key, body, o.Size, o.ContentType); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// SampleContent is size pseudo-random bytes determined by bucket and key, so
+// every run seeds identical objects with identical checksums.
+func SampleContent(bucket, key string, size int64) io.Reader {
+	Seed := sha256.Sum256([]byte(bucket + "/" + key))
+	return io.LimitReader(rand.NewChaCha8(Seed), size)
+}
+
+// EnvVar is one exported shell variable.
+type EnvVar struct {
+	Name  string
+	Value string
+}
+
+// Env is the ordered set of variables a shell needs to use the devstack.
+type Env []EnvVar
+
+// Lookup returns the value of name, or "".
+func (e Env) Lookup(name string) string {
+	for _, v := range e {
+		if v.Name == name {
+			return v.Value
+		}
+	}
+	return ""
+}
+
+// Script renders the variables as lines a POSIX shell can source. It first
+// unsets the AWS variables that would otherwise override or spoil the
+// devstack's static keys (a session token or profile from the caller's
+// shell, a per-service endpoint pointing elsewhere).
+func (e Env) Script() string {
+	var b strings.Builder
+	b.WriteString("unset AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE AWS_ENDPOINT_URL_S3 AWS_ENDPOINT_URL_SQS AWS_ENDPOINT_URL_STS\n")
+	for _, v := range e {
+		fmt.Fprintf(&b, "export %s=%s\n", v.Name, shellQuote(v.Value))
+	}
+	return b.String()
+}
+
+// shellQuote wraps s in single quotes, the one quoting in which a POSIX shell
+// expands nothing.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// ParseEnvScript reads back the export lines Script writes.
+func ParseEnvScript(r io.Reader) (map[string]string, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		rest, ok := strings.CutPrefix(line, "export ")
+		if !ok {
+			continue
+		}
+		name, quoted, ok := strings.Cut(rest, "=")
+		if !ok || len(quoted) < 2 || quoted[0] != '\'' || quoted[len(quoted)-1] != '\'' {
+			return nil, fmt.Errorf("malformed line %q", line)
+		}
+		out[name] = strings.ReplaceAll(quoted[1:len(quoted)-1], `'\''`, "'")
+	}
+	return out, nil
+}
+
+// How ferry knows a demo customer, as the manifest's "integration" says.
+const (
+	IntegrationEnabled           = "enabled"            // delegated: ferry assumes the role
+	IntegrationAccountRegistered = "account_registered" // cross-account with ExpectedBucketOwner
+	IntegrationNone              = "none"
+)
+
+// integrationFor is the registry record each demo customer gets: delegated
+// customers an enabled integration with the external ID ferry has on record,
+// cross-account customers their registered account ID (so reads carry
+// ExpectedBucketOwner), and customers with no grant nothing at all.
+func integrationFor(c ManifestCustomer) string {
+	switch c.Access {
+	case AccessDelegated:
+		return IntegrationEnabled
+	case AccessCrossAccount:
+		return IntegrationAccountRegistered
+	}
+	return IntegrationNone
+}
+
+// RegisterIntegrations writes the demo customers' integrations into Redis
+// through credcache's own registry, sealed with the dev cache key, so a
+// `ferry work` started with the exported environment treats each customer as
+// the manifest says without any `ferry integration` step. Records are
+// idempotent: a restart writes the same values again.
+func RegisterIntegrations(ctx context.Context, rdb redis.UniversalClient, prefix string, m *Manifest) error {
+	reg, err := credcache.NewRegistry(credcache.Options{Redis: rdb, Prefix: prefix, Keys: DevCacheKeys()})
+	if err != nil {
+		return err
+	}
+	for i := range m.Customers {
+		c := &m.Customers[i]
+		c.Integration = integrationFor(*c)
+		switch c.Integration {
+		case IntegrationEnabled:
+			_, err = reg.Enable(ctx, c.ID, c.AccountID, c.ExternalID)
+		case IntegrationAccountRegistered:
+			_, err = reg.RegisterAccount(ctx, c.ID, c.AccountID)
+		default:
+			err = nil
+		}
+		if err != nil {
+			return fmt.Errorf("register %s: %w", c.ID, err)
+		}
+	}
+	return nil
+}

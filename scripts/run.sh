@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# scripts/run.sh — what `make run` does: build the binaries, start the
+# devstack (local S3/SQS/STS behind the IAM gate, plus Redis, seeded with the
+# fleet and demo customers), print what it serves, and keep everything running
+# until Ctrl-C. Every service started here is stopped on exit.
+#
+# Environment:
+#   DEVSTACK_ADDR   listen address of the local AWS endpoint (default 127.0.0.1:4566)
+#   FERRY_REDIS_URL used by the devstack when it answers; else an embedded Redis
+#
+# Files (all git-ignored):
+#   .devstack.env   export lines for a shell:   source .devstack.env
+#   .devstack.json  the seeded world: accounts, buckets, objects, expected outcomes
+#   .run/           logs and readiness markers
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+GO=${GO:-go}
+ADDR=${DEVSTACK_ADDR:-127.0.0.1:4566}
+RUN_DIR=.run
+ENV_FILE=.devstack.env
+MANIFEST=.devstack.json
+READY_TIMEOUT_S=${READY_TIMEOUT_S:-120}
+
+mkdir -p "$RUN_DIR" bin
+pids=()
+
+cleanup() {
+	local pid
+	for pid in "${pids[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in "${pids[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# wait_ready NAME PID FILE LOG: waits until FILE exists, failing early when
+# PID exits (its log then says why).
+wait_ready() {
+	local name=$1 pid=$2 file=$3 logfile=$4 waited=0
+	while [[ ! -e "$file" ]]; do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			echo "run: $name exited before it was ready; its log ($logfile):" >&2
+			tail -n 20 "$logfile" >&2 || true
+			exit 1
+		fi
+		if ((waited >= READY_TIMEOUT_S * 10)); then
+			echo "run: $name not ready after ${READY_TIMEOUT_S}s; its log ($logfile):" >&2
+			tail -n 20 "$logfile" >&2 || true
+			exit 1
+		fi
+		sleep 0.1
+		waited=$((waited + 1))
+	done
+}
+
+start_devstack() {
+	echo "run: building bin/devstack" >&2
+	"$GO" build -o bin/devstack ./cmd/devstack
+	rm -f "$RUN_DIR/devstack.ready"
+	bin/devstack -addr "$ADDR" -env-file "$ENV_FILE" -manifest "$MANIFEST" \
+		-ready-file "$RUN_DIR/devstack.ready" >/dev/null 2>"$RUN_DIR/devstack.log" &
+	pids+=($!)
+	wait_ready devstack "$!" "$RUN_DIR/devstack.ready" "$RUN_DIR/devstack.log"
+	# shellcheck disable=SC1090
+	source "$ENV_FILE"
+}
+
+# Later services (the ferry worker fleet) start here, after the devstack's
+# environment has been sourced: add a start_NAME function in the same shape
+# as start_devstack and call it below.
+
+start_devstack
+
+cat "$RUN_DIR/devstack.log"
+cat <<MSG
+
+devstack is serving at $AWS_ENDPOINT_URL (Redis: $FERRY_REDIS_URL).
+  in another shell:   source $ENV_FILE
+  the seeded world:   $MANIFEST
+  logs:               $RUN_DIR/devstack.log
+Ctrl-C stops everything.
+MSG
+
+# Exit (and stop the rest) as soon as any service exits.
+set +e
+wait -n "${pids[@]}"
+status=$?
+set -e
+if ((status != 0)); then
+	echo "run: a service exited with status $status; logs are in $RUN_DIR/" >&2
+fi
+exit "$status"
