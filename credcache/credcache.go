@@ -9,9 +9,10 @@ package credcache
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
@@ -36,24 +37,42 @@ type Integration struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-// RoleARN is arn:aws:iam::AccountID:role/RoleName.
-func (i Integration) RoleARN() string { panic("unimplemented") }
+// RoleARN is arn:aws:iam::AccountID:role/RoleName (DefaultRoleName when
+// RoleName is empty). It is "" when no account ID is registered, since there
+// is then no role to assume.
+func (i Integration) RoleARN() string {
+	if i.AccountID == "" {
+		return ""
+	}
+	name := i.RoleName
+	if name == "" {
+		name = DefaultRoleName
+	}
+	return "arn:aws:iam::" + i.AccountID + ":role/" + name
+}
 
 // Options configures the Registry and the Cache.
 type Options struct {
 	Redis  redis.UniversalClient
 	Prefix string // key prefix, default "ferry"
 	// Keys are AES-256 keys (32 bytes each): the first seals, all open.
+	// ParseKeys decodes them from FERRY_CACHE_KEY.
 	Keys [][]byte
-	// STS is the fleet's STS client (its own credentials).
+	// STS is the fleet's STS client (its own credentials). Required by New,
+	// unused by NewRegistry.
 	STS             AssumeRoleAPI
 	RoleName        string        // default DefaultRoleName
-	SessionDuration time.Duration // default 1h
-	RefreshWindow   time.Duration // default 5m
+	SessionDuration time.Duration // default 1h; STS accepts 15m–12h
+	RefreshWindow   time.Duration // default 5m; must be shorter than SessionDuration
 	DeniedTTL       time.Duration // default 60s
 	LockTTL         time.Duration // default 10s
 	Logger          zerolog.Logger
 	Metrics         *Metrics // nil: not counted
+	// Now is the clock that decides whether credentials are inside the
+	// refresh window; default time.Now. Redis TTLs still run on Redis's
+	// clock, so a value Now considers stale is ignored even if Redis still
+	// holds it.
+	Now func() time.Time
 }
 
 // AssumeRoleAPI is the part of *sts.Client the cache uses.
@@ -61,51 +80,76 @@ type AssumeRoleAPI interface {
 	AssumeRole(ctx context.Context, in *sts.AssumeRoleInput, optFns ...func(*sts.Options)) (*sts.AssumeRoleOutput, error)
 }
 
-// ErrNotFound: the customer has no integration record.
-var ErrNotFound = errors.New("credcache: no integration for customer")
+const (
+	defaultPrefix          = "ferry"
+	defaultSessionDuration = time.Hour
+	defaultRefreshWindow   = 5 * time.Minute
+	defaultDeniedTTL       = 60 * time.Second
+	defaultLockTTL         = 10 * time.Second
+	minSessionDuration     = 15 * time.Minute
+	maxSessionDuration     = 12 * time.Hour
+)
 
-// AssumeRoleError is STS's refusal (or failure) to issue credentials for a
-// customer. Denied is true when STS refused (AccessDenied and friends): the
-// customer's role is misconfigured and retrying will not help until they fix
-// it. Cached is true when the refusal came from the short-lived denial cache
-// rather than a fresh STS call.
-type AssumeRoleError struct {
-	CustomerID string
-	RoleARN    string
-	Code       string
-	Message    string
-	Denied     bool
-	Cached     bool
-	Err        error
+// withDefaults fills zero fields and rejects combinations that cannot work.
+// needSTS is true for the Cache.
+func (o Options) withDefaults(needSTS bool) (Options, error) {
+	if o.Redis == nil {
+		return o, errors.New("credcache: Options.Redis is nil")
+	}
+	if needSTS && o.STS == nil {
+		return o, errors.New("credcache: Options.STS is nil")
+	}
+	if o.Prefix == "" {
+		o.Prefix = defaultPrefix
+	}
+	if strings.ContainsAny(o.Prefix, "{}") {
+		return o, fmt.Errorf("credcache: Options.Prefix %q must not contain braces (they are Redis cluster hash tags)", o.Prefix)
+	}
+	if o.RoleName == "" {
+		o.RoleName = DefaultRoleName
+	}
+	if err := validRoleName(o.RoleName); err != nil {
+		return o, err
+	}
+	if o.SessionDuration == 0 {
+		o.SessionDuration = defaultSessionDuration
+	}
+	if o.SessionDuration < minSessionDuration || o.SessionDuration > maxSessionDuration {
+		return o, fmt.Errorf("credcache: Options.SessionDuration %v: STS accepts 15m to 12h", o.SessionDuration)
+	}
+	if o.RefreshWindow == 0 {
+		o.RefreshWindow = defaultRefreshWindow
+	}
+	if o.RefreshWindow < 0 || o.RefreshWindow >= o.SessionDuration {
+		return o, fmt.Errorf("credcache: Options.RefreshWindow %v must be positive and shorter than SessionDuration %v", o.RefreshWindow, o.SessionDuration)
+	}
+	if o.DeniedTTL <= 0 {
+		o.DeniedTTL = defaultDeniedTTL
+	}
+	if o.LockTTL <= 0 {
+		o.LockTTL = defaultLockTTL
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o, nil
 }
 
-func (e *AssumeRoleError) Error() string { panic("unimplemented") }
-func (e *AssumeRoleError) Unwrap() error { return e.Err }
-
-// Registry stores integrations in Redis (ferry:{cust}:integration).
-type Registry struct{}
-
-// NewRegistry returns a registry; it fails when Options lack Redis or a valid key.
-func NewRegistry(opts Options) (*Registry, error) { panic("unimplemented") }
-
-// Get returns the customer's integration or ErrNotFound.
-func (r *Registry) Get(ctx context.Context, customerID string) (Integration, error) {
-	panic("unimplemented")
+// Redis keys. The customer sits in braces, a cluster hash tag, so all of one
+// customer's keys share a slot and can be read with one MGET or changed in
+// one MULTI.
+func integrationKey(prefix, customerID string) string {
+	return prefix + ":{" + customerID + "}:integration"
 }
 
-// Cache hands out credentials for delegated customers.
-type Cache struct{}
+func credsKey(prefix, customerID string) string {
+	return prefix + ":{" + customerID + "}:creds"
+}
 
-// New returns a cache.
-func New(opts Options) (*Cache, error) { panic("unimplemented") }
+func lockKey(prefix, customerID string) string {
+	return prefix + ":{" + customerID + "}:creds:lock"
+}
 
-// Provider returns an aws.CredentialsProvider that yields in's assumed-role
-// credentials through the cache; errors are *AssumeRoleError.
-func (c *Cache) Provider(in Integration) aws.CredentialsProvider { panic("unimplemented") }
-
-// Invalidate forgets the customer's cached credentials (L1 and L2), e.g.
-// after S3 answered ExpiredToken; the next Provider call assumes the role again.
-func (c *Cache) Invalidate(ctx context.Context, customerID string) error { panic("unimplemented") }
-
-// Metrics are the cache's Prometheus collectors.
-type Metrics struct{}
+func deniedKey(prefix, customerID string) string {
+	return prefix + ":{" + customerID + "}:creds:denied"
+}

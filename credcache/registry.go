@@ -1,0 +1,462 @@
+package credcache
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+)
+
+// Hash fields of <prefix>:{<cust>}:integration. The external ID field holds a
+// sealed envelope (AES-256-GCM, associated data = customer + field name), so
+// a Redis dump or MONITOR never shows it.
+const (
+	fieldAccountID  = "account_id"
+	fieldExternalID = "external_id"
+	fieldRoleName   = "role_name"
+	fieldEnabled    = "enabled"
+	fieldCreatedAt  = "created_at"
+	fieldUpdatedAt  = "updated_at"
+)
+
+// exportVersion is the version of the Export/Import file format.
+const exportVersion = 1
+
+// Registry stores integrations in Redis (<prefix>:{cust}:integration). Every
+// change also clears that customer's cached credentials and cached refusal in
+// Redis (and in the in-process caches attached with AttachCache), so a fixed
+// or changed integration takes effect on the next task.
+type Registry struct {
+	rdb      redis.UniversalClient
+	prefix   string
+	roleName string
+	seal     *sealer
+	log      zerolog.Logger
+	metrics  *Metrics
+	now      func() time.Time
+
+	mu     sync.Mutex
+	caches []*Cache
+}
+
+// NewRegistry returns a registry; it fails when Options lack Redis or a valid
+// key (the error says how to make one).
+func NewRegistry(opts Options) (*Registry, error) {
+	o, err := opts.withDefaults(false)
+	if err != nil {
+		return nil, err
+	}
+	s, err := newSealer(o.Keys)
+	if err != nil {
+		return nil, err
+	}
+	return &Registry{
+		rdb: o.Redis, prefix: o.Prefix, roleName: o.RoleName, seal: s,
+		log: o.Logger, metrics: o.Metrics, now: o.Now,
+	}, nil
+}
+
+// AttachCache makes every later change to a customer (Enable, Disable,
+// RegisterAccount, Import) also drop c's in-process entries for that customer.
+// Without it this process's L1 still cannot serve credentials for a changed
+// role ARN or external ID (entries are keyed by both), but a cached refusal
+// for an unchanged role would linger for up to Options.DeniedTTL.
+func (r *Registry) AttachCache(c *Cache) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.caches = append(r.caches, c)
+}
+
+// NewExternalID returns a fresh external ID: 24 random bytes (192 bits) from
+// crypto/rand, base64url without padding (32 characters), which STS accepts.
+func NewExternalID() (string, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("credcache: generate external ID: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// Enable turns on delegated access for customerID: ferry will assume
+// arn:aws:iam::accountID:role/<Options.RoleName> with externalID and never
+// read this customer's data with its own credentials again. When externalID
+// is "", the external ID already stored for the same account is kept (so
+// re-enabling does not break the customer's trust policy), otherwise a new
+// one is generated with NewExternalID; customers migrating an existing role
+// pass theirs. The returned Integration carries the external ID to show the
+// customer. Cached credentials and refusals for the customer are cleared.
+func (r *Registry) Enable(ctx context.Context, customerID, accountID, externalID string) (Integration, error) {
+	if err := ValidCustomerID(customerID); err != nil {
+		return Integration{}, err
+	}
+	if err := ValidAccountID(accountID); err != nil {
+		return Integration{}, err
+	}
+	if externalID != "" {
+		if err := ValidExternalID(externalID); err != nil {
+			return Integration{}, err
+		}
+	}
+	cur, err := r.Get(ctx, customerID)
+	exists := err == nil
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return Integration{}, err
+	}
+	if externalID == "" && exists && cur.AccountID == accountID && cur.ExternalID != "" {
+		externalID = cur.ExternalID
+	}
+	if externalID == "" {
+		if externalID, err = NewExternalID(); err != nil {
+			return Integration{}, err
+		}
+	}
+	now := r.now().UTC()
+	in := Integration{
+		CustomerID: customerID, AccountID: accountID, ExternalID: externalID,
+		RoleName: r.roleName, Enabled: true, CreatedAt: now, UpdatedAt: now,
+	}
+	if exists {
+		in.CreatedAt = cur.CreatedAt
+	}
+	if err := r.write(ctx, []Integration{in}, false); err != nil {
+		return Integration{}, fmt.Errorf("credcache: enable %s: %w", customerID, err)
+	}
+	r.log.Info().Str("customer_id", customerID).Str("account_id", accountID).Msg("integration enabled")
+	return in, nil
+}
+
+// Disable turns delegated access off: the customer's data is read with the
+// fleet's own credentials again (cross-account rules apply). The account ID
+// and external ID are kept so Enable can restore the same integration.
+// Unknown customers are ErrNotFound.
+func (r *Registry) Disable(ctx context.Context, customerID string) error {
+	cur, err := r.Get(ctx, customerID)
+	if err != nil {
+		return err
+	}
+	cur.Enabled = false
+	cur.UpdatedAt = r.now().UTC()
+	if err := r.write(ctx, []Integration{cur}, false); err != nil {
+		return fmt.Errorf("credcache: disable %s: %w", customerID, err)
+	}
+	r.log.Info().Str("customer_id", customerID).Msg("integration disabled")
+	return nil
+}
+
+// RegisterAccount records the customer's AWS account ID without enabling
+// delegation, so cross-account reads carry ExpectedBucketOwner = accountID.
+// An existing integration keeps its enabled flag and external ID; if it is
+// enabled, the role ferry assumes moves to the new account.
+func (r *Registry) RegisterAccount(ctx context.Context, customerID, accountID string) (Integration, error) {
+	if err := ValidCustomerID(customerID); err != nil {
+		return Integration{}, err
+	}
+	if err := ValidAccountID(accountID); err != nil {
+		return Integration{}, err
+	}
+	now := r.now().UTC()
+	in, err := r.Get(ctx, customerID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		in = Integration{CustomerID: customerID, RoleName: r.roleName, CreatedAt: now}
+	case err != nil:
+		return Integration{}, err
+	}
+	in.AccountID = accountID
+	in.UpdatedAt = now
+	if err := r.write(ctx, []Integration{in}, false); err != nil {
+		return Integration{}, fmt.Errorf("credcache: register account for %s: %w", customerID, err)
+	}
+	r.log.Info().Str("customer_id", customerID).Str("account_id", accountID).Msg("account registered")
+	return in, nil
+}
+
+// Get returns the customer's integration (external ID in clear) or an error
+// matching ErrNotFound. A record sealed under a key no longer configured is
+// ErrCorrupt.
+func (r *Registry) Get(ctx context.Context, customerID string) (Integration, error) {
+	if err := ValidCustomerID(customerID); err != nil {
+		return Integration{}, err
+	}
+	m, err := r.rdb.HGetAll(ctx, integrationKey(r.prefix, customerID)).Result()
+	if err != nil {
+		r.metrics.redisError()
+		return Integration{}, fmt.Errorf("credcache: get integration %s: %w", customerID, err)
+	}
+	if len(m) == 0 {
+		return Integration{}, fmt.Errorf("%w %s", ErrNotFound, customerID)
+	}
+	return r.decode(customerID, m)
+}
+
+// List returns every integration, sorted by customer ID. It SCANs the
+// keyspace (every master of a cluster), so it is for operators, not for the
+// task path. One unreadable record fails the whole list, so an export never
+// silently misses a customer.
+func (r *Registry) List(ctx context.Context) ([]Integration, error) {
+	keys, err := r.scanKeys(ctx, escapeGlob(r.prefix)+":{*}:integration")
+	if err != nil {
+		r.metrics.redisError()
+		return nil, fmt.Errorf("credcache: list integrations: %w", err)
+	}
+	head, tail := r.prefix+":{", "}:integration"
+	var ids []string
+	for _, k := range keys {
+		id := strings.TrimSuffix(strings.TrimPrefix(k, head), tail)
+		if ValidCustomerID(id) == nil {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	pipe := r.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.HGetAll(ctx, integrationKey(r.prefix, id))
+	}
+	if len(ids) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			r.metrics.redisError()
+			return nil, fmt.Errorf("credcache: list integrations: %w", err)
+		}
+	}
+	out := make([]Integration, 0, len(ids))
+	for i, id := range ids {
+		m := cmds[i].Val()
+		if len(m) == 0 {
+			continue // deleted between SCAN and HGETALL
+		}
+		in, err := r.decode(id, m)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, in)
+	}
+	return out, nil
+}
+
+func (r *Registry) scanKeys(ctx context.Context, pattern string) ([]string, error) {
+	var mu sync.Mutex
+	var keys []string
+	scan := func(ctx context.Context, c redis.UniversalClient) error {
+		iter := c.Scan(ctx, 0, pattern, 500).Iterator()
+		for iter.Next(ctx) {
+			mu.Lock()
+			keys = append(keys, iter.Val())
+			mu.Unlock()
+		}
+		return iter.Err()
+	}
+	if cc, ok := r.rdb.(*redis.ClusterClient); ok {
+		// A cluster's SCAN covers one node; every master holds a share.
+		err := cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
+		return keys, err
+	}
+	return keys, scan(ctx, r.rdb)
+}
+
+// exportFile is the Export/Import format.
+type exportFile struct {
+	Version      int           `json:"version"`
+	ExportedAt   time.Time     `json:"exported_at"`
+	Integrations []Integration `json:"integrations"`
+}
+
+// Export writes every integration to w as indented JSON with external IDs in
+// clear: the file is a secret, for an operator's backup or migration, and
+// Import reads it back.
+func (r *Registry) Export(ctx context.Context, w io.Writer) error {
+	list, err := r.List(ctx)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(exportFile{Version: exportVersion, ExportedAt: r.now().UTC(), Integrations: list}); err != nil {
+		return fmt.Errorf("credcache: export: %w", err)
+	}
+	return nil
+}
+
+// Import reads a file written by Export and replaces the record of every
+// customer it lists (customers not listed are left alone). The whole file is
+// validated first and then written in one MULTI/EXEC transaction, so a bad
+// entry anywhere means nothing is written (an *ImportError matching
+// ErrInvalidImport). On a Redis Cluster the transaction is split per slot by
+// the client and is therefore not atomic across customers. It returns the
+// number of integrations written.
+func (r *Registry) Import(ctx context.Context, rd io.Reader) (int, error) {
+	dec := json.NewDecoder(rd)
+	dec.DisallowUnknownFields()
+	var f exportFile
+	if err := dec.Decode(&f); err != nil {
+		return 0, &ImportError{Entry: -1, Err: fmt.Errorf("not an integration export: %w", err)}
+	}
+	if dec.More() {
+		return 0, &ImportError{Entry: -1, Err: errors.New("trailing data after the JSON document")}
+	}
+	if f.Version != exportVersion {
+		return 0, &ImportError{Entry: -1, Err: fmt.Errorf("version %d, want %d", f.Version, exportVersion)}
+	}
+	if f.Integrations == nil {
+		return 0, &ImportError{Entry: -1, Err: errors.New(`no "integrations" list`)}
+	}
+	now := r.now().UTC()
+	seen := make(map[string]int, len(f.Integrations))
+	for i := range f.Integrations {
+		in := &f.Integrations[i]
+		if err := r.validateImported(in, now); err != nil {
+			return 0, &ImportError{Entry: i, CustomerID: clip(in.CustomerID), Err: err}
+		}
+		if j, dup := seen[in.CustomerID]; dup {
+			return 0, &ImportError{Entry: i, CustomerID: in.CustomerID, Err: fmt.Errorf("duplicate of entry %d", j)}
+		}
+		seen[in.CustomerID] = i
+	}
+	if err := r.write(ctx, f.Integrations, true); err != nil {
+		return 0, fmt.Errorf("credcache: import: %w", err)
+	}
+	r.log.Info().Int("integrations", len(f.Integrations)).Msg("integrations imported")
+	return len(f.Integrations), nil
+}
+
+func (r *Registry) validateImported(in *Integration, now time.Time) error {
+	if err := ValidCustomerID(in.CustomerID); err != nil {
+		return err
+	}
+	if in.AccountID != "" || in.Enabled {
+		if err := ValidAccountID(in.AccountID); err != nil {
+			return err
+		}
+	}
+	if in.ExternalID != "" || in.Enabled {
+		if err := ValidExternalID(in.ExternalID); err != nil {
+			return err
+		}
+	}
+	if in.RoleName == "" {
+		in.RoleName = r.roleName
+	}
+	if err := validRoleName(in.RoleName); err != nil {
+		return err
+	}
+	if in.CreatedAt.IsZero() {
+		in.CreatedAt = now
+	}
+	if in.UpdatedAt.IsZero() {
+		in.UpdatedAt = now
+	}
+	return nil
+}
+
+// write stores integrations and clears their cached credentials and refusals
+// in one transaction. replace deletes each record first so fields absent from
+// the new record do not survive.
+func (r *Registry) write(ctx context.Context, list []Integration, replace bool) error {
+	_, err := r.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+		for _, in := range list {
+			key := integrationKey(r.prefix, in.CustomerID)
+			if replace {
+				pipe.Del(ctx, key)
+			}
+			pipe.HSet(ctx, key, r.encode(in))
+			if in.ExternalID == "" {
+				pipe.HDel(ctx, key, fieldExternalID)
+			}
+			if in.AccountID == "" {
+				pipe.HDel(ctx, key, fieldAccountID)
+			}
+			pipe.Del(ctx, credsKey(r.prefix, in.CustomerID), deniedKey(r.prefix, in.CustomerID))
+		}
+		return nil
+	})
+	if err != nil {
+		r.metrics.redisError()
+		return err
+	}
+	r.mu.Lock()
+	caches := r.caches
+	r.mu.Unlock()
+	for _, c := range caches {
+		for _, in := range list {
+			c.forget(in.CustomerID)
+		}
+	}
+	return nil
+}
+
+func (r *Registry) encode(in Integration) map[string]any {
+	enabled := "0"
+	if in.Enabled {
+		enabled = "1"
+	}
+	m := map[string]any{
+		fieldRoleName:  in.RoleName,
+		fieldEnabled:   enabled,
+		fieldCreatedAt: in.CreatedAt.UTC().Format(time.RFC3339Nano),
+		fieldUpdatedAt: in.UpdatedAt.UTC().Format(time.RFC3339Nano),
+	}
+	if in.AccountID != "" {
+		m[fieldAccountID] = in.AccountID
+	}
+	if in.ExternalID != "" {
+		m[fieldExternalID] = r.seal.seal([]byte(in.ExternalID), adFor("integration/"+fieldExternalID, in.CustomerID))
+	}
+	return m
+}
+
+func (r *Registry) decode(customerID string, m map[string]string) (Integration, error) {
+	in := Integration{
+		CustomerID: customerID,
+		AccountID:  m[fieldAccountID],
+		RoleName:   m[fieldRoleName],
+		Enabled:    m[fieldEnabled] == "1",
+	}
+	if in.RoleName == "" {
+		in.RoleName = r.roleName
+	}
+	if sealed, ok := m[fieldExternalID]; ok {
+		pt, err := r.seal.open([]byte(sealed), adFor("integration/"+fieldExternalID, customerID))
+		if err != nil {
+			r.log.Error().Str("customer_id", customerID).Msg("integration external ID does not open with any configured key")
+			return Integration{}, fmt.Errorf("%w: customer %s: external ID does not open with any configured key (FERRY_CACHE_KEY changed?)", ErrCorrupt, customerID)
+		}
+		in.ExternalID = string(pt)
+	}
+	var err error
+	if in.CreatedAt, err = parseTime(m[fieldCreatedAt]); err != nil {
+		return Integration{}, fmt.Errorf("%w: customer %s: %s: %v", ErrCorrupt, customerID, fieldCreatedAt, err)
+	}
+	if in.UpdatedAt, err = parseTime(m[fieldUpdatedAt]); err != nil {
+		return Integration{}, fmt.Errorf("%w: customer %s: %s: %v", ErrCorrupt, customerID, fieldUpdatedAt, err)
+	}
+	return in, nil
+}
+
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	return time.Parse(time.RFC3339Nano, s)
+}
+
+// escapeGlob quotes SCAN pattern metacharacters in a configured prefix.
+func escapeGlob(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
