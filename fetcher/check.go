@@ -1,0 +1,98 @@
+package fetcher
+
+import (
+	"context"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// CheckReport is what `ferry check-access` prints: how ferry would read an
+// attachment and whether it can, without copying anything. It marshals to
+// JSON and never contains credentials or presigned query strings.
+type CheckReport struct {
+	URI      string    `json:"uri"`
+	Location *Location `json:"location,omitempty"`
+	Mode     Mode      `json:"mode,omitempty"`
+	// AssumeRole is "ok", "error" or "" (not delegated).
+	AssumeRole string `json:"assume_role,omitempty"`
+	// ExpectedBucketOwner is the account cross-account requests are pinned to.
+	ExpectedBucketOwner string `json:"expected_bucket_owner,omitempty"`
+	Region              string `json:"region,omitempty"`
+	// Object is set when the source answered HeadObject (S3) or GET (https).
+	Object *ObjectInfo `json:"object,omitempty"`
+	OK     bool        `json:"ok"`
+	Error  *Error      `json:"error,omitempty"`
+}
+
+// ObjectInfo is what a check learned about the source object.
+type ObjectInfo struct {
+	Size        int64  `json:"size"`
+	ContentType string `json:"content_type,omitempty"`
+	ETag        string `json:"etag,omitempty"`
+}
+
+// Check resolves how ferry would read uri for customerID (parse, mode,
+// credentials, region) and asks the source for the object's size and type
+// (S3 HeadObject; for https a GET whose body is not read), without copying.
+// Failures are reported in CheckReport.Error with the same kinds, stages and
+// hints as Copy.
+func (c *Copier) Check(ctx context.Context, customerID, uri string) CheckReport {
+	rep := CheckReport{URI: redactURLs(uri)}
+	loc, err := ParseURI(uri)
+	if err != nil {
+		rep.Error = asError(err)
+		return rep
+	}
+	rep.URI = loc.Redacted()
+	l := loc
+	l.URL = nil
+	rep.Location = &l
+	if loc.Scheme != SchemeS3 {
+		rep.Mode = ModeHTTPS
+		obj, ferr := c.openHTTP(ctx, loc)
+		if ferr != nil {
+			rep.Error = ferr
+			return rep
+		}
+		obj.body.Close()
+		rep.Object = &ObjectInfo{Size: obj.size, ContentType: obj.contentType, ETag: obj.etag}
+		rep.OK = true
+		return rep
+	}
+	a, ferr := c.decide(ctx, customerID, loc)
+	if ferr != nil {
+		rep.Mode = ferr.Mode
+		if ferr.Stage == StageAssumeRole {
+			rep.AssumeRole = "error"
+		}
+		rep.Error = ferr
+		return rep
+	}
+	rep.Mode = a.mode
+	rep.ExpectedBucketOwner = a.expectedOwner
+	if a.mode == ModeDelegated {
+		rep.AssumeRole = "ok"
+	}
+	in := &s3.HeadObjectInput{Bucket: aws.String(loc.Bucket), Key: aws.String(loc.Key), ExpectedBucketOwner: a.owner()}
+	if loc.VersionID != "" {
+		in.VersionId = aws.String(loc.VersionID)
+	}
+	var out *s3.HeadObjectOutput
+	region, ferr := c.s3Call(ctx, a, loc, StageHeadObject, func(fns ...func(*s3.Options)) error {
+		var err error
+		out, err = c.s3.HeadObject(ctx, in, fns...)
+		return err
+	})
+	if region == "" {
+		region = c.s3.Options().Region
+	}
+	rep.Region = region
+	if ferr != nil {
+		rep.Error = ferr
+		return rep
+	}
+	rep.Object = &ObjectInfo{Size: aws.ToInt64(out.ContentLength), ContentType: aws.ToString(out.ContentType), ETag: aws.ToString(out.ETag)}
+	rep.OK = true
+	return rep
+}

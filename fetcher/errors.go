@@ -1,0 +1,363 @@
+package fetcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/ferryworks/ferry/credcache"
+)
+
+// Kind classifies why an attachment could not be copied. It decides what the
+// worker does next: only KindTransient is worth retrying; every other kind is
+// a final answer for the attachment.
+type Kind string
+
+// The kinds of failure.
+const (
+	// KindAccessDenied: the customer's grants (role, trust policy, bucket
+	// policy, registered account) do not let ferry read the object. Retrying
+	// will not help until the customer changes something; the hint says what.
+	KindAccessDenied Kind = "access_denied"
+	// KindNotFound: the bucket or the key does not exist.
+	KindNotFound Kind = "not_found"
+	// KindInvalid: the task named something ferry will not fetch (bad URI,
+	// refused scheme or host).
+	KindInvalid Kind = "invalid"
+	// KindTooLarge: the object exceeds Options.MaxObjectBytes.
+	KindTooLarge Kind = "too_large"
+	// KindTransient: throttling, 5xx, timeouts, broken connections; the same
+	// request may succeed later.
+	KindTransient Kind = "transient"
+)
+
+// Stage names the step of a copy that failed; customers read it in events.
+type Stage string
+
+// The stages of a copy.
+const (
+	StageParse Stage = "parse"
+	// StageIntegration: the integration registry could not be read, so ferry
+	// could not decide between delegated and cross-account access.
+	StageIntegration Stage = "integration"
+	// StagePolicy: the fleet's cross-account policy refused the request
+	// before any AWS call was made.
+	StagePolicy     Stage = "policy"
+	StageAssumeRole Stage = "assume_role"
+	StageHeadBucket Stage = "head_bucket"
+	StageHeadObject Stage = "head_object"
+	StageGetObject  Stage = "get_object"
+	StageHTTPGet    Stage = "http_get"
+	StagePutObject  Stage = "put_object"
+)
+
+// Error is the typed outcome of a failed copy or check. It carries what a
+// customer needs to fix their side (Stage, Mode, AWS Code, Hint) and never
+// credentials, session tokens, external IDs or presigned query strings: URI is
+// the redacted form of the source.
+type Error struct {
+	Kind    Kind   `json:"kind"`
+	Stage   Stage  `json:"stage"`
+	Mode    Mode   `json:"mode,omitempty"`
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+	Hint    string `json:"hint,omitempty"`
+	URI     string `json:"uri,omitempty"`
+	Err     error  `json:"-"`
+}
+
+// Error renders "copy URI: STAGE: CODE: MESSAGE".
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("copy ")
+	if e.URI != "" {
+		b.WriteString(e.URI)
+	} else {
+		b.WriteString("attachment")
+	}
+	b.WriteString(": ")
+	b.WriteString(string(e.Stage))
+	if e.Code != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Code)
+	}
+	if e.Message != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Message)
+	}
+	return b.String()
+}
+
+// Unwrap returns the underlying SDK, network or credcache error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Retryable reports whether the same request may succeed later: true only for
+// KindTransient. The worker retries the task (and eventually dead-letters it)
+// on true, and publishes a terminal event on false.
+func (e *Error) Retryable() bool { return e.Kind == KindTransient }
+
+// Is makes errors.Is(err, &Error{Kind: K}) match any *Error of kind K (and,
+// when set, of the same Stage), so callers can test outcomes without string
+// matching.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	if !ok {
+		return false
+	}
+	if t.Kind != "" && t.Kind != e.Kind {
+		return false
+	}
+	if t.Stage != "" && t.Stage != e.Stage {
+		return false
+	}
+	return t.Kind != "" || t.Stage != ""
+}
+
+// Sentinels for errors.Is.
+var (
+	ErrAccessDenied = &Error{Kind: KindAccessDenied}
+	ErrNotFound     = &Error{Kind: KindNotFound}
+	ErrInvalid      = &Error{Kind: KindInvalid}
+	ErrTooLarge     = &Error{Kind: KindTooLarge}
+	ErrTransient    = &Error{Kind: KindTransient}
+)
+
+// errTooLarge is raised inside the streaming path by the limit reader.
+var errTooLarge = errors.New("object exceeds the size limit")
+
+// errShortBody: the source ended before its Content-Length.
+var errShortBody = errors.New("source body shorter than its content length")
+
+// errLongBody: the source sent more than its Content-Length.
+var errLongBody = errors.New("source body longer than its content length")
+
+// hintInput is what hint texts may mention.
+type hintInput struct {
+	bucket  string
+	role    string
+	account string
+}
+
+// classifyAssume turns a credentials failure into an Error at stage assume_role.
+func classifyAssume(err error, mode Mode, uri string, h hintInput) *Error {
+	var ae *credcache.AssumeRoleError
+	if errors.As(err, &ae) {
+		e := &Error{Stage: StageAssumeRole, Mode: mode, URI: uri, Code: ae.Code, Message: ae.Message, Err: err}
+		if ae.Denied {
+			e.Kind = KindAccessDenied
+			e.Hint = assumeHint(ae.Code, ae.Message, h)
+		} else {
+			e.Kind = KindTransient
+		}
+		return e
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return &Error{Kind: KindTransient, Stage: StageAssumeRole, Mode: mode, URI: uri, Message: err.Error(), Err: err}
+	}
+	return &Error{Kind: KindTransient, Stage: StageAssumeRole, Mode: mode, URI: uri, Message: "could not obtain credentials", Err: err}
+}
+
+func assumeHint(code, msg string, h hintInput) string {
+	role := h.role
+	if role == "" {
+		role = credcache.DefaultRoleName
+	}
+	lmsg := strings.ToLower(msg)
+	switch {
+	case code == "NoSuchEntity" || strings.Contains(lmsg, "does not exist") || strings.Contains(lmsg, "no such role"):
+		return fmt.Sprintf("create the role %s in account %s (see the integration guide), or correct the registered account ID", role, h.account)
+	case strings.Contains(lmsg, "external"):
+		return "the role's trust policy does not accept this external ID: set the sts:ExternalId condition to the external ID ferry gave you"
+	default:
+		// STS gives the same AccessDenied for a wrong external ID, a role
+		// that does not trust the fleet and a missing role; the external ID
+		// is the commonest mistake, so it leads.
+		return fmt.Sprintf("the role's trust policy does not accept this external ID: set the sts:ExternalId condition to the external ID ferry gave you; "+
+			"also check that the role %s exists in account %s and trusts the fleet's account", role, h.account)
+	}
+}
+
+// classifyS3 turns an S3 API error into an Error.
+func classifyS3(err error, stage Stage, mode Mode, uri string, h hintInput, expectedOwner string) *Error {
+	e := &Error{Stage: stage, Mode: mode, URI: uri, Err: err}
+	status := 0
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) && re.Response != nil {
+		status = re.Response.StatusCode
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		e.Code = api.ErrorCode()
+		e.Message = api.ErrorMessage()
+	}
+	if e.Code == "" && status != 0 {
+		// HEAD responses have no body, so only the status is known.
+		e.Code = http.StatusText(status)
+	}
+	if e.Message == "" {
+		e.Message = safeMessage(err)
+	}
+	switch {
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		e.Kind = KindTransient
+	case isThrottle(e.Code) || status == http.StatusTooManyRequests || status >= 500:
+		e.Kind = KindTransient
+	case e.Code == "NoSuchKey" || e.Code == "NoSuchBucket" || e.Code == "NotFound" || status == http.StatusNotFound:
+		e.Kind = KindNotFound
+		e.Hint = notFoundHint(e.Code, h)
+	case status == http.StatusForbidden || isDeniedCode(e.Code):
+		e.Kind = KindAccessDenied
+		e.Hint = deniedHint(e.Code, mode, h, expectedOwner)
+	case e.Code == "ExpiredToken" || e.Code == "InvalidToken" || e.Code == "TokenRefreshRequired":
+		// Reached only after the one refresh-and-retry already failed.
+		e.Kind = KindTransient
+	case status == http.StatusMovedPermanently:
+		e.Kind = KindTransient
+		e.Message = "bucket is in another region and S3 did not say which"
+	case status >= 400 && status < 500:
+		e.Kind = KindInvalid
+	default:
+		// Connection resets, DNS failures, timeouts: the request never got
+		// an AWS answer.
+		e.Kind = KindTransient
+	}
+	return e
+}
+
+func isThrottle(code string) bool {
+	switch code {
+	case "SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",
+		"RequestTimeout", "RequestTimeTooSkewed", "InternalError", "ServiceUnavailable":
+		return true
+	}
+	return false
+}
+
+func isDeniedCode(code string) bool {
+	switch code {
+	case "AccessDenied", "AllAccessDisabled", "InvalidAccessKeyId", "SignatureDoesNotMatch",
+		"AccountProblem", "InvalidObjectState", "UnauthorizedAccess":
+		return true
+	}
+	return false
+}
+
+func notFoundHint(code string, h hintInput) string {
+	switch code {
+	case "NoSuchBucket":
+		return fmt.Sprintf("the bucket %s does not exist: check the bucket name in the attachment URI", h.bucket)
+	default:
+		return "the object does not exist: check the key in the attachment URI (keys are case-sensitive and taken literally)"
+	}
+}
+
+func deniedHint(code string, mode Mode, h hintInput, expectedOwner string) string {
+	role := h.role
+	if role == "" {
+		role = credcache.DefaultRoleName
+	}
+	switch {
+	case code == "AllAccessDisabled":
+		return "all access to this object has been disabled by AWS for the bucket's account"
+	case expectedOwner != "" && mode == ModeCrossAccount:
+		// With ExpectedBucketOwner set, S3 answers 403 both for a foreign
+		// bucket and for a missing grant; name both.
+		return fmt.Sprintf("either this bucket does not belong to the AWS account registered for this customer (%s), or that account has not granted the fleet's account s3:GetObject on arn:aws:s3:::%s/*: add the fleet account to the bucket policy (see the integration guide) or enable delegated access", expectedOwner, h.bucket)
+	case mode == ModeDelegated:
+		return fmt.Sprintf("grant s3:GetObject on arn:aws:s3:::%s/* to the role %s (and check that the bucket belongs to account %s and its bucket policy or KMS key policy does not deny the role)", h.bucket, role, h.account)
+	default:
+		return "add the fleet account to the bucket policy (see the integration guide) or enable delegated access"
+	}
+}
+
+// safeMessage is err's text with anything after a "?" in URLs dropped, since
+// SDK and net/http errors quote request URLs, which may be presigned.
+func safeMessage(err error) string {
+	return redactURLs(err.Error())
+}
+
+// redactURLs removes query strings from any http(s) URL inside s.
+func redactURLs(s string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "http")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:i])
+		s = s[i:]
+		end := strings.IndexAny(s, " \"'\n\t")
+		if end < 0 {
+			end = len(s)
+		}
+		u := s[:end]
+		if q := strings.IndexByte(u, '?'); q >= 0 {
+			u = u[:q] + "?<redacted>"
+		}
+		b.WriteString(u)
+		s = s[end:]
+	}
+}
+
+// classifyNet classifies a failure of the https source.
+func classifyNet(err error, uri string) *Error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		// net/http quotes the full request URL, which may be presigned.
+		ue.URL = redactURLs(ue.URL)
+	}
+	e := &Error{Stage: StageHTTPGet, Mode: ModeHTTPS, URI: uri, Err: err, Message: safeMessage(err)}
+	var be *blockedError
+	var ne net.Error
+	switch {
+	case errors.As(err, &be):
+		e.Kind = KindInvalid
+		e.Code = "BlockedAddress"
+		e.Message = be.Error()
+		e.Hint = "ferry only fetches https URLs on public internet addresses"
+	case errors.Is(err, errTooLarge):
+		e.Kind = KindTooLarge
+		e.Code = "TooLarge"
+	case errors.Is(err, errTooManyRedirects):
+		e.Kind = KindInvalid
+		e.Code = "TooManyRedirects"
+		e.Hint = "give the final URL of the object instead of one that redirects more than 5 times"
+	case errors.Is(err, errInsecureRedirect):
+		e.Kind = KindInvalid
+		e.Code = "InsecureRedirect"
+		e.Hint = "the URL redirects to plain http; ferry only follows redirects to https"
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		e.Kind = KindTransient
+	case errors.As(err, &ne):
+		e.Kind = KindTransient
+	default:
+		e.Kind = KindTransient
+	}
+	return e
+}
+
+// classifyHTTPStatus classifies a non-2xx answer of an https source.
+func classifyHTTPStatus(status int, uri string) *Error {
+	e := &Error{Stage: StageHTTPGet, Mode: ModeHTTPS, URI: uri, Code: fmt.Sprintf("HTTP%d", status), Message: http.StatusText(status)}
+	switch {
+	case status == http.StatusNotFound || status == http.StatusGone:
+		e.Kind = KindNotFound
+		e.Hint = "the server says the URL does not exist; check it, and that it has not expired"
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		e.Kind = KindAccessDenied
+		e.Hint = "the server refused the download: give a URL that is readable without logging in (a presigned URL that has not expired), or use an s3:// URI with delegated access"
+	case status == http.StatusTooManyRequests || status == http.StatusRequestTimeout || status >= 500:
+		e.Kind = KindTransient
+	default:
+		e.Kind = KindInvalid
+	}
+	return e
+}

@@ -1,0 +1,47 @@
+package fetcher
+
+import "fmt"
+
+// Mode is how an attachment was read; customers see it in events.
+type Mode string
+
+// The access modes.
+const (
+	// ModeDelegated reads with credentials of the customer's integration role.
+	ModeDelegated Mode = "delegated"
+	// ModeCrossAccount reads with the fleet's own credentials, relying on the
+	// customer's bucket policy or object ACLs.
+	ModeCrossAccount Mode = "cross_account"
+	// ModeHTTPS downloads a plain https URL.
+	ModeHTTPS Mode = "https"
+)
+
+// Policy is the fleet's rule for cross-account access (DESIGN.md rule 5).
+type Policy string
+
+// The cross-account policies.
+const (
+	// PolicyAllow reads with the fleet's credentials for customers without an
+	// enabled integration (the integration guide's behaviour); requests carry
+	// ExpectedBucketOwner when the customer registered an account.
+	PolicyAllow Policy = "allow"
+	// PolicyRequireOwner is PolicyAllow for customers with a registered
+	// account ID and access_denied for the others, so no cross-account read
+	// ever goes out without ExpectedBucketOwner.
+	PolicyRequireOwner Policy = "require-owner"
+	// PolicyDeny refuses every cross-account read: only delegated customers
+	// can have their S3 objects copied.
+	PolicyDeny Policy = "deny"
+)
+
+// ParsePolicy parses "allow", "require-owner" or "deny"; "" is PolicyAllow.
+// Any other value is an error, so a typo cannot silently widen access.
+func ParsePolicy(s string) (Policy, error) {
+	switch Policy(s) {
+	case "", PolicyAllow:
+		return PolicyAllow, nil
+	case PolicyRequireOwner, PolicyDeny:
+		return Policy(s), nil
+	}
+	return "", fmt.Errorf("fetcher: unknown cross-account policy %q (want allow, require-owner or deny)", s)
+}

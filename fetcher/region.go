@@ -1,0 +1,80 @@
+package fetcher
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+)
+
+// regionCache remembers which region each bucket lives in, in process and
+// fleet-wide in Redis (<prefix>:bucket:{name}:region), so only the first
+// request for a bucket pays the redirect. Redis failures degrade to the
+// in-process cache.
+type regionCache struct {
+	rdb    redis.UniversalClient
+	prefix string
+	ttl    time.Duration
+	log    zerolog.Logger
+
+	mu  sync.Mutex
+	mem map[string]regionEntry
+}
+
+type regionEntry struct {
+	region  string
+	expires time.Time
+}
+
+func newRegionCache(rdb redis.UniversalClient, prefix string, ttl time.Duration, log zerolog.Logger) *regionCache {
+	return &regionCache{rdb: rdb, prefix: prefix, ttl: ttl, log: log, mem: map[string]regionEntry{}}
+}
+
+// regionKey is the Redis key of bucket's region; the hash tag keeps it on
+// one cluster slot.
+func regionKey(prefix, bucket string) string { return prefix + ":bucket:{" + bucket + "}:region" }
+
+func (r *regionCache) get(ctx context.Context, bucket string) (string, bool) {
+	now := time.Now()
+	r.mu.Lock()
+	e, ok := r.mem[bucket]
+	r.mu.Unlock()
+	if ok && now.Before(e.expires) {
+		return e.region, true
+	}
+	if r.rdb == nil {
+		return "", false
+	}
+	v, err := r.rdb.Get(ctx, regionKey(r.prefix, bucket)).Result()
+	if err != nil {
+		if err != redis.Nil {
+			r.log.Warn().Err(err).Msg("region cache: redis get failed")
+		}
+		return "", false
+	}
+	r.putMem(bucket, v, now)
+	return v, true
+}
+
+func (r *regionCache) put(ctx context.Context, bucket, region string) {
+	r.putMem(bucket, region, time.Now())
+	if r.rdb == nil {
+		return
+	}
+	if err := r.rdb.Set(ctx, regionKey(r.prefix, bucket), region, r.ttl).Err(); err != nil {
+		r.log.Warn().Err(err).Msg("region cache: redis set failed")
+	}
+}
+
+func (r *regionCache) putMem(bucket, region string, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.mem) > 100_000 {
+		// Bucket names come from task messages; bound the map rather than
+		// trust the input.
+		clear(r.mem)
+	}
+	r.mem[bucket] = regionEntry{region: region, expires: now.Add(r.ttl)}
+}

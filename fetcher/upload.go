@@ -1,0 +1,258 @@
+package fetcher
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"hash"
+	"io"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"golang.org/x/sync/errgroup"
+)
+
+// Metadata (x-amz-meta-*) and tags ferry puts on stored objects.
+const (
+	metaSource     = "ferry-source"
+	metaCustomer   = "ferry-customer"
+	metaTask       = "ferry-task"
+	metaSourceETag = "ferry-source-etag"
+	metaSHA256     = "ferry-sha256"
+	// tagSHA256 carries the digest of multipart copies, whose metadata is
+	// fixed before the first byte is read.
+	tagSHA256 = "ferry-sha256"
+)
+
+// metaEncode makes v safe for S3 metadata, which must be ASCII: bytes
+// outside printable ASCII (and '%') are percent-encoded.
+func metaEncode(v string) string {
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < 0x20 || c > 0x7e || c == '%' {
+			b.WriteString(url.QueryEscape(string([]byte{c})))
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// abortTimeout bounds the cleanup of a failed multipart upload, which runs
+// even when the copy's context was cancelled.
+const abortTimeout = 30 * time.Second
+
+func (c *Copier) getBuf() *[]byte  { return c.pool.Get().(*[]byte) }
+func (c *Copier) putBuf(b *[]byte) { c.pool.Put(b) }
+
+// upload streams r into Bucket/key and returns the byte count and hex
+// SHA-256. Sources up to PartSize go up in one PutObject; larger ones as a
+// multipart upload with at most PartConcurrency parts in flight, each from a
+// pooled buffer (a seekable body, so the payload is signed), so memory stays
+// within PartSize × (PartConcurrency + 1). A failed multipart upload is
+// aborted.
+func (c *Copier) upload(ctx context.Context, key string, r io.Reader, contentType string, meta map[string]string) (int64, string, error) {
+	h := sha256.New()
+	first := c.getBuf()
+	n, err := io.ReadFull(r, *first)
+	h.Write((*first)[:n])
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		defer c.putBuf(first)
+		return c.putSingle(ctx, key, (*first)[:n], contentType, meta, h)
+	case err != nil:
+		c.putBuf(first)
+		return 0, "", err
+	}
+	// The first part is full: only a second non-empty read proves the
+	// object needs more than one request.
+	second := c.getBuf()
+	m, err := io.ReadFull(r, *second)
+	if m == 0 && err == io.EOF {
+		c.putBuf(second)
+		defer c.putBuf(first)
+		return c.putSingle(ctx, key, (*first)[:n], contentType, meta, h)
+	}
+	if err != nil && err != io.ErrUnexpectedEOF {
+		c.putBuf(first)
+		c.putBuf(second)
+		return 0, "", err
+	}
+	h.Write((*second)[:m])
+	return c.putMultipart(ctx, key, r, contentType, meta, h, first, n, second, m, err == io.ErrUnexpectedEOF)
+}
+
+func (c *Copier) putSingle(ctx context.Context, key string, body []byte, contentType string, meta map[string]string, h hash.Hash) (int64, string, error) {
+	sum := hex.EncodeToString(h.Sum(nil))
+	md := cloneMeta(meta)
+	md[metaSHA256] = sum
+	in := &s3.PutObjectInput{
+		Bucket:        aws.String(c.opts.Bucket),
+		Key:           aws.String(key),
+		Body:          bytes.NewReader(body),
+		ContentLength: aws.Int64(int64(len(body))),
+		Metadata:      md,
+	}
+	if contentType != "" {
+		in.ContentType = aws.String(contentType)
+	}
+	if _, err := c.s3.PutObject(ctx, in); err != nil {
+		return 0, "", err
+	}
+	return int64(len(body)), sum, nil
+}
+
+func cloneMeta(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m)+1)
+	for k, v := range m {
+		if v != "" {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// putMultipart uploads first (n bytes), second (m bytes) and the rest of r
+// as parts; last says the source already ended inside second.
+func (c *Copier) putMultipart(ctx context.Context, key string, r io.Reader, contentType string, meta map[string]string,
+	h hash.Hash, first *[]byte, n int, second *[]byte, m int, last bool) (size int64, sum string, err error) {
+	cin := &s3.CreateMultipartUploadInput{Bucket: aws.String(c.opts.Bucket), Key: aws.String(key), Metadata: cloneMeta(meta)}
+	if contentType != "" {
+		cin.ContentType = aws.String(contentType)
+	}
+	created, err := c.s3.CreateMultipartUpload(ctx, cin)
+	if err != nil {
+		c.putBuf(first)
+		c.putBuf(second)
+		return 0, "", err
+	}
+	uploadID := created.UploadId
+	defer func() {
+		if err == nil {
+			return
+		}
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
+		defer cancel()
+		if _, aerr := c.s3.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{
+			Bucket: aws.String(c.opts.Bucket), Key: aws.String(key), UploadId: uploadID,
+		}); aerr != nil {
+			c.log.Error().Err(aerr).Str("key", key).Msg("abort multipart upload failed; the bucket's lifecycle rule must clean it up")
+		}
+	}()
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.opts.PartConcurrency)
+	var mu sync.Mutex
+	var parts []types.CompletedPart
+	send := func(num int32, buf *[]byte, l int) {
+		g.Go(func() error {
+			defer c.putBuf(buf)
+			out, err := c.s3.UploadPart(gctx, &s3.UploadPartInput{
+				Bucket: aws.String(c.opts.Bucket), Key: aws.String(key), UploadId: uploadID,
+				PartNumber: aws.Int32(num), Body: bytes.NewReader((*buf)[:l]), ContentLength: aws.Int64(int64(l)),
+			})
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			parts = append(parts, types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(num)})
+			mu.Unlock()
+			return nil
+		})
+	}
+	size = int64(n + m)
+	send(1, first, n)
+	send(2, second, m)
+	num := int32(2)
+	var readErr error
+	for !last {
+		if gctx.Err() != nil {
+			break
+		}
+		buf := c.getBuf()
+		k, rerr := io.ReadFull(r, *buf)
+		if k == 0 && rerr == io.EOF {
+			c.putBuf(buf)
+			break
+		}
+		if rerr != nil && rerr != io.ErrUnexpectedEOF {
+			c.putBuf(buf)
+			readErr = rerr
+			break
+		}
+		h.Write((*buf)[:k])
+		size += int64(k)
+		num++
+		if num > 10000 {
+			c.putBuf(buf)
+			readErr = errors.New("object needs more than 10,000 parts: raise the part size")
+			break
+		}
+		last = rerr == io.ErrUnexpectedEOF
+		send(num, buf, k)
+	}
+	werr := g.Wait()
+	if readErr != nil {
+		return 0, "", readErr
+	}
+	if werr != nil {
+		return 0, "", werr
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, "", err
+	}
+	slices.SortFunc(parts, func(a, b types.CompletedPart) int { return int(*a.PartNumber - *b.PartNumber) })
+	if _, err := c.s3.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		Bucket: aws.String(c.opts.Bucket), Key: aws.String(key), UploadId: uploadID,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
+	}); err != nil {
+		return 0, "", err
+	}
+	sum = hex.EncodeToString(h.Sum(nil))
+	if _, terr := c.s3.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{
+		Bucket: aws.String(c.opts.Bucket), Key: aws.String(key),
+		Tagging: &types.Tagging{TagSet: []types.Tag{{Key: aws.String(tagSHA256), Value: aws.String(sum)}}},
+	}); terr != nil {
+		// The copy is complete and the digest travels in the event; only a
+		// later skip-on-retry needs the tag, and without it the copy is
+		// simply redone.
+		c.log.Warn().Err(terr).Str("key", key).Msg("tag stored object with its sha256")
+	}
+	return size, sum, nil
+}
+
+// alreadyCopied reports whether Bucket/key already holds the copy of the
+// source object with this ETag and size, and returns its SHA-256. Any doubt
+// (missing object, missing digest, errors) means copy again.
+func (c *Copier) alreadyCopied(ctx context.Context, key, source, etag string, size int64) (string, bool) {
+	out, err := c.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(c.opts.Bucket), Key: aws.String(key)})
+	if err != nil {
+		return "", false
+	}
+	if aws.ToInt64(out.ContentLength) != size || out.Metadata[metaSourceETag] != metaEncode(etag) ||
+		out.Metadata[metaSource] != source {
+		return "", false
+	}
+	if sum := out.Metadata[metaSHA256]; sum != "" {
+		return sum, true
+	}
+	tags, err := c.s3.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: aws.String(c.opts.Bucket), Key: aws.String(key)})
+	if err != nil {
+		return "", false
+	}
+	for _, t := range tags.TagSet {
+		if aws.ToString(t.Key) == tagSHA256 && aws.ToString(t.Value) != "" {
+			return aws.ToString(t.Value), true
+		}
+	}
+	return "", false
+}
