@@ -1,0 +1,249 @@
+package queue
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// TaskVersion is the only task schema version this package understands;
+// a message with any other version is rejected as unknown_version.
+const TaskVersion = 1
+
+// Defaults for Limits; the body limit is SQS's classic maximum message size.
+const (
+	DefaultMaxAttachments = 100
+	DefaultMaxBodyBytes   = 256 * 1024
+	maxIDLen              = 128
+)
+
+// Reasons an InvalidTaskError carries. They are short, stable machine codes:
+// they end up in DLQ message attributes and task.failed events, so changing
+// one breaks whoever filters on it.
+const (
+	ReasonTooLarge            = "too_large"
+	ReasonNotJSON             = "not_json"
+	ReasonInvalidField        = "invalid_field"
+	ReasonUnknownVersion      = "unknown_version"
+	ReasonMissingTaskID       = "missing_task_id"
+	ReasonInvalidTaskID       = "invalid_task_id"
+	ReasonMissingCustomerID   = "missing_customer_id"
+	ReasonInvalidCustomerID   = "invalid_customer_id"
+	ReasonInvalidSubmissionID = "invalid_submission_id"
+	ReasonNoAttachments       = "no_attachments"
+	ReasonTooManyAttachments  = "too_many_attachments"
+	ReasonEmptyURI            = "empty_uri"
+)
+
+// Limits bounds what a task may contain. The zero value means the defaults
+// (100 attachments, 256 KiB body).
+type Limits struct {
+	// MaxAttachments is the most attachments one task may name; more is
+	// rejected as too_many_attachments. 0 means DefaultMaxAttachments.
+	MaxAttachments int
+	// MaxBodyBytes is the largest encoded task accepted; larger is rejected
+	// as too_large. 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxAttachments <= 0 {
+		l.MaxAttachments = DefaultMaxAttachments
+	}
+	if l.MaxBodyBytes <= 0 {
+		l.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	return l
+}
+
+// Task is one task submission, the body of a message on the tasks queue.
+type Task struct {
+	Version      int          `json:"version"`
+	TaskID       string       `json:"task_id"`
+	CustomerID   string       `json:"customer_id"`
+	SubmissionID string       `json:"submission_id,omitempty"`
+	Attachments  []Attachment `json:"attachments"`
+}
+
+// Attachment names one object to copy: an s3:// URI, an S3 https URL or a
+// plain https URL, with an optional file name for the stored copy.
+type Attachment struct {
+	URI  string `json:"uri"`
+	Name string `json:"name,omitempty"`
+}
+
+// InvalidTaskError says why a message is not a valid task. Such a message is
+// never retried: the worker sends it to the DLQ with Reason as an attribute
+// and, when TaskID is set, publishes task.failed with reason invalid_message.
+type InvalidTaskError struct {
+	// Reason is a short machine code, one of the Reason* constants.
+	Reason string
+	// Detail is a human-readable explanation; it never contains the body.
+	Detail string
+	// TaskID is the task id when one could be read, even if it is the
+	// task id itself that is invalid; empty otherwise.
+	TaskID string
+}
+
+// Error describes the rejection with its reason code and detail.
+func (e *InvalidTaskError) Error() string {
+	if e.TaskID != "" {
+		return fmt.Sprintf("invalid task %q: %s: %s", e.TaskID, e.Reason, e.Detail)
+	}
+	return fmt.Sprintf("invalid task: %s: %s", e.Reason, e.Detail)
+}
+
+// ErrInvalidTask matches every *InvalidTaskError with errors.Is.
+var ErrInvalidTask = errors.New("invalid task")
+
+// Is makes errors.Is(err, ErrInvalidTask) true for any InvalidTaskError.
+func (e *InvalidTaskError) Is(target error) bool { return target == ErrInvalidTask }
+
+// DecodeTask parses and validates a message body. Any problem is returned as
+// an *InvalidTaskError whose TaskID is filled in whenever the body carried a
+// readable task_id string, so the caller can still announce the failure.
+func DecodeTask(body []byte, limits Limits) (Task, error) {
+	limits = limits.withDefaults()
+	if len(body) > limits.MaxBodyBytes {
+		return Task{}, &InvalidTaskError{
+			Reason: ReasonTooLarge,
+			Detail: fmt.Sprintf("body is %d bytes, limit %d", len(body), limits.MaxBodyBytes),
+			TaskID: peekTaskID(body),
+		}
+	}
+	if !json.Valid(body) {
+		return Task{}, &InvalidTaskError{Reason: ReasonNotJSON, Detail: "body is not valid JSON"}
+	}
+	var t Task
+	if err := json.Unmarshal(body, &t); err != nil {
+		detail := "body is not a JSON object"
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return Task{}, &InvalidTaskError{
+				Reason: ReasonInvalidField,
+				Detail: fmt.Sprintf("field %s: expected %s, got %s", te.Field, te.Type, te.Value),
+				TaskID: peekTaskID(body),
+			}
+		}
+		return Task{}, &InvalidTaskError{Reason: ReasonNotJSON, Detail: detail}
+	}
+	if err := t.Validate(limits); err != nil {
+		return Task{}, err
+	}
+	return t, nil
+}
+
+// peekTaskID reads task_id from a body that failed full decoding, so the
+// failure can still be reported against the task.
+func peekTaskID(body []byte) string {
+	var p struct {
+		TaskID json.RawMessage `json:"task_id"`
+	}
+	if json.Unmarshal(body, &p) != nil {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(p.TaskID, &s) != nil {
+		return ""
+	}
+	return s
+}
+
+// Validate checks a task against the schema and limits; the error is an
+// *InvalidTaskError. The body-size limit is checked by DecodeTask and
+// EncodeTask, which see the encoded form.
+func (t Task) Validate(limits Limits) error {
+	limits = limits.withDefaults()
+	bad := func(reason, format string, args ...any) error {
+		return &InvalidTaskError{Reason: reason, Detail: fmt.Sprintf(format, args...), TaskID: t.TaskID}
+	}
+	if t.Version != TaskVersion {
+		return bad(ReasonUnknownVersion, "version %d is not supported (want %d)", t.Version, TaskVersion)
+	}
+	if t.TaskID == "" {
+		return bad(ReasonMissingTaskID, "task_id is required")
+	}
+	if err := checkID(t.TaskID); err != "" {
+		return bad(ReasonInvalidTaskID, "task_id %s", err)
+	}
+	if t.CustomerID == "" {
+		return bad(ReasonMissingCustomerID, "customer_id is required")
+	}
+	if err := checkID(t.CustomerID); err != "" {
+		return bad(ReasonInvalidCustomerID, "customer_id %s", err)
+	}
+	if t.SubmissionID != "" {
+		if err := checkID(t.SubmissionID); err != "" {
+			return bad(ReasonInvalidSubmissionID, "submission_id %s", err)
+		}
+	}
+	if len(t.Attachments) == 0 {
+		return bad(ReasonNoAttachments, "attachments must name at least one object")
+	}
+	if len(t.Attachments) > limits.MaxAttachments {
+		return bad(ReasonTooManyAttachments, "%d attachments, limit %d", len(t.Attachments), limits.MaxAttachments)
+	}
+	for i, a := range t.Attachments {
+		if a.URI == "" {
+			return bad(ReasonEmptyURI, "attachments[%d].uri is empty", i)
+		}
+	}
+	return nil
+}
+
+// ValidID reports whether s is acceptable as a task, customer or submission
+// id: 1–128 characters of [A-Za-z0-9._:-], and neither "." nor "..". Ids
+// become parts of S3 keys and Redis keys, which is why slashes, braces and
+// whitespace are refused.
+func ValidID(s string) bool { return checkID(s) == "" }
+
+func checkID(s string) string {
+	if len(s) == 0 || len(s) > maxIDLen {
+		return fmt.Sprintf("must be 1-%d characters, got %d", maxIDLen, len(s))
+	}
+	if s == "." || s == ".." {
+		return "must not be . or .."
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9',
+			c == '.', c == '_', c == ':', c == '-':
+		default:
+			return fmt.Sprintf("contains %q at %d; allowed are A-Z a-z 0-9 . _ : -", c, i)
+		}
+	}
+	return ""
+}
+
+// DedupeKey is the task's idempotency key: the task id, plus "/" and the
+// submission id when one is set. A task whose terminal event was published
+// under this key is not processed again; a new submission id reprocesses it.
+func (t Task) DedupeKey() string {
+	if t.SubmissionID == "" {
+		return t.TaskID
+	}
+	return t.TaskID + "/" + t.SubmissionID
+}
+
+// EncodeTask validates the task and returns its JSON body; a task that would
+// be rejected by DecodeTask is refused here with the same *InvalidTaskError,
+// so producers cannot put an undecodable message on the queue.
+func EncodeTask(t Task, limits Limits) ([]byte, error) {
+	limits = limits.withDefaults()
+	if err := t.Validate(limits); err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(t)
+	if err != nil {
+		return nil, fmt.Errorf("encode task %s: %w", t.TaskID, err)
+	}
+	if len(b) > limits.MaxBodyBytes {
+		return nil, &InvalidTaskError{
+			Reason: ReasonTooLarge,
+			Detail: fmt.Sprintf("encoded task is %d bytes, limit %d", len(b), limits.MaxBodyBytes),
+			TaskID: t.TaskID,
+		}
+	}
+	return b, nil
+}
