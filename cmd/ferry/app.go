@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+
+	"github.com/ferryworks/ferry/config"
+	"github.com/ferryworks/ferry/credcache"
+	"github.com/ferryworks/ferry/fetcher"
+)
+
+// app holds what every subcommand shares: the configuration (environment,
+// overridden by flags) and lazily built clients.
+type app struct {
+	cfg     *config.Config
+	loadErr error
+	flags   *flag.FlagSet
+	stdout  io.Writer
+	stderr  io.Writer
+	reg     *prometheus.Registry
+	log     zerolog.Logger
+
+	aws   *aws.Config
+	redis *redis.Client
+}
+
+func newApp() *app {
+	cfg, err := config.Load(os.Getenv)
+	a := &app{cfg: cfg, loadErr: err, flags: flag.NewFlagSet("ferry", flag.ContinueOnError),
+		stdout: os.Stdout, stderr: os.Stderr, reg: prometheus.NewRegistry()}
+	cfg.RegisterFlags(a.flags)
+	return a
+}
+
+// registerFlags puts one persistent flag per FERRY_* setting on root, so any
+// subcommand accepts e.g. --queue-url to override FERRY_QUEUE_URL.
+func (a *app) registerFlags(root *cobra.Command) {
+	root.PersistentFlags().AddGoFlagSet(a.flags)
+}
+
+// loadConfig runs after flags are parsed: it builds the logger. Each command
+// validates what it needs with need(), so `ferry enqueue` does not ask for a
+// bucket.
+func (a *app) loadConfig(cmd *cobra.Command) error {
+	a.stdout, a.stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
+	a.log = newLogger(a.stderr, a.cfg.LogLevel, a.cfg.LogFormat)
+	return nil
+}
+
+// need validates the settings a command requires and says, for every bad or
+// missing one, what to set.
+func (a *app) need(reqs ...config.Requirement) error {
+	if err := a.cfg.Validate(reqs...); err != nil {
+		return fmt.Errorf("%w\n(set the variables in the environment or pass the matching --flag; `make run` writes them to .devstack.env)", err)
+	}
+	return nil
+}
+
+func newLogger(w io.Writer, level, format string) zerolog.Logger {
+	lvl, err := zerolog.ParseLevel(strings.ToLower(level))
+	if err != nil || level == "" {
+		lvl = zerolog.InfoLevel
+	}
+	if format == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger()
+}
+
+// awsConfig loads the SDK's configuration from the standard AWS_* variables
+// with an HTTP client sized for a worker's many concurrent requests.
+func (a *app) awsConfig(ctx context.Context) (aws.Config, error) {
+	if a.aws != nil {
+		return *a.aws, nil
+	}
+	conns := max(64, a.cfg.Concurrency*(a.cfg.PartConcurrency+2))
+	hc := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConns = conns
+		t.MaxIdleConnsPerHost = conns
+	})
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithHTTPClient(hc))
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("load AWS configuration (AWS_REGION, AWS_ACCESS_KEY_ID, …): %w", err)
+	}
+	if cfg.Region == "" {
+		return aws.Config{}, errors.New("no AWS region: set AWS_REGION (e.g. us-east-1)")
+	}
+	a.aws = &cfg
+	return cfg, nil
+}
+
+func (a *app) s3Client(cfg aws.Config) *s3.Client {
+	return s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = a.cfg.UsePathStyle() })
+}
+
+func (a *app) sqsClient(cfg aws.Config) *sqs.Client { return sqs.NewFromConfig(cfg) }
+
+func (a *app) stsClient(cfg aws.Config) *sts.Client { return sts.NewFromConfig(cfg) }
+
+// redisClient connects to FERRY_REDIS_URL and checks it answers.
+func (a *app) redisClient(ctx context.Context) (*redis.Client, error) {
+	if a.redis != nil {
+		return a.redis, nil
+	}
+	opt, err := redis.ParseURL(a.cfg.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("FERRY_REDIS_URL: %w", err)
+	}
+	c := redis.NewClient(opt)
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := c.Ping(pctx).Err(); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("redis at FERRY_REDIS_URL does not answer (%v): start it or fix the URL", err)
+	}
+	a.redis = c
+	return c, nil
+}
+
+// credOptions are the credcache options every command shares.
+func (a *app) credOptions(rdb redis.UniversalClient, stsAPI credcache.AssumeRoleAPI) credcache.Options {
+	return credcache.Options{
+		Redis:           rdb,
+		Prefix:          a.cfg.RedisPrefix,
+		Keys:            a.cfg.CacheKeys(),
+		STS:             stsAPI,
+		RoleName:        a.cfg.RoleName,
+		SessionDuration: a.cfg.SessionDuration,
+		RefreshWindow:   a.cfg.RefreshWindow,
+		Logger:          a.log,
+	}
+}
+
+// registry opens the integration registry.
+func (a *app) registry(ctx context.Context) (*credcache.Registry, error) {
+	if err := a.need(config.NeedRedis, config.NeedCacheKey); err != nil {
+		return nil, err
+	}
+	rdb, err := a.redisClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return credcache.NewRegistry(a.credOptions(rdb, nil))
+}
+
+// access builds the integration registry, the credential cache and the
+// copier: how ferry reaches customers' objects. With metrics, their
+// collectors are registered on the app's registry.
+func (a *app) access(awsCfg aws.Config, rdb redis.UniversalClient, bucket string, metrics bool) (*credcache.Registry, *fetcher.Copier, error) {
+	credOpts := a.credOptions(rdb, a.stsClient(awsCfg))
+	var fm *fetcher.Metrics
+	if metrics {
+		credOpts.Metrics = credcache.NewMetrics(a.reg)
+		fm = fetcher.NewMetrics(a.reg)
+	}
+	registry, err := credcache.NewRegistry(credOpts)
+	if err != nil {
+		return nil, nil, err
+	}
+	cache, err := credcache.New(credOpts)
+	if err != nil {
+		return nil, nil, err
+	}
+	registry.AttachCache(cache)
+	policy, err := fetcher.ParsePolicy(string(a.cfg.CrossAccount))
+	if err != nil {
+		return nil, nil, err
+	}
+	copier, err := fetcher.New(fetcher.Options{
+		S3:              a.s3Client(awsCfg),
+		Integrations:    registry,
+		Credentials:     cache,
+		Redis:           rdb,
+		RedisPrefix:     a.cfg.RedisPrefix,
+		Bucket:          bucket,
+		KeyPrefix:       a.cfg.KeyPrefix,
+		CrossAccount:    policy,
+		PartSize:        int64(a.cfg.PartSize),
+		PartConcurrency: a.cfg.PartConcurrency,
+		MaxObjectBytes:  int64(a.cfg.MaxObjectBytes),
+		HTTPAllowHosts:  a.cfg.HTTPAllowHosts,
+		Logger:          a.log,
+		Metrics:         fm,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return registry, copier, nil
+}
+
+// usageError marks a mistake in how a command was called (exit code 2).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+func isUsageError(err error) bool {
+	var ue usageError
+	if errors.As(err, &ue) {
+		return true
+	}
+	// cobra's own flag and argument errors.
+	s := err.Error()
+	return strings.HasPrefix(s, "unknown command") || strings.HasPrefix(s, "unknown flag") ||
+		strings.HasPrefix(s, "unknown shorthand flag") || strings.Contains(s, "flag needs an argument") ||
+		strings.HasPrefix(s, "invalid argument") || strings.Contains(s, "accepts ") || strings.HasPrefix(s, "required flag")
+}
+
+// outputFormat validates -o.
+func outputFormat(s string) error {
+	if s != "text" && s != "json" {
+		return usagef("-o %q: want text or json", s)
+	}
+	return nil
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferryworks/ferry/config"
+	"github.com/ferryworks/ferry/fetcher"
+)
+
+const checkAccessUsage = `Check whether ferry can read attachments for a customer, without copying.
+
+For each URI it reports the parsed form, the access mode (delegated,
+cross_account or https), the AssumeRole result, the bucket's region, the
+HeadObject result and, when the object is not readable, the stage, the AWS
+error code and a hint the customer can act on.
+
+Exit status: 0 when every URI is readable, 1 when any is not.`
+
+func newCheckAccessCommand(a *app) *cobra.Command {
+	var customer, output string
+	cmd := &cobra.Command{
+		Use:   "check-access --customer C URI...",
+		Short: "Check that ferry can read attachments (copies nothing)",
+		Long:  checkAccessUsage,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if customer == "" {
+				return usagef("check-access needs --customer: the customer whose credentials and policy apply")
+			}
+			if len(args) == 0 {
+				return usagef("check-access needs at least one URI (s3://bucket/key or https://…)")
+			}
+			if err := outputFormat(output); err != nil {
+				return err
+			}
+			return a.checkAccess(cmd.Context(), customer, args, output)
+		},
+	}
+	cmd.Flags().StringVar(&customer, "customer", "", "customer id")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	return cmd
+}
+
+func (a *app) checkAccess(ctx context.Context, customer string, uris []string, output string) error {
+	if err := a.need(config.NeedRedis, config.NeedCacheKey); err != nil {
+		return err
+	}
+	awsCfg, err := a.awsConfig(ctx)
+	if err != nil {
+		return err
+	}
+	rdb, err := a.redisClient(ctx)
+	if err != nil {
+		return err
+	}
+	bucket := a.cfg.Bucket
+	if bucket == "" {
+		// A check writes nothing; the copier only needs a destination name.
+		bucket = "unset"
+	}
+	_, copier, err := a.access(awsCfg, rdb, bucket, false)
+	if err != nil {
+		return err
+	}
+	reports := make([]fetcher.CheckReport, 0, len(uris))
+	allOK := true
+	for _, u := range uris {
+		rep := copier.Check(ctx, customer, u)
+		allOK = allOK && rep.OK
+		reports = append(reports, rep)
+		if output == "text" {
+			printCheck(a.stdout, rep)
+		}
+	}
+	if output == "json" {
+		if err := writeJSON(a.stdout, reports); err != nil {
+			return err
+		}
+	}
+	if !allOK {
+		return exitError{code: 1}
+	}
+	return nil
+}
+
+func printCheck(w io.Writer, r fetcher.CheckReport) {
+	status := "READABLE"
+	if !r.OK {
+		status = "NOT READABLE"
+	}
+	fmt.Fprintf(w, "%s\n  %s\n", r.URI, status)
+	if r.Location != nil {
+		fmt.Fprintf(w, "  parsed:       %s\n", r.Location.String())
+	}
+	if r.Mode != "" {
+		fmt.Fprintf(w, "  mode:         %s\n", r.Mode)
+	}
+	if r.AssumeRole != "" {
+		fmt.Fprintf(w, "  assume role:  %s\n", r.AssumeRole)
+	}
+	if r.ExpectedBucketOwner != "" {
+		fmt.Fprintf(w, "  bucket owner: %s (expected)\n", r.ExpectedBucketOwner)
+	}
+	if r.Region != "" {
+		fmt.Fprintf(w, "  region:       %s\n", r.Region)
+	}
+	if r.Object != nil {
+		fmt.Fprintf(w, "  object:       %d bytes, %s\n", r.Object.Size, r.Object.ContentType)
+	}
+	if e := r.Error; e != nil {
+		fmt.Fprintf(w, "  error:        %s at %s: %s %s\n", e.Kind, e.Stage, e.Code, e.Message)
+		if e.Hint != "" {
+			fmt.Fprintf(w, "  hint:         %s\n", e.Hint)
+		}
+	}
+}

@@ -1,0 +1,279 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/spf13/cobra"
+
+	"github.com/ferryworks/ferry/credcache"
+)
+
+const integrationUsage = `Manage customers' AWS integrations (the registry in Redis).
+
+  enable CUSTOMER --account ID [--external-id X] [--bucket B]
+      Turn on delegated access: ferry assumes arn:aws:iam::ID:role/ROLE with
+      the customer's external ID and never reads their data with its own
+      credentials. Prints what the customer must set up.
+  disable CUSTOMER
+      Back to cross-account access (the fleet's own credentials).
+  register-account CUSTOMER --account ID
+      Record the customer's AWS account without delegation, so cross-account
+      reads carry ExpectedBucketOwner and S3 refuses buckets they do not own.
+  show CUSTOMER [-o json]      list [-o json]
+  export [--file F]            import --file F   (JSON; external IDs in clear)`
+
+func newIntegrationCommand(a *app) *cobra.Command {
+	cmd := &cobra.Command{Use: "integration", Short: "Manage customers' AWS integrations", Long: integrationUsage}
+	var account, externalID, bucket, output, file string
+
+	enable := &cobra.Command{
+		Use: "enable CUSTOMER --account ID", Short: "Enable delegated access", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if account == "" {
+				return usagef("enable needs --account: the customer's 12-digit AWS account ID")
+			}
+			return a.integrationEnable(cmd.Context(), args[0], account, externalID, bucket)
+		},
+	}
+	enable.Flags().StringVar(&account, "account", "", "the customer's 12-digit AWS account ID")
+	enable.Flags().StringVar(&externalID, "external-id", "", "keep this external ID (customers migrating an existing role)")
+	enable.Flags().StringVar(&bucket, "bucket", "", "bucket name to fill into the sample permission policy")
+
+	disable := &cobra.Command{
+		Use: "disable CUSTOMER", Short: "Disable delegated access", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			reg, err := a.registry(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if err := reg.Disable(cmd.Context(), args[0]); err != nil {
+				return explainRegistryError(err, args[0])
+			}
+			fmt.Fprintf(a.stdout, "%s: delegated access disabled; reads use the fleet's credentials (cross-account)\n", args[0])
+			return nil
+		},
+	}
+
+	register := &cobra.Command{
+		Use: "register-account CUSTOMER --account ID", Short: "Record the customer's AWS account (cross-account owner check)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if account == "" {
+				return usagef("register-account needs --account: the customer's 12-digit AWS account ID")
+			}
+			reg, err := a.registry(cmd.Context())
+			if err != nil {
+				return err
+			}
+			in, err := reg.RegisterAccount(cmd.Context(), args[0], account)
+			if err != nil {
+				return explainRegistryError(err, args[0])
+			}
+			fmt.Fprintf(a.stdout, "%s: account %s registered; cross-account reads now require buckets owned by it\n", in.CustomerID, in.AccountID)
+			return nil
+		},
+	}
+	register.Flags().StringVar(&account, "account", "", "the customer's 12-digit AWS account ID")
+
+	show := &cobra.Command{
+		Use: "show CUSTOMER", Short: "Show one integration (includes the external ID)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := outputFormat(output); err != nil {
+				return err
+			}
+			reg, err := a.registry(cmd.Context())
+			if err != nil {
+				return err
+			}
+			in, err := reg.Get(cmd.Context(), args[0])
+			if err != nil {
+				return explainRegistryError(err, args[0])
+			}
+			if output == "json" {
+				return writeJSON(a.stdout, in)
+			}
+			printIntegrations(a.stdout, []credcache.Integration{in}, true)
+			return nil
+		},
+	}
+	show.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+
+	list := &cobra.Command{
+		Use: "list", Short: "List integrations", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := outputFormat(output); err != nil {
+				return err
+			}
+			reg, err := a.registry(cmd.Context())
+			if err != nil {
+				return err
+			}
+			all, err := reg.List(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				if all == nil {
+					all = []credcache.Integration{}
+				}
+				return writeJSON(a.stdout, all)
+			}
+			printIntegrations(a.stdout, all, false)
+			return nil
+		},
+	}
+	list.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+
+	export := &cobra.Command{
+		Use: "export", Short: "Write every integration as JSON", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			reg, err := a.registry(cmd.Context())
+			if err != nil {
+				return err
+			}
+			var w io.Writer = a.stdout
+			if file != "" {
+				fh, err := os.OpenFile(file, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+				if err != nil {
+					return fmt.Errorf("export --file: %w", err)
+				}
+				defer fh.Close()
+				w = fh
+			}
+			return reg.Export(cmd.Context(), w)
+		},
+	}
+	export.Flags().StringVar(&file, "file", "", "write here instead of stdout (created with mode 0600: it holds external IDs)")
+
+	imp := &cobra.Command{
+		Use: "import --file F", Short: "Load integrations from an export (all or nothing)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if file == "" {
+				return usagef("import needs --file: a file written by `ferry integration export` (- for stdin)")
+			}
+			reg, err := a.registry(cmd.Context())
+			if err != nil {
+				return err
+			}
+			var r io.Reader = cmd.InOrStdin()
+			if file != "-" {
+				fh, err := os.Open(file)
+				if err != nil {
+					return fmt.Errorf("import --file: %w", err)
+				}
+				defer fh.Close()
+				r = fh
+			}
+			n, err := reg.Import(cmd.Context(), r)
+			if err != nil {
+				return fmt.Errorf("import %s: %w (nothing was written)", file, err)
+			}
+			fmt.Fprintf(a.stdout, "imported %d integrations\n", n)
+			return nil
+		},
+	}
+	imp.Flags().StringVar(&file, "file", "", "file written by `ferry integration export` (- for stdin)")
+
+	cmd.AddCommand(enable, disable, register, show, list, export, imp)
+	return cmd
+}
+
+func (a *app) integrationEnable(ctx context.Context, customer, account, externalID, bucket string) error {
+	reg, err := a.registry(ctx)
+	if err != nil {
+		return err
+	}
+	// The fleet's account is what the customer's trust policy must name;
+	// STS says which it is, so nobody types it in.
+	awsCfg, err := a.awsConfig(ctx)
+	if err != nil {
+		return err
+	}
+	id, err := a.stsClient(awsCfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return fmt.Errorf("ask STS for the fleet's account (GetCallerIdentity): %w; check the fleet's AWS credentials", err)
+	}
+	in, err := reg.Enable(ctx, customer, account, externalID)
+	if err != nil {
+		return explainRegistryError(err, customer)
+	}
+	if bucket == "" {
+		bucket = "YOUR_BUCKET_NAME"
+	}
+	fleet := *id.Account
+	fmt.Fprintf(a.stdout, `Delegated access enabled for %s.
+
+Send the customer these steps (they are shown the external ID only now):
+
+ 1. In AWS account %s, create an IAM role:
+      type:             another AWS account, account ID %s
+      require external ID: yes, %s
+      require MFA:      no
+      role name:        %s
+ 2. Attach a permission policy that lets the role read the bucket:
+%s
+ 3. The role's trust policy must read:
+%s
+
+ferry will assume %s.
+Check it with: ferry check-access --customer %s s3://%s/SOME_KEY
+`, in.CustomerID, in.AccountID, fleet, in.ExternalID, in.RoleName,
+		indent(credcache.RolePolicy(bucket), "      "), indent(credcache.TrustPolicy(fleet, in.ExternalID), "      "),
+		in.RoleARN(), in.CustomerID, bucket)
+	return nil
+}
+
+func explainRegistryError(err error, customer string) error {
+	if errors.Is(err, credcache.ErrNotFound) {
+		return fmt.Errorf("customer %q has no integration: enable it with `ferry integration enable %s --account ID` or register an account", customer, customer)
+	}
+	return err
+}
+
+func printIntegrations(w io.Writer, all []credcache.Integration, withExternalID bool) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if withExternalID {
+		fmt.Fprintln(tw, "CUSTOMER\tACCOUNT\tMODE\tROLE\tEXTERNAL ID\tUPDATED")
+	} else {
+		fmt.Fprintln(tw, "CUSTOMER\tACCOUNT\tMODE\tROLE\tUPDATED")
+	}
+	for _, in := range all {
+		mode, role := "cross_account", "-"
+		if in.Enabled {
+			mode, role = "delegated", in.RoleName
+		}
+		acct := in.AccountID
+		if acct == "" {
+			acct = "-"
+		}
+		if withExternalID {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", in.CustomerID, acct, mode, role, in.ExternalID, in.UpdatedAt.Format("2006-01-02 15:04"))
+		} else {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", in.CustomerID, acct, mode, role, in.UpdatedAt.Format("2006-01-02 15:04"))
+		}
+	}
+	_ = tw.Flush()
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func indent(s, pad string) string {
+	out := pad
+	for _, r := range s {
+		out += string(r)
+		if r == '\n' {
+			out += pad
+		}
+	}
+	return out
+}

@@ -1,0 +1,438 @@
+// Package worker is ferry's pipeline: it joins the queue (messages in,
+// events out) and the fetcher (attachments copied) into Handler, which
+// takes one task from message to terminal event, and Pool, which runs
+// handlers in bounded slots and drains them on shutdown.
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ferryworks/ferry/fetcher"
+	"github.com/ferryworks/ferry/queue"
+)
+
+// Copier copies one attachment; *fetcher.Copier is the production one.
+type Copier interface {
+	Copy(ctx context.Context, req fetcher.Request) (fetcher.Result, error)
+}
+
+// Publisher publishes a terminal event; *queue.Publisher is the production one.
+type Publisher interface {
+	Publish(ctx context.Context, e queue.Event) error
+}
+
+// DeadLetters sends a rejected message to the dead-letter queue.
+type DeadLetters interface {
+	SendToDLQ(ctx context.Context, dlqURL string, l *queue.Lease, reason, detail string) error
+}
+
+// Outcome is what became of one delivery; it labels ferry_tasks_total.
+type Outcome string
+
+// The outcomes of a delivery.
+const (
+	OutcomeCompleted    Outcome = "completed"
+	OutcomeAccessDenied Outcome = "access_denied"
+	OutcomeFailed       Outcome = "failed"
+	// OutcomeRetried: a transient failure; the message comes back after a
+	// backoff (and reaches the DLQ after the queue's maxReceiveCount).
+	OutcomeRetried Outcome = "retried"
+	// OutcomeRejected: not a valid task; sent to the DLQ.
+	OutcomeRejected Outcome = "rejected"
+	// OutcomeDuplicate: the task already has a terminal event; acknowledged
+	// without work.
+	OutcomeDuplicate Outcome = "duplicate"
+	// OutcomeBusy: another worker is copying the same task right now; the
+	// message is released with a delay.
+	OutcomeBusy Outcome = "busy"
+	// OutcomeReleased: shutdown interrupted the task; released for another
+	// worker at once.
+	OutcomeReleased Outcome = "released"
+)
+
+// HandlerOptions configures a Handler.
+type HandlerOptions struct {
+	Copier      Copier
+	Publisher   Publisher
+	DeadLetters DeadLetters
+	DLQURL      string
+	State       *State
+	Limits      queue.Limits
+	// Parallelism bounds the attachments of one task copied at once
+	// (default 4).
+	Parallelism int
+	// LockTTL is the per-task lock's lifetime, extended while the task runs
+	// (default 30 s).
+	LockTTL time.Duration
+	// BusyDelay is how long a delivery of a task that another worker is
+	// copying waits before it is delivered again (default 15 s).
+	BusyDelay time.Duration
+	Logger    zerolog.Logger
+	Metrics   *Metrics
+	// Now is the clock for event timestamps (default time.Now).
+	Now func() time.Time
+}
+
+// Handler takes one delivery from message to terminal event: decode →
+// dedupe → lock → copy every attachment (bounded) → classify → publish the
+// event → record the terminal state → ack, in that order, so a crash at any
+// point repeats at most an identical event and never loses the task.
+type Handler struct {
+	o HandlerOptions
+}
+
+// NewHandler returns a Handler; Copier, Publisher, DeadLetters, DLQURL and
+// State are required.
+func NewHandler(o HandlerOptions) (*Handler, error) {
+	var missing []string
+	if o.Copier == nil {
+		missing = append(missing, "Copier")
+	}
+	if o.Publisher == nil {
+		missing = append(missing, "Publisher")
+	}
+	if o.DeadLetters == nil {
+		missing = append(missing, "DeadLetters")
+	}
+	if o.DLQURL == "" {
+		missing = append(missing, "DLQURL")
+	}
+	if o.State == nil || o.State.Redis == nil {
+		missing = append(missing, "State")
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("worker: handler needs %s", strings.Join(missing, ", "))
+	}
+	if o.Parallelism <= 0 {
+		o.Parallelism = 4
+	}
+	if o.LockTTL <= 0 {
+		o.LockTTL = 30 * time.Second
+	}
+	if o.BusyDelay <= 0 {
+		o.BusyDelay = 15 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Handler{o: o}, nil
+}
+
+// Report is what Handle did with one delivery, for the caller's log line.
+type Report struct {
+	Outcome    Outcome
+	TaskID     string
+	CustomerID string
+	EventID    string
+	Bytes      int64
+	Err        error
+}
+
+// Handle processes one delivery and settles its lease (ack, retry later,
+// release or dead-letter). ctx is the work context: when it ends (a hard
+// shutdown), unfinished work is released for another worker at once.
+func (h *Handler) Handle(ctx context.Context, l *queue.Lease) Report {
+	task, err := queue.DecodeTask(l.Body, h.o.Limits)
+	if err == nil {
+		err = checkURIs(task)
+	}
+	if err != nil {
+		return h.reject(ctx, l, err)
+	}
+	rep := Report{TaskID: task.TaskID, CustomerID: task.CustomerID}
+	key := task.DedupeKey()
+	log := h.o.Logger.With().Str("task_id", task.TaskID).Str("customer_id", task.CustomerID).Str("message_id", l.MessageID).Logger()
+
+	if t, ok, err := h.o.State.Terminal(ctx, key); err != nil {
+		log.Warn().Err(err).Msg("task state unavailable; proceeding (an identical event may repeat)")
+	} else if ok {
+		rep.Outcome, rep.EventID = OutcomeDuplicate, t.EventID
+		rep.Err = h.ack(ctx, l)
+		return rep
+	}
+
+	lock, held, err := h.o.State.Lock(ctx, key, h.o.LockTTL)
+	switch {
+	case err != nil:
+		log.Warn().Err(err).Msg("task lock unavailable; proceeding unlocked")
+	case !held:
+		rep.Outcome = OutcomeBusy
+		rep.Err = l.ReleaseAfter(ctx, h.o.BusyDelay)
+		return rep
+	}
+	defer func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = lock.Unlock(uctx)
+	}()
+
+	// Work stops if SQS says the lease is gone: another worker may hold the
+	// message now, and finishing would only duplicate its work.
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-l.Lost():
+			cancel()
+		case <-wctx.Done():
+		}
+	}()
+
+	results, errs := h.copyAll(wctx, task)
+	for _, r := range results {
+		rep.Bytes += r.Size
+	}
+	if ctx.Err() != nil {
+		return h.interrupted(l, rep)
+	}
+
+	evType, transient := classify(errs)
+	if transient != nil {
+		if wctx.Err() != nil {
+			return h.interrupted(l, rep) // the lease was lost
+		}
+		rep.Outcome, rep.Err = OutcomeRetried, transient
+		h.recordError(ctx, log, key, l, task, errs, transient)
+		if _, err := l.RetryLater(ctx); err != nil {
+			rep.Err = errors.Join(transient, fmt.Errorf("retry later: %w", err))
+		}
+		return rep
+	}
+
+	ev := h.event(task, evType, results, errs)
+	rep.EventID = ev.EventID
+	rep.Outcome = outcomeOf(evType)
+	if err := h.o.Publisher.Publish(ctx, ev); err != nil {
+		rep.Outcome, rep.Err = OutcomeRetried, fmt.Errorf("publish %s: %w", ev.EventID, err)
+		h.recordError(ctx, log, key, l, task, nil, rep.Err)
+		if _, rerr := l.RetryLater(ctx); rerr != nil {
+			rep.Err = errors.Join(rep.Err, fmt.Errorf("retry later: %w", rerr))
+		}
+		return rep
+	}
+	if err := h.o.State.RecordTerminal(ctx, key, Terminal{EventID: ev.EventID, Type: ev.Type, At: ev.OccurredAt}); err != nil {
+		// The event is out; without the record a redelivery republishes the
+		// same event id, which consumers deduplicate.
+		log.Warn().Err(err).Msg("terminal state not recorded")
+	}
+	rep.Err = h.ack(ctx, l)
+	return rep
+}
+
+func (h *Handler) ack(ctx context.Context, l *queue.Lease) error {
+	if err := l.Ack(ctx); err != nil {
+		return fmt.Errorf("ack: %w", err)
+	}
+	return nil
+}
+
+// interrupted hands the message back at once: the work context ended
+// (shutdown deadline or lost lease), not the task.
+func (h *Handler) interrupted(l *queue.Lease, rep Report) Report {
+	rep.Outcome = OutcomeReleased
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := l.Release(ctx); err != nil && !errors.Is(err, queue.ErrLeaseLost) {
+		rep.Err = fmt.Errorf("release: %w", err)
+	}
+	return rep
+}
+
+// copyAll copies the task's attachments, at most Parallelism at a time.
+// errs[i] is nil when attachment i was copied.
+func (h *Handler) copyAll(ctx context.Context, t queue.Task) ([]fetcher.Result, []error) {
+	results := make([]fetcher.Result, len(t.Attachments))
+	errs := make([]error, len(t.Attachments))
+	var g errgroup.Group
+	g.SetLimit(h.o.Parallelism)
+	for i, a := range t.Attachments {
+		g.Go(func() error {
+			results[i], errs[i] = h.o.Copier.Copy(ctx, fetcher.Request{
+				CustomerID: t.CustomerID, TaskID: t.TaskID, Index: i, URI: a.URI, Name: a.Name,
+			})
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return results, errs
+}
+
+// classify applies the product's rule to the attachments' outcomes: any
+// transient failure → retry the task (no event); otherwise any access
+// denied → task.access_denied; any other failure → task.failed; all
+// copied → task.completed. transient is the first transient error.
+func classify(errs []error) (eventType string, transient error) {
+	eventType = queue.EventCompleted
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		var fe *fetcher.Error
+		if !errors.As(err, &fe) || fe.Retryable() {
+			if transient == nil {
+				transient = err
+			}
+			continue
+		}
+		if fe.Kind == fetcher.KindAccessDenied {
+			eventType = queue.EventAccessDenied
+		} else if eventType == queue.EventCompleted {
+			eventType = queue.EventFailed
+		}
+	}
+	return eventType, transient
+}
+
+func outcomeOf(evType string) Outcome {
+	switch evType {
+	case queue.EventCompleted:
+		return OutcomeCompleted
+	case queue.EventAccessDenied:
+		return OutcomeAccessDenied
+	default:
+		return OutcomeFailed
+	}
+}
+
+func (h *Handler) event(t queue.Task, evType string, results []fetcher.Result, errs []error) queue.Event {
+	ev := queue.Event{
+		Version:      queue.EventVersion,
+		EventID:      queue.EventID(t.TaskID, t.SubmissionID, evType),
+		Type:         evType,
+		TaskID:       t.TaskID,
+		CustomerID:   t.CustomerID,
+		SubmissionID: t.SubmissionID,
+		OccurredAt:   h.o.Now().UTC().Truncate(time.Millisecond),
+		Attachments:  make([]queue.AttachmentResult, len(t.Attachments)),
+	}
+	for i, a := range t.Attachments {
+		if errs[i] == nil {
+			r := results[i]
+			ev.Attachments[i] = queue.AttachmentResult{
+				Source: r.Source, Status: "copied", Stored: r.Stored, Size: r.Size,
+				SHA256: r.SHA256, ContentType: r.ContentType, Mode: string(r.Mode),
+			}
+			continue
+		}
+		ar := queue.AttachmentResult{Source: a.URI, Status: "failed"}
+		var fe *fetcher.Error
+		if errors.As(errs[i], &fe) {
+			if fe.URI != "" {
+				ar.Source = fe.URI
+			}
+			ar.Status, ar.Mode = string(fe.Kind), string(fe.Mode)
+			ar.Error = &queue.AttachmentError{Stage: string(fe.Stage), Code: fe.Code, Message: fe.Message, Hint: fe.Hint}
+		} else {
+			ar.Error = &queue.AttachmentError{Message: errs[i].Error()}
+		}
+		ev.Attachments[i] = ar
+	}
+	return ev
+}
+
+func (h *Handler) recordError(ctx context.Context, log zerolog.Logger, key string, l *queue.Lease, t queue.Task, errs []error, cause error) {
+	le := LastError{MessageID: l.MessageID, ReceiveCount: l.ReceiveCount, At: h.o.Now().UTC(), Error: cause.Error()}
+	for i, err := range errs {
+		var fe *fetcher.Error
+		if err == nil || !errors.As(err, &fe) {
+			continue
+		}
+		le.Attachments = append(le.Attachments, AttachmentError{
+			Index: i, Source: fe.URI, Kind: string(fe.Kind), Stage: string(fe.Stage),
+			Code: fe.Code, Message: fe.Message, Hint: fe.Hint,
+		})
+	}
+	if err := h.o.State.RecordError(ctx, key, le); err != nil {
+		log.Warn().Err(err).Msg("last error not recorded")
+	}
+}
+
+// reject dead-letters a message that is not a valid task, announces
+// task.failed (invalid_message) when a task id could be read, and deletes
+// the original — sending first, deleting after, so nothing is lost.
+func (h *Handler) reject(ctx context.Context, l *queue.Lease, cause error) Report {
+	rep := Report{Outcome: OutcomeRejected, Err: cause}
+	reason, detail := "invalid", cause.Error()
+	var ite *queue.InvalidTaskError
+	if errors.As(cause, &ite) {
+		reason, detail, rep.TaskID = ite.Reason, ite.Detail, ite.TaskID
+	}
+	rep.CustomerID, rep.TaskID = peekIDs(l.Body, rep.TaskID)
+	if err := h.o.DeadLetters.SendToDLQ(ctx, h.o.DLQURL, l, reason, detail); err != nil {
+		rep.Outcome, rep.Err = OutcomeRetried, errors.Join(cause, err)
+		_, _ = l.RetryLater(ctx)
+		return rep
+	}
+	if rep.TaskID != "" && queue.ValidID(rep.TaskID) {
+		sub := peekSubmission(l.Body)
+		ev := queue.Event{
+			Version: queue.EventVersion, EventID: queue.EventID(rep.TaskID, sub, queue.EventFailed),
+			Type: queue.EventFailed, TaskID: rep.TaskID, CustomerID: rep.CustomerID, SubmissionID: sub,
+			OccurredAt: h.o.Now().UTC().Truncate(time.Millisecond), Reason: queue.FailedReasonInvalidMessage,
+		}
+		if err := h.o.Publisher.Publish(ctx, ev); err != nil {
+			// The dead letter is safe; retrying may add a second copy of it,
+			// which replay deduplicates, but the event must go out.
+			rep.Outcome, rep.Err = OutcomeRetried, errors.Join(cause, fmt.Errorf("publish %s: %w", ev.EventID, err))
+			_, _ = l.RetryLater(ctx)
+			return rep
+		}
+		rep.EventID = ev.EventID
+	}
+	if err := l.Ack(ctx); err != nil {
+		rep.Err = errors.Join(cause, fmt.Errorf("ack: %w", err))
+	}
+	return rep
+}
+
+// checkURIs rejects a task naming an attachment ferry can never fetch, before
+// any work is done.
+func checkURIs(t queue.Task) error {
+	for i, a := range t.Attachments {
+		if _, err := fetcher.ParseURI(a.URI); err != nil {
+			return &queue.InvalidTaskError{Reason: "invalid_uri", Detail: fmt.Sprintf("attachment %d: %v", i, err), TaskID: t.TaskID}
+		}
+	}
+	return nil
+}
+
+// peekIDs reads what ids it can from a body that failed validation.
+func peekIDs(body []byte, taskID string) (customerID, task string) {
+	var p struct {
+		TaskID     any `json:"task_id"`
+		CustomerID any `json:"customer_id"`
+	}
+	if json.Unmarshal(body, &p) != nil {
+		return "", taskID
+	}
+	if s, ok := p.CustomerID.(string); ok && queue.ValidID(s) {
+		customerID = s
+	}
+	if taskID == "" {
+		if s, ok := p.TaskID.(string); ok {
+			taskID = s
+		}
+	}
+	return customerID, taskID
+}
+
+func peekSubmission(body []byte) string {
+	var p struct {
+		SubmissionID any `json:"submission_id"`
+	}
+	if json.Unmarshal(body, &p) != nil {
+		return ""
+	}
+	if s, ok := p.SubmissionID.(string); ok && queue.ValidID(s) {
+		return s
+	}
+	return ""
+}
