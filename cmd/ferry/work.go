@@ -2,18 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"os/signal"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/ferryworks/ferry/config"
@@ -130,10 +127,15 @@ func (a *app) work(parent context.Context) error {
 
 	var srv *http.Server
 	if a.cfg.MetricsAddr != "" {
-		srv, err = a.serveMetrics(pool, func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
+		var addr net.Addr
+		srv, addr, err = worker.ServeHealth(worker.HealthOptions{
+			Addr: a.cfg.MetricsAddr, Gatherer: a.reg, Draining: pool.Draining(), PProf: a.cfg.PProf, Logger: a.log,
+			Checks: []worker.ReadyCheck{{Name: "redis", Check: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }}},
+		})
 		if err != nil {
-			return err
+			return fmt.Errorf("%w (FERRY_METRICS_ADDR: choose a free address, or off to disable)", err)
 		}
+		a.log.Info().Str("addr", addr.String()).Msg("metrics listening")
 		defer func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
@@ -145,44 +147,4 @@ func (a *app) work(parent context.Context) error {
 	err = pool.RunUntil(soft, hard)
 	a.log.Info().Msg("worker stopped")
 	return err
-}
-
-// serveMetrics serves /metrics, /healthz (alive) and /readyz (not draining
-// and Redis answering) on FERRY_METRICS_ADDR, and /debug/pprof with FERRY_PPROF.
-func (a *app) serveMetrics(pool *worker.Pool, ping func(context.Context) error) (*http.Server, error) {
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	var redisOK atomic.Bool
-	redisOK.Store(true)
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-pool.Draining():
-			http.Error(w, "draining", http.StatusServiceUnavailable)
-			return
-		default:
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
-		defer cancel()
-		if err := ping(ctx); err != nil {
-			http.Error(w, "redis unreachable", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ready\n"))
-	})
-	if a.cfg.PProf {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	}
-	ln, err := net.Listen("tcp", a.cfg.MetricsAddr)
-	if err != nil {
-		return nil, errors.New("FERRY_METRICS_ADDR " + a.cfg.MetricsAddr + ": " + err.Error() + " (choose a free address, or set it empty to disable metrics)")
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	a.log.Info().Str("addr", ln.Addr().String()).Msg("metrics listening")
-	return srv, nil
 }
