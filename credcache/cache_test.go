@@ -5,9 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
-	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -493,42 +490,12 @@ func TestInvalidateForcesAssumeRole(t *testing.T) {
 	}
 }
 
-// startRedis runs a private redis-server, so the test can kill it.
-func startRedis(t testing.TB) (*exec.Cmd, string) {
-	t.Helper()
-	testenv.RedisURL(t) // same skip/fail rule as every Redis test
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-	_ = l.Close()
-	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start redis-server: %v", err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	addr := "127.0.0.1:" + port
-	c := redis.NewClient(&redis.Options{Addr: addr})
-	defer c.Close()
-	for i := 0; ; i++ {
-		if c.Ping(context.Background()).Err() == nil {
-			return cmd, addr
-		}
-		if i == 100 {
-			t.Fatal("redis-server did not answer")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func TestRedisDownKeepsServing(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	a, b := f.customer(t, "a"), f.customer(t, "b")
-	cmd, addr := startRedis(t)
-	rdb := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: time.Second})
-	t.Cleanup(func() { _ = rdb.Close() })
+	srv := testenv.StartRedis(t)
+	rdb := srv.Client()
 	reg := prometheus.NewRegistry()
 	c, err := credcache.New(credcache.Options{Redis: rdb, Keys: [][]byte{f.key}, STS: f.sts(), Metrics: credcache.NewMetrics(reg)})
 	if err != nil {
@@ -540,8 +507,7 @@ func TestRedisDownKeepsServing(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	_ = cmd.Process.Kill()
-	_ = cmd.Wait()
+	srv.Stop()
 
 	if got, err := c.Credentials(ctx, a); err != nil || got.AccessKeyID != before.AccessKeyID {
 		t.Fatalf("Redis down, cached customer: err %v", err)

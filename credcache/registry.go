@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -47,6 +48,21 @@ type Registry struct {
 
 	mu     sync.Mutex
 	caches []*Cache
+
+	// known is the last answer Redis gave for each customer, served while
+	// Redis is unreachable so that tasks keep flowing (the registry is read
+	// for every attachment). Guarded by mu.
+	known map[string]knownIntegration
+	// redisSkipUntil (unix nanos) makes Get answer from known without
+	// waiting on Redis for a moment after a failure.
+	redisSkipUntil atomic.Int64
+	lastWarn       atomic.Int64
+}
+
+// knownIntegration is a remembered registry answer: an integration or "none".
+type knownIntegration struct {
+	in       Integration
+	notFound bool
 }
 
 // NewRegistry returns a registry; it fails when Options lack Redis or a valid
@@ -184,19 +200,79 @@ func (r *Registry) RegisterAccount(ctx context.Context, customerID, accountID st
 // Get returns the customer's integration (external ID in clear) or an error
 // matching ErrNotFound. A record sealed under a key no longer configured is
 // ErrCorrupt.
+//
+// Redis is the system of record and is read on every call while it answers.
+// While it does not, Get serves the last answer this process had for the
+// customer (with a warning at most every 30 s), so a Redis outage slows the
+// fleet rather than stopping it; a customer never seen before is an error.
 func (r *Registry) Get(ctx context.Context, customerID string) (Integration, error) {
 	if err := ValidCustomerID(customerID); err != nil {
 		return Integration{}, err
 	}
+	if time.Now().UnixNano() < r.redisSkipUntil.Load() {
+		if in, err, ok := r.lastKnown(customerID); ok {
+			return in, err
+		}
+	}
 	m, err := r.rdb.HGetAll(ctx, integrationKey(r.prefix, customerID)).Result()
 	if err != nil {
 		r.metrics.redisError()
+		if ctx.Err() == nil {
+			r.redisFailed(err)
+			if in, kerr, ok := r.lastKnown(customerID); ok {
+				return in, kerr
+			}
+		}
 		return Integration{}, fmt.Errorf("credcache: get integration %s: %w", customerID, err)
 	}
 	if len(m) == 0 {
+		r.remember(customerID, knownIntegration{notFound: true})
 		return Integration{}, fmt.Errorf("%w %s", ErrNotFound, customerID)
 	}
-	return r.decode(customerID, m)
+	in, err := r.decode(customerID, m)
+	if err == nil {
+		r.remember(customerID, knownIntegration{in: in})
+	}
+	return in, err
+}
+
+func (r *Registry) remember(customerID string, k knownIntegration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.known == nil {
+		r.known = map[string]knownIntegration{}
+	}
+	r.known[customerID] = k
+}
+
+func (r *Registry) forgetKnown(customerID string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.known, customerID)
+}
+
+// lastKnown is the remembered answer for the customer; ok is false when
+// this process never had one.
+func (r *Registry) lastKnown(customerID string) (Integration, error, bool) {
+	r.mu.Lock()
+	k, ok := r.known[customerID]
+	r.mu.Unlock()
+	if !ok {
+		return Integration{}, nil, false
+	}
+	if k.notFound {
+		return Integration{}, fmt.Errorf("%w %s", ErrNotFound, customerID), true
+	}
+	return k.in, nil, true
+}
+
+func (r *Registry) redisFailed(err error) {
+	now := time.Now()
+	r.redisSkipUntil.Store(now.Add(redisRetryAfter).UnixNano())
+	last := r.lastWarn.Load()
+	if now.UnixNano()-last >= int64(redisWarnInterval) && r.lastWarn.CompareAndSwap(last, now.UnixNano()) {
+		r.log.Warn().Err(err).Msg("redis unavailable: serving integrations last read by this process")
+	}
 }
 
 // List returns every integration, sorted by customer ID. It SCANs the
@@ -386,8 +462,9 @@ func (r *Registry) write(ctx context.Context, list []Integration, replace bool) 
 	r.mu.Lock()
 	caches := r.caches
 	r.mu.Unlock()
-	for _, c := range caches {
-		for _, in := range list {
+	for _, in := range list {
+		r.forgetKnown(in.CustomerID)
+		for _, c := range caches {
 			c.forget(in.CustomerID)
 		}
 	}

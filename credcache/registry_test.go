@@ -368,3 +368,44 @@ func TestRegistryChangesClearCachedCredentials(t *testing.T) {
 		}
 	}
 }
+
+// While Redis is unreachable the registry answers with what it last read,
+// so tasks keep flowing; a customer it never saw is an error, and once
+// Redis answers again it is read again.
+func TestRegistryServesLastKnownWhileRedisDown(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartRedis(t)
+	key := newKey(t)
+	reg := newRegistry(t, srv.Client(), "ferry", key)
+	ctx := context.Background()
+	acme, err := reg.Enable(ctx, "acme", "222222222222", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Get(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Get(ctx, "nobody"); !errors.Is(err, credcache.ErrNotFound) {
+		t.Fatalf("Get(nobody) = %v, want ErrNotFound", err)
+	}
+
+	srv.Stop()
+	got, err := reg.Get(ctx, "acme")
+	if err != nil || got.ExternalID != acme.ExternalID || !got.Enabled {
+		t.Fatalf("Redis down: Get(acme) = %+v, %v; want the last known integration", got, err)
+	}
+	if _, err := reg.Get(ctx, "nobody"); !errors.Is(err, credcache.ErrNotFound) {
+		t.Fatalf("Redis down: Get(nobody) = %v, want the remembered ErrNotFound", err)
+	}
+	if _, err := reg.Get(ctx, "stranger"); err == nil || errors.Is(err, credcache.ErrNotFound) {
+		t.Fatalf("Redis down: Get(never seen) = %v, want a Redis error", err)
+	}
+
+	// Redis back, empty (a restart lost every key): it is the system of
+	// record again once it answers.
+	srv.Start()
+	time.Sleep(1100 * time.Millisecond) // past the moment Get skips Redis after a failure
+	if _, err := reg.Get(ctx, "acme"); !errors.Is(err, credcache.ErrNotFound) {
+		t.Fatalf("Redis back without the record: Get(acme) = %v, want ErrNotFound", err)
+	}
+}

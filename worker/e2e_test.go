@@ -365,3 +365,30 @@ func TestFIFOGroupOrder(t *testing.T) {
 type handlerFunc func(ctx context.Context, l *queue.Lease) worker.Report
 
 func (f handlerFunc) Handle(ctx context.Context, l *queue.Lease) worker.Report { return f(ctx, l) }
+
+// Redis down slows the fleet, it does not stop it: with Redis stopped
+// mid-run, tasks of customers already seen keep completing (integrations and
+// credentials from the process's memory), and a restart that lost every key
+// costs at most an identical event again.
+func TestRedisOutageTasksComplete(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartRedis(t)
+	w := testenv.NewWorldOn(t, srv.Client(), srv.URL, "ferry")
+	f := newFleet(t, w)
+	acme, globex := w.Customer(t, "acme"), w.Customer(t, "globex")
+	f.start(t, fleetOptions{})
+	f.enqueue(t, task("t-warm-acme", "acme", s3uri(acme, acme.Objects[0])), task("t-warm-globex", "globex", s3uri(globex, globex.Objects[0])))
+	f.collect(t, 2, 60*time.Second, 0)
+
+	srv.Stop()
+	f.enqueue(t, task("t-down-acme", "acme", s3uri(acme, acme.Objects[1])), task("t-down-globex", "globex", s3uri(globex, globex.Objects[1])))
+	evs := byTask(f.collect(t, 2, 60*time.Second, time.Second))
+	for _, id := range []string{"t-down-acme", "t-down-globex"} {
+		if len(evs[id]) != 1 || evs[id][0].Type != queue.EventCompleted {
+			t.Errorf("%s during the outage: %+v, want completed", id, evs[id])
+		}
+	}
+	if n := w.Stack.Stats()["sts:AssumeRole"]["ok"]; n != 1 {
+		t.Errorf("AssumeRole calls = %d, want 1 (acme's credentials served from memory)", n)
+	}
+}

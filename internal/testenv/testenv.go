@@ -7,8 +7,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net"
 	"os"
+	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -106,10 +109,17 @@ type World struct {
 func NewWorld(t testing.TB) *World {
 	t.Helper()
 	rdb, prefix := Redis(t)
+	return NewWorldOn(t, rdb, RedisURL(t), prefix)
+}
+
+// NewWorldOn seeds the demo world with its integrations in the given Redis
+// (e.g. a StartRedis server the test will stop) under prefix.
+func NewWorldOn(t testing.TB, rdb *redis.Client, redisURL, prefix string) *World {
+	t.Helper()
 	stack := LocalAWS(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	m, env, err := demo.Seed(ctx, stack, RedisURL(t))
+	m, env, err := demo.Seed(ctx, stack, redisURL)
 	if err != nil {
 		t.Fatalf("seed demo world: %v", err)
 	}
@@ -128,5 +138,73 @@ func (w *World) Customer(t testing.TB, id string) demo.ManifestCustomer {
 	if !ok {
 		t.Fatalf("no demo customer %q", id)
 	}
+	return c
+}
+
+// RedisServer is a private redis-server a test may stop (an outage) and
+// start again on the same port (a restart that lost every key).
+type RedisServer struct {
+	Addr string
+	URL  string
+	t    testing.TB
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+}
+
+// StartRedis runs a private redis-server on a free loopback port with no
+// persistence; it is stopped when the test ends. It follows RedisURL's rule
+// for when Redis is missing.
+func StartRedis(t testing.TB) *RedisServer {
+	t.Helper()
+	RedisURL(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	s := &RedisServer{Addr: addr, URL: "redis://" + addr + "/0", t: t}
+	s.Start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Start starts the server (again) and waits until it answers.
+func (s *RedisServer) Start() {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, port, _ := net.SplitHostPort(s.Addr)
+	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("start redis-server: %v", err)
+	}
+	s.cmd = cmd
+	c := redis.NewClient(&redis.Options{Addr: s.Addr})
+	defer c.Close()
+	for i := 0; c.Ping(context.Background()).Err() != nil; i++ {
+		if i == 200 {
+			s.t.Fatal("redis-server did not answer")
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// Stop kills the server (every key is lost).
+func (s *RedisServer) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		_ = s.cmd.Process.Kill()
+		_ = s.cmd.Wait()
+		s.cmd = nil
+	}
+}
+
+// Client returns a client of the server with short timeouts, closed at the
+// end of the test.
+func (s *RedisServer) Client() *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second})
+	s.t.Cleanup(func() { _ = c.Close() })
 	return c
 }
