@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # scripts/run.sh — what `make run` does: build the binaries, start the
 # devstack (local S3/SQS/STS behind the IAM gate, plus Redis, seeded with the
-# fleet and demo customers), print what it serves, and keep everything running
-# until Ctrl-C. Every service started here is stopped on exit.
+# fleet and demo customers and their integrations), start a `ferry work`
+# worker on it, enqueue one demo task per access path, and print the events as
+# they arrive until Ctrl-C. Every process started here is stopped on exit.
 #
 # Environment:
 #   DEVSTACK_ADDR   listen address of the local AWS endpoint (default 127.0.0.1:4566)
@@ -63,6 +64,7 @@ start_devstack() {
 	"$GO" build -o bin/devstack ./cmd/devstack
 	rm -f "$RUN_DIR/devstack.ready"
 	bin/devstack -addr "$ADDR" -env-file "$ENV_FILE" -manifest "$MANIFEST" \
+		-tasks-file "$RUN_DIR/demo-tasks.jsonl" \
 		-ready-file "$RUN_DIR/devstack.ready" >/dev/null 2>"$RUN_DIR/devstack.log" &
 	pids+=($!)
 	wait_ready devstack "$!" "$RUN_DIR/devstack.ready" "$RUN_DIR/devstack.log"
@@ -70,21 +72,50 @@ start_devstack() {
 	source "$ENV_FILE"
 }
 
-# Later services (the ferry worker fleet) start here, after the devstack's
-# environment has been sourced: add a start_NAME function in the same shape
-# as start_devstack and call it below.
+# start_worker runs one `ferry work` on the devstack; it is ready once it
+# logs that it started (its metrics and health are on $METRICS_ADDR).
+start_worker() {
+	echo "run: building bin/ferry" >&2
+	"$GO" build -o bin/ferry ./cmd/ferry
+	FERRY_METRICS_ADDR=$METRICS_ADDR FERRY_LOG_FORMAT=json \
+		bin/ferry work >"$RUN_DIR/worker.log" 2>&1 &
+	pids+=($!)
+	local pid=$! waited=0
+	until grep -q '"worker started"' "$RUN_DIR/worker.log" 2>/dev/null; do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			echo "run: ferry work exited before it was ready; its log ($RUN_DIR/worker.log):" >&2
+			tail -n 20 "$RUN_DIR/worker.log" >&2 || true
+			exit 1
+		fi
+		if ((waited >= READY_TIMEOUT_S * 10)); then
+			echo "run: ferry work not ready after ${READY_TIMEOUT_S}s" >&2
+			exit 1
+		fi
+		sleep 0.1
+		waited=$((waited + 1))
+	done
+}
+
+METRICS_ADDR=${FERRY_METRICS_ADDR:-127.0.0.1:9090}
 
 start_devstack
+start_worker
 
-cat "$RUN_DIR/devstack.log"
 cat <<MSG
-
-devstack is serving at $AWS_ENDPOINT_URL (Redis: $FERRY_REDIS_URL).
-  in another shell:   source $ENV_FILE
+devstack is serving at $AWS_ENDPOINT_URL (Redis: $FERRY_REDIS_URL);
+one ferry worker runs on it (metrics: http://$METRICS_ADDR/metrics).
+  in another shell:   source $ENV_FILE     then e.g.  bin/ferry check-access --customer acme s3://acme-data/img/1.jpg
   the seeded world:   $MANIFEST
-  logs:               $RUN_DIR/devstack.log
+  logs:               $RUN_DIR/devstack.log  $RUN_DIR/worker.log
 Ctrl-C stops everything.
+
+Enqueueing one demo task per access path:
 MSG
+bin/ferry enqueue <"$RUN_DIR/demo-tasks.jsonl"
+echo
+echo "Events as they arrive:"
+bin/ferry events tail --ack &
+pids+=($!)
 
 # Exit (and stop the rest) as soon as any service exits.
 set +e

@@ -6,6 +6,7 @@
 package main
 
 import (
+	"encoding/json"
 	"github.com/redis/go-redis/v9"
 
 	"context"
@@ -52,8 +53,8 @@ func main() {
 }
 
 type options struct {
-	addr, envFile, manifest, readyFile string
-	register                           bool
+	addr, envFile, manifest, readyFile, tasksFile string
+	register                                      bool
 }
 
 // run is main without the process: it returns the exit code (0 after a clean
@@ -65,6 +66,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:4566", "listen address of the AWS endpoint (127.0.0.1:0 picks a free port)")
 	fs.StringVar(&o.envFile, "env-file", "", "also write the export lines to this file")
 	fs.StringVar(&o.manifest, "manifest", "", "write the seeded world (accounts, buckets, objects, external IDs, expected outcomes) as JSON to this file")
+	fs.StringVar(&o.tasksFile, "tasks-file", "", "write one demo task per access path as JSON lines (for `ferry enqueue`) to this file")
 	fs.StringVar(&o.readyFile, "ready-file", "", "create this file once everything is seeded and written; removed on exit")
 	fs.BoolVar(&o.register, "register-integrations", true, "write the demo customers' integrations into Redis (under FERRY_REDIS_PREFIX, default ferry), sealed with the exported dev FERRY_CACHE_KEY")
 	fs.Usage = func() {
@@ -157,6 +159,19 @@ func serve(ctx context.Context, o options, getenv func(string) string, stdout, s
 		}
 		if err := writeFileAtomic(o.manifest, data, 0o644); err != nil {
 			return fmt.Errorf("write manifest: %w", err)
+		}
+	}
+	if o.tasksFile != "" {
+		var lines []byte
+		for _, dt := range demo.Tasks(m) {
+			b, err := json.Marshal(dt.Task)
+			if err != nil {
+				return fmt.Errorf("encode demo task: %w", err)
+			}
+			lines = append(append(lines, b...), '\n')
+		}
+		if err := writeFileAtomic(o.tasksFile, lines, 0o644); err != nil {
+			return fmt.Errorf("write tasks file: %w", err)
 		}
 	}
 	if _, err := io.WriteString(stdout, script); err != nil {
