@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/logging"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
@@ -96,7 +97,8 @@ func (a *app) awsConfig(ctx context.Context) (aws.Config, error) {
 		t.MaxIdleConns = conns
 		t.MaxIdleConnsPerHost = conns
 	})
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithHTTPClient(hc))
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithHTTPClient(hc),
+		awsconfig.WithLogger(sdkLogger{a.log}))
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("load AWS configuration (AWS_REGION, AWS_ACCESS_KEY_ID, …): %w", err)
 	}
@@ -204,6 +206,18 @@ func (a *app) access(awsCfg aws.Config, rdb redis.UniversalClient, bucket string
 		return nil, nil, err
 	}
 	return registry, copier, nil
+}
+
+// sdkLogger sends the SDK's own log lines (e.g. notes on response
+// checksums) to the structured log at debug level instead of stderr.
+type sdkLogger struct{ log zerolog.Logger }
+
+func (l sdkLogger) Logf(classification logging.Classification, format string, v ...any) {
+	if classification == logging.Warn {
+		l.log.Warn().Msgf("aws sdk: "+format, v...)
+		return
+	}
+	l.log.Debug().Msgf("aws sdk: "+format, v...)
 }
 
 // usageError marks a mistake in how a command was called (exit code 2).

@@ -1,0 +1,313 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ferryworks/ferry/credcache"
+	"github.com/ferryworks/ferry/fetcher"
+	"github.com/ferryworks/ferry/internal/localaws"
+	"github.com/ferryworks/ferry/internal/testenv"
+	"github.com/ferryworks/ferry/queue"
+)
+
+var (
+	cliBinOnce sync.Once
+	cliBinPath string
+	cliBinErr  error
+)
+
+// cliBinary builds the real ferry binary once per test run.
+func cliBinary(t *testing.T) string {
+	t.Helper()
+	cliBinOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "ferry-cli-test")
+		if err != nil {
+			cliBinErr = err
+			return
+		}
+		cliBinPath = filepath.Join(dir, "ferry")
+		out, err := exec.Command("go", "build", "-o", cliBinPath, ".").CombinedOutput()
+		if err != nil {
+			cliBinErr = err
+			cliBinPath = string(out)
+		}
+	})
+	if cliBinErr != nil {
+		t.Fatalf("build ferry: %v\n%s", cliBinErr, cliBinPath)
+	}
+	return cliBinPath
+}
+
+// cliEnv is the environment `make run` gives ferry, for a test's world.
+func cliEnv(w *testenv.World, extra ...string) []string {
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir()}
+	for _, v := range w.Env {
+		env = append(env, v.Name+"="+v.Value)
+	}
+	env = append(env, "FERRY_REDIS_PREFIX="+w.Prefix, "FERRY_METRICS_ADDR=off", "FERRY_LOG_FORMAT=json")
+	return append(env, extra...)
+}
+
+type cliResult struct {
+	code           int
+	stdout, stderr string
+}
+
+func runCLI(t *testing.T, env []string, stdin string, args ...string) cliResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, cliBinary(t), args...)
+	cmd.Env = env
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run ferry %v: %v", args, err)
+	}
+	return cliResult{code, out.String(), errb.String()}
+}
+
+func TestIntegrationCommands(t *testing.T) {
+	t.Parallel()
+	w := testenv.NewWorld(t)
+	env := cliEnv(w)
+
+	r := runCLI(t, env, "", "integration", "enable", "newco", "--account", "777777777777", "--bucket", "newco-data")
+	if r.code != 0 {
+		t.Fatalf("enable: exit %d: %s", r.code, r.stderr)
+	}
+	// The printout names our account (from STS, not configuration), the
+	// role and the exact documents, as valid JSON.
+	for _, want := range []string{w.Manifest.FleetAccountID, credcache.DefaultRoleName, "arn:aws:iam::777777777777:role/ScaleAI-Integration", `"sts:ExternalId"`, "arn:aws:s3:::newco-data/*"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("enable output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	show := runCLI(t, env, "", "integration", "show", "newco", "-o", "json")
+	var in credcache.Integration
+	if err := json.Unmarshal([]byte(show.stdout), &in); err != nil || show.code != 0 {
+		t.Fatalf("show -o json: exit %d, %v: %s", show.code, err, show.stdout)
+	}
+	if !in.Enabled || in.AccountID != "777777777777" || len(in.ExternalID) < 22 {
+		t.Fatalf("shown integration %+v", in)
+	}
+	trust := credcache.TrustPolicy(w.Manifest.FleetAccountID, in.ExternalID)
+	for _, line := range strings.Split(trust, "\n") {
+		if !strings.Contains(r.stdout, strings.TrimSpace(line)) {
+			t.Fatalf("enable output does not carry the trust policy line %q", line)
+		}
+	}
+
+	if r := runCLI(t, env, "", "integration", "register-account", "plainco", "--account", "888888888888"); r.code != 0 {
+		t.Fatalf("register-account: exit %d: %s", r.code, r.stderr)
+	}
+	list := runCLI(t, env, "", "integration", "list", "-o", "json")
+	var all []credcache.Integration
+	if err := json.Unmarshal([]byte(list.stdout), &all); err != nil {
+		t.Fatalf("list -o json: %v: %s", err, list.stdout)
+	}
+	if len(all) != 6 { // the 4 demo integrations + newco + plainco
+		t.Fatalf("list has %d integrations, want 6: %+v", len(all), all)
+	}
+	if r := runCLI(t, env, "", "integration", "disable", "newco"); r.code != 0 {
+		t.Fatalf("disable: exit %d: %s", r.code, r.stderr)
+	}
+
+	// Export, then import into an empty prefix: the same records.
+	exp := runCLI(t, env, "", "integration", "export")
+	if exp.code != 0 || !strings.Contains(exp.stdout, in.ExternalID) {
+		t.Fatalf("export: exit %d: %s", exp.code, exp.stderr)
+	}
+	_, other := testenv.Redis(t)
+	env2 := append(cliEnv(w), "FERRY_REDIS_PREFIX="+other)
+	if r := runCLI(t, env2, exp.stdout, "integration", "import", "--file", "-"); r.code != 0 || !strings.Contains(r.stdout, "imported 6") {
+		t.Fatalf("import: exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	show2 := runCLI(t, env2, "", "integration", "show", "newco", "-o", "json")
+	var in2 credcache.Integration
+	_ = json.Unmarshal([]byte(show2.stdout), &in2)
+	if in2.ExternalID != in.ExternalID || in2.Enabled {
+		t.Fatalf("imported newco = %+v, want the disabled record with the same external ID", in2)
+	}
+
+	// Mistakes say what was wrong and what to do.
+	bad := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"integration", "enable", "x"}, 2, "--account"},
+		{[]string{"integration", "enable", "x", "--account", "123"}, 1, "12"},
+		{[]string{"integration", "show", "ghost"}, 1, "ferry integration enable ghost"},
+		{[]string{"integration", "import"}, 2, "--file"},
+		{[]string{"no-such-command"}, 2, "unknown command"},
+	}
+	for _, b := range bad {
+		r := runCLI(t, env, "", b.args...)
+		if r.code != b.code || !strings.Contains(r.stderr, b.want) {
+			t.Errorf("ferry %v: exit %d, stderr %q; want exit %d mentioning %q", b.args, r.code, r.stderr, b.code, b.want)
+		}
+	}
+	if r := runCLI(t, env2, "{not json", "integration", "import", "--file", "-"); r.code != 1 || !strings.Contains(r.stderr, "nothing was written") {
+		t.Errorf("import of a malformed file: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// check-access answers every demo path the way the copy would, without
+// copying anything.
+func TestCheckAccessDemoPaths(t *testing.T) {
+	t.Parallel()
+	w := testenv.NewWorld(t)
+	env := cliEnv(w)
+	cases := []struct {
+		customer, bucket, key string
+		ok                    bool
+		mode, stage, region   string
+	}{
+		{"acme", "acme-data", "reports/Q3 summary – café.pdf", true, "delegated", "", "us-east-1"},
+		{"globex", "globex-data", "img/1.jpg", true, "cross_account", "", "us-east-1"},
+		{"hooli", "hooli-data-eu", "img/1.jpg", true, "cross_account", "", "eu-west-1"},
+		{"initech", "initech-data", "img/1.jpg", false, "delegated", "assume_role", ""},
+		{"umbrella", "umbrella-data", "img/1.jpg", false, "cross_account", "head_object", ""},
+		{"acme", "acme-data", "missing.bin", false, "delegated", "head_object", ""},
+	}
+	for _, c := range cases {
+		r := runCLI(t, env, "", "check-access", "--customer", c.customer, "-o", "json", "s3://"+c.bucket+"/"+c.key)
+		var reps []fetcher.CheckReport
+		if err := json.Unmarshal([]byte(r.stdout), &reps); err != nil || len(reps) != 1 {
+			t.Fatalf("%s %s: %v: %s %s", c.customer, c.key, err, r.stdout, r.stderr)
+		}
+		rep := reps[0]
+		wantCode := 0
+		if !c.ok {
+			wantCode = 1
+		}
+		if r.code != wantCode || rep.OK != c.ok || string(rep.Mode) != c.mode {
+			t.Errorf("%s %s: exit %d ok %v mode %s; want exit %d ok %v mode %s (%+v)", c.customer, c.key, r.code, rep.OK, rep.Mode, wantCode, c.ok, c.mode, rep.Error)
+			continue
+		}
+		if c.ok && (rep.Object == nil || rep.Region != c.region) {
+			t.Errorf("%s %s: object %+v region %q, want the object's size in %s", c.customer, c.key, rep.Object, rep.Region, c.region)
+		}
+		if !c.ok && (rep.Error == nil || string(rep.Error.Stage) != c.stage || rep.Error.Hint == "") {
+			t.Errorf("%s %s: error %+v, want stage %s with a hint", c.customer, c.key, rep.Error, c.stage)
+		}
+	}
+	// Text output for people; nothing was copied.
+	r := runCLI(t, env, "", "check-access", "--customer", "initech", "s3://initech-data/img/1.jpg")
+	if r.code != 1 || !strings.Contains(r.stdout, "NOT READABLE") || !strings.Contains(r.stdout, "hint:") {
+		t.Errorf("text output: exit %d:\n%s", r.code, r.stdout)
+	}
+	if n := w.Stack.Stats()["s3:PutObject"]["ok"] + w.Stack.Stats()["s3:CreateMultipartUpload"]["ok"]; n != 0 {
+		t.Errorf("check-access wrote %d objects", n)
+	}
+	if r := runCLI(t, env, "", "check-access", "s3://acme-data/x"); r.code != 2 || !strings.Contains(r.stderr, "--customer") {
+		t.Errorf("without --customer: exit %d %q", r.code, r.stderr)
+	}
+}
+
+// The fleet through its binaries: enqueue, work, events tail. A worker
+// killed mid-copy (no ack) loses nothing: the message comes back and
+// another worker completes it, once.
+func TestWorkerKilledMidCopy(t *testing.T) {
+	t.Parallel()
+	w := testenv.NewWorld(t)
+	env := cliEnv(w, "FERRY_VISIBILITY_TIMEOUT=3s", "FERRY_SHUTDOWN_TIMEOUT=5s")
+	acme := w.Customer(t, "acme")
+	// The first read of the big object stalls long enough to kill the worker in it.
+	if err := w.Stack.InjectFault(localaws.Fault{Operation: "s3:GetObject", LatencyMS: 30000, Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	task := `{"version":1,"task_id":"t-kill","customer_id":"acme","attachments":[{"uri":"s3://` + acme.Bucket + "/" + acme.Objects[3] + `"}]}`
+	if r := runCLI(t, env, task+"\n", "enqueue", "-o", "json"); r.code != 0 || !strings.Contains(r.stdout, `"status":"enqueued"`) {
+		t.Fatalf("enqueue: exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	first := startWorker(t, env)
+	waitFor(t, 60*time.Second, "the first worker to start reading", func() bool {
+		return len(w.Stack.Faults()) == 0 // the stalling fault was taken
+	})
+	_ = first.Process.Signal(syscall.SIGKILL)
+	_ = first.Wait()
+
+	second := startWorker(t, env)
+	r := runCLI(t, env, "", "events", "tail", "-o", "json", "--ack", "--max", "1")
+	if r.code != 0 {
+		t.Fatalf("events tail: exit %d: %s", r.code, r.stderr)
+	}
+	var ev queue.Event
+	if err := json.Unmarshal([]byte(r.stdout), &ev); err != nil || ev.EventID != "t-kill/completed" {
+		t.Fatalf("event: %v: %s", err, r.stdout)
+	}
+	if ev.Attachments[0].SHA256 != acme.SHA256[acme.Objects[3]] {
+		t.Errorf("stored sha256 %s, source %s", ev.Attachments[0].SHA256, acme.SHA256[acme.Objects[3]])
+	}
+	// Graceful stop: SIGTERM, exit 0.
+	_ = second.Process.Signal(syscall.SIGTERM)
+	if err := second.Wait(); err != nil {
+		t.Errorf("worker after SIGTERM: %v", err)
+	}
+	// Exactly one event: nothing more arrives.
+	if r := runCLI(t, env, "", "events", "tail", "-o", "json", "--ack", "--idle-exit", "3s"); strings.TrimSpace(r.stdout) != "" {
+		t.Errorf("more events: %s", r.stdout)
+	}
+}
+
+func TestWorkRefusesIncompleteConfig(t *testing.T) {
+	t.Parallel()
+	env := []string{"PATH=" + os.Getenv("PATH"), "FERRY_CACHE_KEY=short", "FERRY_CONCURRENCY=-1"}
+	r := runCLI(t, env, "", "work")
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1: %s", r.code, r.stderr)
+	}
+	for _, want := range []string{"FERRY_QUEUE_URL", "FERRY_BUCKET", "FERRY_CACHE_KEY", "openssl rand -base64 32", "FERRY_CONCURRENCY"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("error does not mention %s:\n%s", want, r.stderr)
+		}
+	}
+	if strings.Contains(r.stderr, "short") {
+		t.Errorf("the cache key's value is echoed:\n%s", r.stderr)
+	}
+}
+
+func startWorker(t *testing.T, env []string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(cliBinary(t), "work")
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = testWriter{t}, testWriter{t}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); !ok(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
