@@ -11,7 +11,9 @@ import (
 // SQS batch limits.
 const (
 	maxBatchEntries = 10
-	maxBatchBytes   = 256 * 1024
+	// maxInflightBatches bounds the batch calls of one kind in flight at once.
+	maxInflightBatches = 4
+	maxBatchBytes      = 256 * 1024
 	// batchAttempts bounds how often one batch entry is tried when SQS
 	// reports it failed without the sender at fault (or the call failed).
 	batchAttempts = 4

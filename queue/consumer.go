@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/rs/zerolog"
-	"golang.org/x/sync/errgroup"
 )
 
 // ConsumerOptions configures a Consumer. Zero durations mean the defaults.
@@ -37,9 +36,11 @@ type ConsumerOptions struct {
 	// RetryBase and RetryMax shape Lease.RetryLater's backoff (defaults
 	// 5 s and 15 min).
 	RetryBase, RetryMax time.Duration
-	// AckBatchWindow is how long an ack or visibility change waits for
-	// others to share its batch call (default 50 ms); a full batch of 10 is
-	// sent at once.
+	// AckBatchWindow is how long an ack or visibility change may linger for
+	// others to share its batch call. The default, 0, commits as a group:
+	// sent at once when no batch call is in flight, else together with
+	// everything that arrived meanwhile, so batching grows with load and a
+	// lone ack costs one round trip. A full batch of 10 is sent at once.
 	AckBatchWindow time.Duration
 	// Logger receives warnings about lost leases, capped extensions and
 	// SQS errors; the zero value logs nothing.
@@ -87,9 +88,6 @@ func (o ConsumerOptions) withDefaults() (ConsumerOptions, error) {
 	}
 	if o.RetryMax == 0 {
 		o.RetryMax = 15 * time.Minute
-	}
-	if o.AckBatchWindow == 0 {
-		o.AckBatchWindow = 50 * time.Millisecond
 	}
 	return o, nil
 }
@@ -204,7 +202,7 @@ const (
 func (l *Lease) Lost() <-chan struct{} { return l.lost }
 
 // Ack deletes the message. It is batched with other acks (up to
-// AckBatchWindow) and returns once the batch call answered, after a few
+// AckBatchWindow, or while an earlier batch call is in flight) and returns once the batch call answered, after a few
 // retries of transient failures. ErrLeaseLost means the message is not
 // ours any more (it may be redelivered); any other error means the delete
 // did not happen and the message will be redelivered after its visibility
@@ -732,42 +730,61 @@ func (b *batcher) submit(ctx context.Context, r *settleReq) error {
 	}
 }
 
+// run sends batches. With no window it commits as a group: a request is
+// sent at once when no batch call is in flight, and requests arriving while
+// calls are in flight are sent together when one returns, so batches grow
+// with load while a lone ack costs one round trip. With a window, a request
+// lingers up to the window for companions. Up to maxInflightBatches calls
+// run at once; a full batch of maxBatchEntries is sent at once either way.
 func (b *batcher) run(ctx context.Context) {
-	var g errgroup.Group
-	g.SetLimit(4)
+	done := make(chan struct{}, maxInflightBatches)
+	inflight := 0
 	var pending []*settleReq
 	var timer *time.Timer
 	var timerC <-chan time.Time
-	flush := func() {
+	send := func() {
 		if timer != nil {
 			timer.Stop()
 			timer, timerC = nil, nil
 		}
-		for len(pending) > 0 {
+		for len(pending) > 0 && inflight < maxInflightBatches {
 			n := min(len(pending), maxBatchEntries)
 			batch := pending[:n:n]
 			pending = pending[n:]
-			g.Go(func() error {
+			inflight++
+			go func() {
+				defer func() { done <- struct{}{} }()
 				b.flush(ctx, batch)
-				return nil
-			})
+			}()
 		}
-		pending = nil
+		if len(pending) == 0 {
+			pending = nil
+		}
 	}
 	for {
 		select {
 		case r := <-b.in:
 			b.queued.Add(1)
 			pending = append(pending, r)
-			if len(pending) >= maxBatchEntries {
-				flush()
-			} else if timer == nil {
-				timer = time.NewTimer(b.window)
-				timerC = timer.C
+			switch {
+			case len(pending) >= maxBatchEntries:
+				send()
+			case b.window > 0:
+				if timer == nil {
+					timer = time.NewTimer(b.window)
+					timerC = timer.C
+				}
+			case inflight == 0:
+				send()
+			}
+		case <-done:
+			inflight--
+			if b.window == 0 || len(pending) >= maxBatchEntries {
+				send()
 			}
 		case <-timerC:
 			timer, timerC = nil, nil
-			flush()
+			send()
 		case <-b.stop:
 			for {
 				select {
@@ -778,8 +795,11 @@ func (b *batcher) run(ctx context.Context) {
 				}
 				break
 			}
-			flush()
-			_ = g.Wait()
+			for len(pending) > 0 || inflight > 0 {
+				send()
+				<-done
+				inflight--
+			}
 			close(b.stopped)
 			return
 		}

@@ -16,7 +16,7 @@ func TestConsumerOptionsDefaults(t *testing.T) {
 	}
 	want := ConsumerOptions{QueueURL: "http://q/1/tasks", WaitTime: 20 * time.Second, VisibilityTimeout: time.Minute,
 		MaxProcessingTime: time.Hour, HeartbeatInterval: 20 * time.Second, RetryBase: 5 * time.Second,
-		RetryMax: 15 * time.Minute, AckBatchWindow: 50 * time.Millisecond}
+		RetryMax: 15 * time.Minute}
 	if o.WaitTime != want.WaitTime || o.VisibilityTimeout != want.VisibilityTimeout || o.MaxProcessingTime != want.MaxProcessingTime ||
 		o.HeartbeatInterval != want.HeartbeatInterval || o.RetryBase != want.RetryBase || o.RetryMax != want.RetryMax ||
 		o.AckBatchWindow != want.AckBatchWindow {

@@ -47,9 +47,10 @@ type fleetOptions struct {
 	retryBase  time.Duration
 	wrap       func(worker.TaskHandler) worker.TaskHandler
 	publish    func(queue.Event) // sees each event as it is published
+	quietLog   bool              // log nothing (benchmarks)
 }
 
-func newFleet(t *testing.T, w *testenv.World) *fleet {
+func newFleet(t testing.TB, w *testenv.World) *fleet {
 	t.Helper()
 	return &fleet{
 		w:        w,
@@ -64,7 +65,7 @@ func newFleet(t *testing.T, w *testenv.World) *fleet {
 
 // start runs a worker until the returned stop is called (graceful) and
 // returns a channel closed when it has exited.
-func (f *fleet) start(t *testing.T, o fleetOptions) (stop func(), done <-chan error) {
+func (f *fleet) start(t testing.TB, o fleetOptions) (stop func(), done <-chan error) {
 	t.Helper()
 	if o.queueURL == "" {
 		o.queueURL = f.queueURL
@@ -79,6 +80,9 @@ func (f *fleet) start(t *testing.T, o fleetOptions) (stop func(), done <-chan er
 		o.retryBase = time.Second
 	}
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	if o.quietLog {
+		log = zerolog.Nop()
+	}
 	credOpts := credcache.Options{Redis: f.w.Redis, Prefix: f.w.Prefix, Keys: demo.DevCacheKeys(),
 		STS: f.w.Stack.STSClient(f.w.Fleet, demo.DefaultRegion), Logger: log}
 	reg, err := credcache.NewRegistry(credOpts)
@@ -143,7 +147,7 @@ func (f *fleet) start(t *testing.T, o fleetOptions) (stop func(), done <-chan er
 	return stop, ch
 }
 
-func (f *fleet) enqueue(t *testing.T, tasks ...queue.Task) {
+func (f *fleet) enqueue(t testing.TB, tasks ...queue.Task) {
 	t.Helper()
 	p := queue.NewProducer(f.sqs, f.queueURL, queue.Limits{})
 	if err := queue.SendErrors(p.Send(context.Background(), tasks)); err != nil {
@@ -151,7 +155,7 @@ func (f *fleet) enqueue(t *testing.T, tasks ...queue.Task) {
 	}
 }
 
-func (f *fleet) sendRaw(t *testing.T, queueURL, body string) {
+func (f *fleet) sendRaw(t testing.TB, queueURL, body string) {
 	t.Helper()
 	if _, err := f.sqs.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: aws.String(body)}); err != nil {
 		t.Fatal(err)
@@ -160,7 +164,7 @@ func (f *fleet) sendRaw(t *testing.T, queueURL, body string) {
 
 // collect consumes events until n have arrived (failing after timeout),
 // then keeps listening for quiet so that any extra event is caught too.
-func (f *fleet) collect(t *testing.T, n int, timeout, quiet time.Duration) []queue.Event {
+func (f *fleet) collect(t testing.TB, n int, timeout, quiet time.Duration) []queue.Event {
 	t.Helper()
 	var out []queue.Event
 	deadline := time.Now().Add(timeout)
@@ -208,7 +212,7 @@ func byTask(evs []queue.Event) map[string][]queue.Event {
 }
 
 // storedSHA256 reads a stored object back and hashes it.
-func (f *fleet) storedSHA256(t *testing.T, stored string) string {
+func (f *fleet) storedSHA256(t testing.TB, stored string) string {
 	t.Helper()
 	u, err := url.Parse(stored)
 	if err != nil || u.Scheme != "s3" {
@@ -226,7 +230,7 @@ func (f *fleet) storedSHA256(t *testing.T, stored string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-func (f *fleet) queueDepth(t *testing.T, queueURL string) (visible, inflight int) {
+func (f *fleet) queueDepth(t testing.TB, queueURL string) (visible, inflight int) {
 	t.Helper()
 	out, err := f.sqs.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(queueURL),
 		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages, sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})

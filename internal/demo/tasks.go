@@ -1,12 +1,30 @@
 package demo
 
-import (
-	"github.com/ferryworks/ferry/queue"
+// Task is a task submission in the wire format of DESIGN.md. The demo
+// writes its own (rather than importing queue) so that queue's tests can
+// stand on the demo world without an import cycle.
+type Task struct {
+	Version     int          `json:"version"`
+	TaskID      string       `json:"task_id"`
+	CustomerID  string       `json:"customer_id"`
+	Attachments []Attachment `json:"attachments"`
+}
+
+// Attachment is one attachment of a Task.
+type Attachment struct {
+	URI string `json:"uri"`
+}
+
+// The terminal event types a demo task is meant to end in.
+const (
+	EventCompleted    = "task.completed"
+	EventAccessDenied = "task.access_denied"
+	EventFailed       = "task.failed"
 )
 
 // DemoTask is a task of the demo set with the outcome it is meant to have.
 type DemoTask struct {
-	Task     queue.Task
+	Task     Task
 	Expected string // the terminal event type
 	Why      string
 }
@@ -15,33 +33,33 @@ type DemoTask struct {
 // terminal event it should end in: what `make run` enqueues so a newcomer
 // sees every outcome with its hint.
 func Tasks(m Manifest) []DemoTask {
-	uri := func(c ManifestCustomer, key string) queue.Attachment {
-		return queue.Attachment{URI: "s3://" + c.Bucket + "/" + key}
+	uri := func(c ManifestCustomer, key string) Attachment {
+		return Attachment{URI: "s3://" + c.Bucket + "/" + key}
 	}
 	var out []DemoTask
-	add := func(id, customer, want, why string, atts ...queue.Attachment) {
+	add := func(id, customer, want, why string, atts ...Attachment) {
 		out = append(out, DemoTask{
-			Task:     queue.Task{Version: queue.TaskVersion, TaskID: id, CustomerID: customer, Attachments: atts},
+			Task:     Task{Version: 1, TaskID: id, CustomerID: customer, Attachments: atts},
 			Expected: want, Why: why,
 		})
 	}
 	for _, c := range m.Customers {
-		var atts []queue.Attachment
+		var atts []Attachment
 		for _, k := range c.Objects {
 			atts = append(atts, uri(c, k))
 		}
-		want := queue.EventCompleted
+		want := EventCompleted
 		if c.Expected == ExpectAccessDenied {
-			want = queue.EventAccessDenied
+			want = EventAccessDenied
 		}
 		add("demo-"+c.ID, c.ID, want, c.Note, atts...)
 	}
 	if acme, ok := m.Customer("acme"); ok {
-		add("demo-acme-missing", "acme", queue.EventFailed,
+		add("demo-acme-missing", "acme", EventFailed,
 			"one object exists, the other does not: the role may list the bucket, so the answer is not_found",
 			uri(acme, acme.Objects[0]), uri(acme, "img/does-not-exist.jpg"))
 		if globex, ok := m.Customer("globex"); ok {
-			add("demo-confused-deputy", globex.ID, queue.EventAccessDenied,
+			add("demo-confused-deputy", globex.ID, EventAccessDenied,
 				"globex names acme's bucket; globex registered its account, so S3 refuses a bucket globex does not own",
 				uri(acme, acme.Objects[0]))
 		}
