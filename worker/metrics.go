@@ -42,7 +42,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			return 0
 		})
 	reg.MustRegister(m.tasks, m.taskDuration, inflight, slots, busy)
-	for _, o := range []Outcome{OutcomeCompleted, OutcomeAccessDenied, OutcomeFailed, OutcomeRetried, OutcomeRejected, OutcomeDuplicate, OutcomeBusy, OutcomeReleased} {
+	for _, o := range []Outcome{OutcomeCompleted, OutcomeAccessDenied, OutcomeFailed, OutcomeRetried, OutcomeRejected, OutcomeDuplicate, OutcomeBusy, OutcomeReleased, OutcomeDeferred} {
 		m.tasks.WithLabelValues(string(o))
 	}
 	return m

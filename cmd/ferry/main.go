@@ -42,6 +42,7 @@ func run(args []string) int {
 		newEventsCommand(app),
 		newIntegrationCommand(app),
 		newCheckAccessCommand(app),
+		newDLQCommand(app),
 	)
 	root.SetArgs(args)
 
