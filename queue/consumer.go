@@ -243,6 +243,34 @@ func (l *Lease) ReleaseAfter(ctx context.Context, d time.Duration) error {
 	return l.changeVisibility(ctx, d, false)
 }
 
+// Requeue hands the message back for later without spending its receive
+// count: it sends a copy (same body and attributes, plus ferry-deferred
+// counting requeues) with a delivery delay of d (whole seconds, at most
+// 15 min), then deletes this message. Sending first and deleting after means
+// a failure in between duplicates the message rather than losing it. Use it
+// for deliveries put off for reasons that are not failures (a customer's
+// in-flight cap), so a busy customer's messages never reach the DLQ. FIFO
+// queues take no per-message delay and must keep their order, so there
+// Requeue is ReleaseAfter.
+func (l *Lease) Requeue(ctx context.Context, d time.Duration) error {
+	if isFIFO(l.c.opts.QueueURL) {
+		return l.ReleaseAfter(ctx, d)
+	}
+	n, _ := strconv.Atoi(l.Attributes[AttrDeferred])
+	attrs := copyAttrs(l.msgAttrs, AttrDeferred)
+	attrs[AttrDeferred] = types.MessageAttributeValue{DataType: aws.String("Number"), StringValue: aws.String(strconv.Itoa(n + 1))}
+	delay := int32(min(max(d, 0), 15*time.Minute) / time.Second)
+	if _, err := l.c.api.SendMessage(ctx, &sqs.SendMessageInput{
+		QueueUrl: aws.String(l.c.opts.QueueURL), MessageBody: aws.String(string(l.Body)),
+		MessageAttributes: attrs, DelaySeconds: delay,
+	}); err != nil {
+		l.c.m.sqsError("SendMessage")
+		// Not requeued: let it come back by itself after the same delay.
+		return errors.Join(fmt.Errorf("queue: requeue %s: %w", l.MessageID, err), l.ReleaseAfter(ctx, d))
+	}
+	return l.Ack(ctx)
+}
+
 func (l *Lease) changeVisibility(ctx context.Context, d time.Duration, retry bool) error {
 	// SQS caps the total visibility since receipt at 12 h.
 	if left := MaxVisibility - time.Since(l.ReceivedAt); d > left {

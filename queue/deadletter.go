@@ -19,6 +19,8 @@ const (
 	AttrRejectDetail      = "ferry-reject-detail"
 	AttrOriginalMessageID = "ferry-original-message-id"
 	AttrReplayed          = "ferry-replayed"
+	// AttrDeferred counts how often Lease.Requeue put the message off.
+	AttrDeferred = "ferry-deferred"
 )
 
 // SQS allows 10 message attributes per message; the original attributes

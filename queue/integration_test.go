@@ -952,3 +952,33 @@ func TestReceiveError(t *testing.T) {
 		t.Errorf("Receive with a cancelled context = %v", err)
 	}
 }
+
+// Requeue puts a message off without spending its receive count: the copy
+// arrives after the delay with ReceiveCount 1 and ferry-deferred counted,
+// and the original is gone.
+func TestRequeueKeepsReceiveBudget(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	url := e.queue(t, localaws.Queue{Name: "tasks"})
+	mustSend(t, NewProducer(e.sqs, url, Limits{}), task("t-1", "a"))
+	c := e.consumer(t, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 30 * time.Second})
+	ctx := testCtx(t, 60*time.Second)
+	for round := 1; round <= 3; round++ {
+		l := receiveN(ctx, t, c, 1)[0]
+		if l.ReceiveCount != 1 {
+			t.Fatalf("round %d: receive count %d, want 1 (requeues must not count)", round, l.ReceiveCount)
+		}
+		if got := l.Attributes[AttrDeferred]; round > 1 && got != strconv.Itoa(round-1) {
+			t.Fatalf("round %d: %s = %q", round, AttrDeferred, got)
+		}
+		if l.Attributes[AttrTaskID] != "t-1" {
+			t.Fatalf("round %d: attributes lost: %v", round, l.Attributes)
+		}
+		if err := l.Requeue(ctx, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if v, f := e.depth(t, url); v+f > 1 {
+			t.Fatalf("round %d: queue holds %d+%d: the original was not deleted", round, v, f)
+		}
+	}
+}

@@ -392,3 +392,62 @@ func TestRedisOutageTasksComplete(t *testing.T) {
 		t.Errorf("AssumeRole calls = %d, want 1 (acme's credentials served from memory)", n)
 	}
 }
+
+// One customer flooding the queue cannot take every slot: over the cap its
+// messages are handed back with a delay while other customers' tasks run.
+// Every read takes 1.5 s and there are 4 slots, so without the cap the six
+// flood tasks fill every slot and the small task finishes after four of
+// them; with a cap of 2 it finishes with the first wave.
+func TestCustomerCapDefersFlood(t *testing.T) {
+	t.Parallel()
+	w := testenv.NewWorld(t)
+	f := newFleet(t, w)
+	globex, hooli := w.Customer(t, "globex"), w.Customer(t, "hooli")
+	if err := w.Stack.InjectFault(localaws.Fault{Operation: "s3:GetObject", LatencyMS: 1500}); err != nil {
+		t.Fatal(err)
+	}
+	var tasks []queue.Task
+	for i := range 6 {
+		tasks = append(tasks, task(fmt.Sprintf("flood-%d", i), "globex", s3uri(globex, globex.Objects[0])))
+	}
+	tasks = append(tasks, task("small", "hooli", s3uri(hooli, hooli.Objects[0])))
+	f.enqueue(t, tasks...)
+	var mu sync.Mutex
+	floodDone, floodBeforeSmall, deferred := 0, -1, 0
+	f.start(t, fleetOptions{slots: 4, custCap: 2,
+		wrap: func(h worker.TaskHandler) worker.TaskHandler {
+			return handlerFunc(func(ctx context.Context, l *queue.Lease) worker.Report {
+				rep := h.Handle(ctx, l)
+				if rep.Outcome == worker.OutcomeDeferred {
+					mu.Lock()
+					deferred++
+					mu.Unlock()
+				}
+				return rep
+			})
+		},
+		publish: func(e queue.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			if e.CustomerID == "globex" {
+				floodDone++
+			} else {
+				floodBeforeSmall = floodDone
+			}
+		},
+	})
+	evs := byTask(f.collect(t, len(tasks), 90*time.Second, time.Second))
+	for _, tk := range tasks {
+		if len(evs[tk.TaskID]) != 1 || evs[tk.TaskID][0].Type != queue.EventCompleted {
+			t.Errorf("%s: %+v, want one completed event", tk.TaskID, evs[tk.TaskID])
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if deferred == 0 {
+		t.Error("no delivery was deferred: the cap never applied")
+	}
+	if floodBeforeSmall < 0 || floodBeforeSmall >= 4 {
+		t.Errorf("the small task finished after %d flood tasks; with the cap it must not wait for the flood", floodBeforeSmall)
+	}
+}

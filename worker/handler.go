@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -56,6 +57,10 @@ const (
 	// OutcomeReleased: shutdown interrupted the task; released for another
 	// worker at once.
 	OutcomeReleased Outcome = "released"
+	// OutcomeDeferred: the customer already had CustomerMaxInflight tasks
+	// running here; the message is requeued with a short delay so one
+	// customer's flood cannot take every slot.
+	OutcomeDeferred Outcome = "deferred"
 )
 
 // HandlerOptions configures a Handler.
@@ -75,8 +80,16 @@ type HandlerOptions struct {
 	// BusyDelay is how long a delivery of a task that another worker is
 	// copying waits before it is delivered again (default 15 s).
 	BusyDelay time.Duration
-	Logger    zerolog.Logger
-	Metrics   *Metrics
+	// CustomerMaxInflight caps one customer's tasks running at once in this
+	// handler (FERRY_CUSTOMER_MAX_INFLIGHT); 0 is no cap. A delivery over
+	// the cap is requeued with DeferDelay (Lease.Requeue), which does not
+	// bring it nearer the DLQ.
+	CustomerMaxInflight int
+	// DeferDelay is how long a delivery over the customer cap waits before
+	// it is delivered again (default 1 s, whole seconds).
+	DeferDelay time.Duration
+	Logger     zerolog.Logger
+	Metrics    *Metrics
 	// Now is the clock for event timestamps (default time.Now).
 	Now func() time.Time
 }
@@ -87,6 +100,9 @@ type HandlerOptions struct {
 // point repeats at most an identical event and never loses the task.
 type Handler struct {
 	o HandlerOptions
+
+	mu       sync.Mutex
+	inflight map[string]int // running tasks per customer, with a cap
 }
 
 // NewHandler returns a Handler; Copier, Publisher, DeadLetters, DLQURL and
@@ -120,10 +136,13 @@ func NewHandler(o HandlerOptions) (*Handler, error) {
 	if o.BusyDelay <= 0 {
 		o.BusyDelay = 15 * time.Second
 	}
+	if o.DeferDelay <= 0 {
+		o.DeferDelay = time.Second
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Handler{o: o}, nil
+	return &Handler{o: o, inflight: map[string]int{}}, nil
 }
 
 // Report is what Handle did with one delivery, for the caller's log line.
@@ -148,6 +167,12 @@ func (h *Handler) Handle(ctx context.Context, l *queue.Lease) Report {
 		return h.reject(ctx, l, err)
 	}
 	rep := Report{TaskID: task.TaskID, CustomerID: task.CustomerID}
+	if !h.admit(task.CustomerID) {
+		rep.Outcome = OutcomeDeferred
+		rep.Err = l.Requeue(ctx, h.o.DeferDelay)
+		return rep
+	}
+	defer h.leave(task.CustomerID)
 	key := task.DedupeKey()
 	log := h.o.Logger.With().Str("task_id", task.TaskID).Str("customer_id", task.CustomerID).Str("message_id", l.MessageID).Logger()
 
@@ -225,6 +250,31 @@ func (h *Handler) Handle(ctx context.Context, l *queue.Lease) Report {
 	}
 	rep.Err = h.ack(ctx, l)
 	return rep
+}
+
+// admit takes one of the customer's in-flight places, if the cap allows.
+func (h *Handler) admit(customer string) bool {
+	if h.o.CustomerMaxInflight <= 0 {
+		return true
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.inflight[customer] >= h.o.CustomerMaxInflight {
+		return false
+	}
+	h.inflight[customer]++
+	return true
+}
+
+func (h *Handler) leave(customer string) {
+	if h.o.CustomerMaxInflight <= 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.inflight[customer]--; h.inflight[customer] <= 0 {
+		delete(h.inflight, customer)
+	}
 }
 
 func (h *Handler) ack(ctx context.Context, l *queue.Lease) error {

@@ -48,6 +48,7 @@ type fleetOptions struct {
 	wrap       func(worker.TaskHandler) worker.TaskHandler
 	publish    func(queue.Event) // sees each event as it is published
 	quietLog   bool              // log nothing (benchmarks)
+	custCap    int               // CustomerMaxInflight
 }
 
 func newFleet(t testing.TB, w *testenv.World) *fleet {
@@ -112,7 +113,8 @@ func (f *fleet) start(t testing.TB, o fleetOptions) (stop func(), done <-chan er
 		})
 	}
 	h, err := worker.NewHandler(worker.HandlerOptions{Copier: copier, Publisher: pub,
-		DeadLetters: queue.NewDeadLetter(f.sqs), DLQURL: f.dlqURL, State: f.state, BusyDelay: time.Second, Logger: log})
+		DeadLetters: queue.NewDeadLetter(f.sqs), DLQURL: f.dlqURL, State: f.state, BusyDelay: time.Second, Logger: log,
+		CustomerMaxInflight: o.custCap, DeferDelay: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

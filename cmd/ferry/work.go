@@ -107,8 +107,13 @@ func (a *app) work(parent context.Context) error {
 		State:       &worker.State{Redis: rdb, Prefix: a.cfg.RedisPrefix},
 		Limits:      queue.Limits{MaxAttachments: a.cfg.MaxAttachments},
 		Parallelism: a.cfg.TaskParallelism,
-		Logger:      a.log,
-		Metrics:     wm,
+		// A dead worker's task lock expires on the same horizon as its SQS
+		// lease, so the redelivered message is not held up for longer.
+		LockTTL:             a.cfg.VisibilityTimeout,
+		BusyDelay:           min(max(a.cfg.VisibilityTimeout/2, time.Second), time.Minute),
+		CustomerMaxInflight: a.cfg.CustomerMaxInflight,
+		Logger:              a.log,
+		Metrics:             wm,
 	})
 	if err != nil {
 		return err
@@ -127,10 +132,18 @@ func (a *app) work(parent context.Context) error {
 
 	var srv *http.Server
 	if a.cfg.MetricsAddr != "" {
+		// The queue gauges' last successful poll is also readiness's proof
+		// that SQS answers.
+		gauges, err := worker.NewQueueGauges(a.reg, worker.QueueGaugesOptions{SQS: sqsAPI, Logger: a.log,
+			Queues: []worker.WatchedQueue{{Label: "tasks", URL: a.cfg.QueueURL}, {Label: "dlq", URL: a.cfg.DLQURL}}})
+		if err != nil {
+			return err
+		}
+		go gauges.Run(soft)
 		var addr net.Addr
 		srv, addr, err = worker.ServeHealth(worker.HealthOptions{
 			Addr: a.cfg.MetricsAddr, Gatherer: a.reg, Draining: pool.Draining(), PProf: a.cfg.PProf, Logger: a.log,
-			Checks: []worker.ReadyCheck{{Name: "redis", Check: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }}},
+			Checks: []worker.ReadyCheck{worker.RedisCheck(rdb), gauges.ReachableCheck(0)},
 		})
 		if err != nil {
 			return fmt.Errorf("%w (FERRY_METRICS_ADDR: choose a free address, or off to disable)", err)
