@@ -29,9 +29,18 @@ build: check-go ## build bin/devstack, and bin/ferry once cmd/ferry has a main p
 		$(GO) build -o $(BIN)/ferry ./cmd/ferry; \
 	fi
 
+# Each fuzz target runs this long in `make test` (on top of its seed corpus,
+# which plain `go test` already runs); `make fuzz FUZZTIME=10m` for real runs.
+FUZZTIME  ?= 10s
+
 .PHONY: test
-test: check-go ## go vet + go test -race, with a throwaway redis-server unless FERRY_REDIS_URL is set
+test: check-go ## go vet + go test -race (throwaway redis-server unless FERRY_REDIS_URL is set) + a short run of every fuzz target
 	.ci/with-redis.sh bash -c '$(GO) vet $(PKGS) && $(GO) test -race -count=1 $(TESTFLAGS) $(PKGS)'
+	@if [ "$(PKGS)" = "./..." ]; then .ci/fuzz.sh $(FUZZTIME); fi
+
+.PHONY: fuzz
+fuzz: check-go ## run every fuzz target for FUZZTIME each (default 10s)
+	.ci/fuzz.sh $(FUZZTIME)
 
 .PHONY: vet
 vet: check-go ## go vet
