@@ -63,7 +63,17 @@ func (a *app) registerFlags(root *cobra.Command) {
 func (a *app) loadConfig(cmd *cobra.Command) error {
 	a.stdout, a.stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
 	a.log = newLogger(a.stderr, a.cfg.LogLevel, a.cfg.LogFormat)
+	redis.SetLogger(redisLogger{a.log})
 	return nil
+}
+
+// redisLogger sends go-redis's own lines (a pool that cannot dial, …) to the
+// structured log; the callers already log the errors they see, so these are
+// kept at debug level.
+type redisLogger struct{ log zerolog.Logger }
+
+func (l redisLogger) Printf(_ context.Context, format string, v ...any) {
+	l.log.Debug().Msgf("redis: "+format, v...)
 }
 
 // need validates the settings a command requires and says, for every bad or
