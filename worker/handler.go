@@ -52,7 +52,7 @@ const (
 	// without work.
 	OutcomeDuplicate Outcome = "duplicate"
 	// OutcomeBusy: another worker is copying the same task right now; the
-	// message is released with a delay.
+	// message is requeued with a delay (without spending a receive).
 	OutcomeBusy Outcome = "busy"
 	// OutcomeReleased: shutdown interrupted the task; released for another
 	// worker at once.
@@ -189,8 +189,10 @@ func (h *Handler) Handle(ctx context.Context, l *queue.Lease) Report {
 	case err != nil:
 		log.Warn().Err(err).Msg("task lock unavailable; proceeding unlocked")
 	case !held:
+		// Not a failure: requeued, so a long copy cannot push a duplicate
+		// delivery of its task into the DLQ.
 		rep.Outcome = OutcomeBusy
-		rep.Err = l.ReleaseAfter(ctx, h.o.BusyDelay)
+		rep.Err = l.Requeue(ctx, h.o.BusyDelay)
 		return rep
 	}
 	defer func() {
