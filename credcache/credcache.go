@@ -138,6 +138,10 @@ func (o Options) withDefaults(needSTS bool) (Options, error) {
 // Redis keys. The customer sits in braces, a cluster hash tag, so all of one
 // customer's keys share a slot and can be read with one MGET or changed in
 // one MULTI.
+// registryKey marks that the registry was ever written; a customer record
+// missing while this marker is missing too means Redis lost its data.
+func registryKey(prefix string) string { return prefix + ":registry" }
+
 func integrationKey(prefix, customerID string) string {
 	return prefix + ":{" + customerID + "}:integration"
 }

@@ -20,6 +20,14 @@ var ErrInvalid = errors.New("credcache: invalid value")
 // file was refused and nothing was written.
 var ErrInvalidImport = errors.New("credcache: invalid import file")
 
+// ErrRegistryLost means the customer's record is missing and so is the
+// registry's own marker, in a process that has seen the registry hold data:
+// Redis lost its data (a restart without persistence). It is transient for
+// the task; on-call restores the registry with `ferry integration import`.
+// Answering "not found" instead would read delegated customers' buckets with
+// the fleet's own credentials.
+var ErrRegistryLost = errors.New("credcache: the integration registry in Redis is gone (restart without persistence?): restore it with `ferry integration import` from the last export")
+
 // ErrCorrupt means a stored integration record cannot be read back, most
 // often because its external ID was sealed under a key that is no longer in
 // Options.Keys. The record is left untouched so restoring the key recovers it.

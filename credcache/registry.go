@@ -57,6 +57,10 @@ type Registry struct {
 	// waiting on Redis for a moment after a failure.
 	redisSkipUntil atomic.Int64
 	lastWarn       atomic.Int64
+	// sawData is set once this process has seen the registry hold a record
+	// (or written one): from then on a missing record with a missing
+	// registry marker is data loss, not a customer without an integration.
+	sawData atomic.Bool
 }
 
 // knownIntegration is a remembered registry answer: an integration or "none".
@@ -214,7 +218,13 @@ func (r *Registry) Get(ctx context.Context, customerID string) (Integration, err
 			return in, err
 		}
 	}
-	m, err := r.rdb.HGetAll(ctx, integrationKey(r.prefix, customerID)).Result()
+	var rec *redis.MapStringStringCmd
+	var marker *redis.IntCmd
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		rec = p.HGetAll(ctx, integrationKey(r.prefix, customerID))
+		marker = p.Exists(ctx, registryKey(r.prefix))
+		return nil
+	})
 	if err != nil {
 		r.metrics.redisError()
 		if ctx.Err() == nil {
@@ -225,15 +235,34 @@ func (r *Registry) Get(ctx context.Context, customerID string) (Integration, err
 		}
 		return Integration{}, fmt.Errorf("credcache: get integration %s: %w", customerID, err)
 	}
+	m := rec.Val()
 	if len(m) == 0 {
+		if marker.Val() == 0 && r.sawData.Load() {
+			// Redis lost its data. Keep answering as before rather than
+			// downgrade a delegated customer to the fleet's credentials.
+			r.warnLost()
+			if in, kerr, ok := r.lastKnown(customerID); ok {
+				return in, kerr
+			}
+			return Integration{}, fmt.Errorf("get integration %s: %w", customerID, ErrRegistryLost)
+		}
 		r.remember(customerID, knownIntegration{notFound: true})
 		return Integration{}, fmt.Errorf("%w %s", ErrNotFound, customerID)
 	}
 	in, err := r.decode(customerID, m)
 	if err == nil {
+		r.sawData.Store(true)
 		r.remember(customerID, knownIntegration{in: in})
 	}
 	return in, err
+}
+
+func (r *Registry) warnLost() {
+	now := time.Now()
+	last := r.lastWarn.Load()
+	if now.UnixNano()-last >= int64(redisWarnInterval) && r.lastWarn.CompareAndSwap(last, now.UnixNano()) {
+		r.log.Error().Msg("integration registry missing from Redis (data loss?): serving integrations last read by this process; restore with `ferry integration import`")
+	}
 }
 
 func (r *Registry) remember(customerID string, k knownIntegration) {
@@ -438,6 +467,12 @@ func (r *Registry) validateImported(in *Integration, now time.Time) error {
 // in one transaction. replace deletes each record first so fields absent from
 // the new record do not survive.
 func (r *Registry) write(ctx context.Context, list []Integration, replace bool) error {
+	// The marker goes first: a record never exists without it.
+	if err := r.rdb.SetNX(ctx, registryKey(r.prefix), r.now().UTC().Format(time.RFC3339), 0).Err(); err != nil {
+		r.metrics.redisError()
+		return err
+	}
+	r.sawData.Store(true)
 	_, err := r.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
 		for _, in := range list {
 			key := integrationKey(r.prefix, in.CustomerID)

@@ -401,11 +401,25 @@ func TestRegistryServesLastKnownWhileRedisDown(t *testing.T) {
 		t.Fatalf("Redis down: Get(never seen) = %v, want a Redis error", err)
 	}
 
-	// Redis back, empty (a restart lost every key): it is the system of
-	// record again once it answers.
+	// Redis back, empty (a restart lost every key): that is data loss, not
+	// a Disable. acme stays as this process knew it; a customer it never
+	// saw fails transiently until the registry is restored.
 	srv.Start()
 	time.Sleep(1100 * time.Millisecond) // past the moment Get skips Redis after a failure
-	if _, err := reg.Get(ctx, "acme"); !errors.Is(err, credcache.ErrNotFound) {
-		t.Fatalf("Redis back without the record: Get(acme) = %v, want ErrNotFound", err)
+	if got, err := reg.Get(ctx, "acme"); err != nil || !got.Enabled {
+		t.Fatalf("Redis back without the record: Get(acme) = %+v, %v; want the last known enabled integration", got, err)
+	}
+	if _, err := reg.Get(ctx, "stranger"); !errors.Is(err, credcache.ErrRegistryLost) {
+		t.Fatalf("Redis back without the registry: Get(stranger) = %v, want ErrRegistryLost", err)
+	}
+	// Restored (here: enabled again): the registry is the system of record.
+	if _, err := reg.Enable(ctx, "acme", "222222222222", "a-new-external-id"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := reg.Get(ctx, "acme"); err != nil || got.ExternalID != "a-new-external-id" {
+		t.Fatalf("after the restore: Get(acme) = %+v, %v", got, err)
+	}
+	if _, err := reg.Get(ctx, "stranger"); !errors.Is(err, credcache.ErrNotFound) {
+		t.Fatalf("after the restore: Get(stranger) = %v, want ErrNotFound", err)
 	}
 }

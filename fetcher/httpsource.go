@@ -110,6 +110,11 @@ func newHTTPClient(allow hostAllowList, tlsConf *tls.Config) *http.Client {
 			if req.URL.User != nil {
 				return errInsecureRedirect
 			}
+			if !allow.allows(urlHostPort(req.URL.Scheme, req.URL.Hostname(), req.URL.Port())) {
+				if err := checkHostSpelling(req.URL.Hostname()); err != nil {
+					return err
+				}
+			}
 			switch req.URL.Scheme {
 			case "https":
 				return nil
@@ -130,6 +135,11 @@ func (c *Copier) openHTTP(ctx context.Context, loc Location) (*object, *Error) {
 		return nil, &Error{Kind: KindInvalid, Stage: StageParse, Mode: ModeHTTPS, Code: "InsecureURL", URI: red,
 			Message: "plain http is refused: customers' data must travel encrypted",
 			Hint:    "give an https URL (or an s3:// URI)"}
+	}
+	if !c.allow.allows(urlHostPort(string(loc.Scheme), loc.URL.Hostname(), loc.URL.Port())) {
+		if err := checkHostSpelling(loc.URL.Hostname()); err != nil {
+			return nil, classifyNet(err, red)
+		}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, loc.URL.String(), nil)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"github.com/aws/smithy-go"
 	"hash"
 	"io"
 	"net/url"
@@ -137,16 +138,16 @@ func (c *Copier) putMultipart(ctx context.Context, key string, r io.Reader, cont
 	}
 	uploadID := created.UploadId
 	defer func() {
-		if err == nil {
-			return
-		}
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
 		defer cancel()
-		if _, aerr := c.s3.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{
-			Bucket: aws.String(c.opts.Bucket), Key: aws.String(key), UploadId: uploadID,
-		}); aerr != nil {
-			c.log.Error().Err(aerr).Str("key", key).Msg("abort multipart upload failed; the bucket's lifecycle rule must clean it up")
+		if err != nil {
+			c.abortUpload(actx, key, aws.ToString(uploadID))
+			return
 		}
+		// An attempt that died (killed worker, lost connection) left its
+		// upload open under this same key; the one that completed the copy
+		// closes them.
+		c.abortOthers(actx, key, aws.ToString(uploadID))
 	}()
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -255,4 +256,52 @@ func (c *Copier) alreadyCopied(ctx context.Context, key, source, etag string, si
 		}
 	}
 	return "", false
+}
+
+// abortUpload aborts an upload, retrying a few times: an upload left open
+// holds storage until a lifecycle rule (if any) removes it.
+func (c *Copier) abortUpload(ctx context.Context, key, uploadID string) {
+	var err error
+	for attempt := range 3 {
+		if _, err = c.s3.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+			Bucket: aws.String(c.opts.Bucket), Key: aws.String(key), UploadId: aws.String(uploadID),
+		}); err == nil || isNoSuchUpload(err) {
+			return
+		}
+		if !sleepCtx(ctx, time.Duration(attempt+1)*200*time.Millisecond) {
+			break
+		}
+	}
+	c.log.Error().Err(err).Str("key", key).Msg("abort multipart upload failed; the next copy of this attachment aborts it")
+}
+
+// abortOthers aborts every open upload of exactly key except keep.
+func (c *Copier) abortOthers(ctx context.Context, key, keep string) {
+	out, err := c.s3.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(c.opts.Bucket), Prefix: aws.String(key)})
+	if err != nil {
+		c.log.Warn().Err(err).Str("key", key).Msg("list multipart uploads to close abandoned ones")
+		return
+	}
+	for _, u := range out.Uploads {
+		if aws.ToString(u.Key) == key && aws.ToString(u.UploadId) != keep {
+			c.abortUpload(ctx, key, aws.ToString(u.UploadId))
+		}
+	}
+}
+
+func isNoSuchUpload(err error) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && ae.ErrorCode() == "NoSuchUpload"
+}
+
+// sleepCtx waits d; false when ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
