@@ -61,3 +61,30 @@ run: check-go ## start the devstack (local AWS + Redis, seeded) in the foregroun
 .PHONY: clean
 clean: ## remove build and run outputs
 	rm -rf $(BIN) .run .devstack.env .devstack.json
+
+.PHONY: chaos
+chaos: check-go ## reliability campaign: 4 ferry workers, kills, AWS and network faults, Redis outage and restart (CHAOS_TASKS=10000, CHAOS_SEED, CHAOS_DIR)
+	.ci/with-redis.sh env CHAOS_DIR=$${CHAOS_DIR:-.run/chaos} $(GO) run ./internal/chaos/cmd/chaos
+
+# `make bench`: the standard load set (docs/bench.md). BENCH_OUT is the report
+# folder; BENCH_FLAGS adds ferrybench flags, e.g. BENCH_FLAGS='-runs 1 -no-1gib'.
+BENCH_OUT   ?= bench-out
+BENCH_FLAGS ?=
+
+.PHONY: bench
+bench: check-go ## load harness: ferry vs a raw loop vs rclone, report and chart into BENCH_OUT (docs/bench.md)
+	@for bin in redis-server rclone; do \
+		command -v $$bin >/dev/null 2>&1 && continue; \
+		if [[ $$(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then \
+			echo "bench: installing $$bin from Debian's packages"; \
+			export DEBIAN_FRONTEND=noninteractive; \
+			apt-get update -qq && apt-get install -y -qq --no-install-recommends $$bin; \
+		else \
+			echo "bench: $$bin is not installed (Debian: apt-get install $$bin)"; \
+		fi; \
+	done
+	@mkdir -p $(BIN) $(BENCH_OUT)
+	$(GO) build -o $(BIN)/ferry ./cmd/ferry
+	$(GO) build -o $(BIN)/ferrybench ./cmd/ferrybench
+	.ci/with-redis.sh $(GO) test -run '^$$' -bench BenchmarkCredentials -benchtime 5000x -count 3 ./credcache | tee $(BENCH_OUT)/credcache-bench.txt
+	$(BIN)/ferrybench -out $(BENCH_OUT) -ferry $(BIN)/ferry -credcache-bench $(BENCH_OUT)/credcache-bench.txt $(BENCH_FLAGS)

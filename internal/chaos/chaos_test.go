@@ -1,0 +1,61 @@
+package chaos_test
+
+import (
+	"context"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/ferryworks/ferry/internal/chaos"
+	"github.com/ferryworks/ferry/internal/testenv"
+)
+
+// TestChaosCI is the campaign `make test` runs: 1,000 tasks through four
+// real `ferry work` processes over about two minutes, with SIGKILLs every
+// ~5 s and one SIGTERM, 5 % AWS faults, toxiproxy latency and resets, a
+// 30-second Redis outage and a Redis restart that loses every key. Objects
+// reach 8 MiB, above the workers' 5 MiB part size, so kills land in
+// multipart uploads too (the attempt that completes a copy closes what a
+// killed one left open); `make chaos` goes to 64 MiB.
+// The verdicts are the ledger's and do not depend on timing: no task lost,
+// none with two outcomes or the wrong one, every copy's sha256 right, no
+// multipart upload open, no secret in a log line or a Redis value.
+func TestChaosCI(t *testing.T) {
+	// Like every integration test, it runs where Redis is provided (make
+	// test); the campaign starts a redis-server of its own so it can cut it
+	// off and restart it.
+	testenv.RedisURL(t)
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Fatalf("redis-server not installed (make test installs it): %v", err)
+	}
+	o := chaos.Options{
+		Tasks:          1000,
+		MaxObjectBytes: 8 << 20,
+		SubmitOver:     80 * time.Second,
+		Seed:           20261127,
+		// Generous: the run takes about two minutes; the bound only stops a
+		// hung campaign, it is not a performance assertion.
+		Timeout: 8 * time.Minute,
+		Log:     zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel),
+	}
+	rep, err := chaos.Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + rep.String())
+	if !rep.OK() {
+		t.Fatalf("chaos campaign failed:\n%s", rep.String())
+	}
+	// The campaign must have exercised what it claims to, or it proves
+	// nothing.
+	switch {
+	case rep.Kills == 0 || rep.GracefulExits != 1:
+		t.Errorf("kills %d, clean SIGTERM exits %d: the worker chaos did not run", rep.Kills, rep.GracefulExits)
+	case rep.Faults["redis outage"] != 1 || rep.Faults["redis restart (keys lost)"] != 1:
+		t.Errorf("faults %v: the Redis outage or restart did not happen", rep.Faults)
+	case rep.CopiesChecked == 0 || rep.DLQInvalid == 0:
+		t.Errorf("%d copies checked, %d invalid messages dead-lettered: the mix did not run", rep.CopiesChecked, rep.DLQInvalid)
+	}
+}

@@ -1,0 +1,185 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// buildFerry compiles the ferry binary into dir, so the campaign runs the
+// real `ferry work` processes an operator deploys.
+func buildFerry(ctx context.Context, dir string) (string, error) {
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "ferry")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/ferry")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/ferry: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+func moduleRoot(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", fmt.Errorf("not inside the ferry module (go env GOMOD is empty)")
+	}
+	return filepath.Dir(gomod), nil
+}
+
+// freePort returns a loopback port nothing listens on right now.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// redisServer is a throwaway redis-server without persistence, so a restart
+// loses every key, as a crashed cache node without AOF would.
+type redisServer struct {
+	port int
+	dir  string
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+}
+
+func startRedis(ctx context.Context, dir string) (*redisServer, error) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		return nil, fmt.Errorf("redis-server not found in PATH (make test installs it): %w", err)
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	r := &redisServer{port: port, dir: dir}
+	return r, r.start(ctx)
+}
+
+func (r *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
+
+func (r *redisServer) start(ctx context.Context) error {
+	cmd := exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", r.dir, "--loglevel", "warning")
+	setDeathSignal(cmd)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start redis-server: %w", err)
+	}
+	r.mu.Lock()
+	r.cmd = cmd
+	r.mu.Unlock()
+	c := redis.NewClient(&redis.Options{Addr: r.addr(), MaxRetries: -1})
+	defer c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if err := c.Ping(ctx).Err(); err == nil {
+			return nil
+		} else if time.Now().After(deadline) {
+			return fmt.Errorf("redis-server on %s did not answer: %w", r.addr(), err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// restart kills the server with SIGKILL and starts an empty one on the same
+// port.
+func (r *redisServer) restart(ctx context.Context) error {
+	r.stop()
+	return r.start(ctx)
+}
+
+func (r *redisServer) stop() {
+	r.mu.Lock()
+	cmd := r.cmd
+	r.cmd = nil
+	r.mu.Unlock()
+	if cmd != nil && cmd.Process != nil {
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		_ = cmd.Wait()
+	}
+}
+
+// workerProc is one `ferry work` slot of the fleet: a process that the
+// campaign kills and restarts; every incarnation appends to the same log.
+type workerProc struct {
+	id      int
+	bin     string
+	env     []string
+	logPath string
+
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	done    chan struct{}
+	exitErr error
+	starts  int
+}
+
+func (w *workerProc) start() error {
+	f, err := os.OpenFile(w.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(w.bin, "work")
+	cmd.Env = w.env
+	cmd.Stdout, cmd.Stderr = f, f
+	setDeathSignal(cmd)
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return fmt.Errorf("start worker %d: %w", w.id, err)
+	}
+	done := make(chan struct{})
+	w.mu.Lock()
+	w.cmd, w.done = cmd, done
+	w.starts++
+	w.mu.Unlock()
+	go func() {
+		err := cmd.Wait()
+		f.Close()
+		w.mu.Lock()
+		w.exitErr = err
+		w.mu.Unlock()
+		close(done)
+	}()
+	return nil
+}
+
+// signal sends sig and waits up to wait for the process to exit; it
+// returns the exit error (nil for exit code 0) and whether it exited.
+func (w *workerProc) signal(sig syscall.Signal, wait time.Duration) (error, bool) {
+	w.mu.Lock()
+	cmd, done := w.cmd, w.done
+	w.mu.Unlock()
+	if cmd == nil {
+		return nil, true
+	}
+	_ = cmd.Process.Signal(sig)
+	select {
+	case <-done:
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.exitErr, true
+	case <-time.After(wait):
+		return nil, false
+	}
+}
+
+func (w *workerProc) kill() { _, _ = w.signal(syscall.SIGKILL, 10*time.Second) }
