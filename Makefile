@@ -31,7 +31,7 @@ build: check-go ## build bin/devstack, and bin/ferry once cmd/ferry has a main p
 
 # Each fuzz target runs this long in `make test` (on top of its seed corpus,
 # which plain `go test` already runs); `make fuzz FUZZTIME=10m` for real runs.
-FUZZTIME  ?= 10s
+FUZZTIME  ?= 20s
 
 .PHONY: test
 test: check-go ## go vet + go test -race (throwaway redis-server unless FERRY_REDIS_URL is set) + a short run of every fuzz target
@@ -39,7 +39,7 @@ test: check-go ## go vet + go test -race (throwaway redis-server unless FERRY_RE
 	@if [ "$(PKGS)" = "./..." ]; then .ci/fuzz.sh $(FUZZTIME); fi
 
 .PHONY: fuzz
-fuzz: check-go ## run every fuzz target for FUZZTIME each (default 10s)
+fuzz: check-go ## run every fuzz target for FUZZTIME each (default 20s)
 	.ci/fuzz.sh $(FUZZTIME)
 
 .PHONY: vet
