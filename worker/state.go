@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -31,6 +32,17 @@ type State struct {
 	// should outlive the queues' retention so that a replay from the DLQ is
 	// still recognised. Default 14 days.
 	TerminalTTL time.Duration
+	// RedisErrors counts failed Redis calls (ferry_redis_errors_total, the
+	// counter credcache registers); nil counts nothing.
+	RedisErrors prometheus.Counter
+}
+
+// failed counts a Redis failure and returns err.
+func (s *State) failed(err error) error {
+	if s.RedisErrors != nil {
+		s.RedisErrors.Inc()
+	}
+	return err
 }
 
 // Terminal records a task's terminal event.
@@ -87,7 +99,7 @@ func (s *State) Terminal(ctx context.Context, dedupe string) (Terminal, bool, er
 		return Terminal{}, false, nil
 	}
 	if err != nil {
-		return Terminal{}, false, fmt.Errorf("read task state: %w", err)
+		return Terminal{}, false, s.failed(fmt.Errorf("read task state: %w", err))
 	}
 	var t Terminal
 	if err := json.Unmarshal(raw, &t); err != nil {
@@ -104,7 +116,7 @@ func (s *State) RecordTerminal(ctx context.Context, dedupe string, t Terminal) e
 	pipe.Set(ctx, s.key(dedupe, ""), raw, s.ttl())
 	pipe.Del(ctx, s.key(dedupe, ":error"))
 	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("record task state: %w", err)
+		return s.failed(fmt.Errorf("record task state: %w", err))
 	}
 	return nil
 }
@@ -113,7 +125,7 @@ func (s *State) RecordTerminal(ctx context.Context, dedupe string, t Terminal) e
 func (s *State) RecordError(ctx context.Context, dedupe string, e LastError) error {
 	raw, _ := json.Marshal(e)
 	if err := s.Redis.Set(ctx, s.key(dedupe, ":error"), raw, s.ttl()).Err(); err != nil {
-		return fmt.Errorf("record last error: %w", err)
+		return s.failed(fmt.Errorf("record last error: %w", err))
 	}
 	return nil
 }
@@ -126,7 +138,7 @@ func (s *State) LastError(ctx context.Context, dedupe string) (LastError, bool, 
 		return LastError{}, false, nil
 	}
 	if err != nil {
-		return LastError{}, false, fmt.Errorf("read last error: %w", err)
+		return LastError{}, false, s.failed(fmt.Errorf("read last error: %w", err))
 	}
 	var e LastError
 	if err := json.Unmarshal(raw, &e); err != nil {
@@ -163,7 +175,7 @@ func (s *State) Lock(ctx context.Context, dedupe string, ttl time.Duration) (loc
 		stop: make(chan struct{}), done: make(chan struct{})}
 	ok, err := s.Redis.SetNX(ctx, l.key, l.token, ttl).Result()
 	if err != nil {
-		return nil, false, fmt.Errorf("lock task: %w", err)
+		return nil, false, s.failed(fmt.Errorf("lock task: %w", err))
 	}
 	if !ok {
 		return nil, false, nil

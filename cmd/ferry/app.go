@@ -41,6 +41,9 @@ type app struct {
 
 	aws   *aws.Config
 	redis *redis.Client
+	// credMetrics are credcache's collectors once access built them with
+	// metrics; the worker counts its own Redis errors on the same counter.
+	credMetrics *credcache.Metrics
 }
 
 func newApp() *app {
@@ -181,6 +184,7 @@ func (a *app) access(awsCfg aws.Config, rdb redis.UniversalClient, bucket string
 	var fm *fetcher.Metrics
 	if metrics {
 		credOpts.Metrics = credcache.NewMetrics(a.reg)
+		a.credMetrics = credOpts.Metrics
 		fm = fetcher.NewMetrics(a.reg)
 	}
 	registry, err := credcache.NewRegistry(credOpts)

@@ -104,7 +104,7 @@ func (a *app) work(parent context.Context) error {
 		Publisher:   publisher,
 		DeadLetters: dl,
 		DLQURL:      a.cfg.DLQURL,
-		State:       &worker.State{Redis: rdb, Prefix: a.cfg.RedisPrefix},
+		State:       &worker.State{Redis: rdb, Prefix: a.cfg.RedisPrefix, RedisErrors: a.credMetrics.RedisErrors},
 		Limits:      queue.Limits{MaxAttachments: a.cfg.MaxAttachments},
 		Parallelism: a.cfg.TaskParallelism,
 		// A dead worker's task lock expires on the same horizon as its SQS
