@@ -9,6 +9,8 @@
 package chaos
 
 import (
+	"github.com/ferryworks/ferry/internal/devproc"
+
 	"context"
 
 	"fmt"
@@ -142,7 +144,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if bin == "" {
 		log.Info().Msg("building ferry")
 		var err error
-		if bin, err = buildFerry(ctx, dir); err != nil {
+		if bin, err = devproc.BuildFerry(ctx, dir); err != nil {
 			return nil, err
 		}
 	}
@@ -497,7 +499,7 @@ type toxi struct {
 }
 
 func startToxiproxy(ctx context.Context) (*toxi, error) {
-	port, err := freePort()
+	port, err := devproc.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -516,7 +518,7 @@ func startToxiproxy(ctx context.Context) (*toxi, error) {
 }
 
 func (t *toxi) proxy(name, upstream string) (*toxiclient.Proxy, error) {
-	port, err := freePort()
+	port, err := devproc.FreePort()
 	if err != nil {
 		return nil, err
 	}

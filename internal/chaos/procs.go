@@ -1,58 +1,19 @@
 package chaos
 
 import (
+	"github.com/ferryworks/ferry/internal/devproc"
+
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
-
-// buildFerry compiles the ferry binary into dir, so the campaign runs the
-// real `ferry work` processes an operator deploys.
-func buildFerry(ctx context.Context, dir string) (string, error) {
-	root, err := moduleRoot(ctx)
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "ferry")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/ferry")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/ferry: %w\n%s", err, out)
-	}
-	return bin, nil
-}
-
-func moduleRoot(ctx context.Context) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", fmt.Errorf("not inside the ferry module (go env GOMOD is empty)")
-	}
-	return filepath.Dir(gomod), nil
-}
-
-// freePort returns a loopback port nothing listens on right now.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
 
 // redisServer is a throwaway redis-server without persistence, so a restart
 // loses every key, as a crashed cache node without AOF would.
@@ -67,7 +28,7 @@ func startRedis(ctx context.Context, dir string) (*redisServer, error) {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		return nil, fmt.Errorf("redis-server not found in PATH (make test installs it): %w", err)
 	}
-	port, err := freePort()
+	port, err := devproc.FreePort()
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferryworks/ferry/internal/testenv"
+)
+
+// TestSmoke runs the whole harness with tiny sizes and counts — real
+// `ferry work` processes, the raw loop, rclone when installed, the noisy
+// neighbour with and without the cap — and checks the report it writes, so
+// the bench cannot rot between `make bench` runs.
+func TestSmoke(t *testing.T) {
+	args := []string{"-smoke", "-out", t.TempDir(), "-scenario-timeout", "60s"}
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		// Without a private redis-server the bench uses the test Redis;
+		// its command counts are then approximate.
+		args = append(args, "-redis-url", testenv.RedisURL(t))
+	}
+	out := args[2]
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	if code := run(ctx, args, &stdout, &stderr); code != 0 {
+		t.Fatalf("ferrybench exited %d:\n%s", code, stderr.String())
+	}
+
+	data, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Results []measurement `json:"results"`
+		Assume  []assumeCount `json:"assume_role_per_world"`
+	}
+	if err := json.Unmarshal(data, &res); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]measurement{}
+	for _, m := range res.Results {
+		seen[m.Scenario+"|"+m.Tool] = m
+		if m.Failures != 0 || m.Seconds <= 0 {
+			t.Errorf("%s/%s: %d failures in %.3fs", m.Scenario, m.Tool, m.Failures, m.Seconds)
+		}
+	}
+	for _, want := range []string{"1KiB/c1|ferry", "1KiB/c1|raw", "1KiB/c8|ferry", "6MiB|ferry", "6MiB|raw", "noisy/nocap|ferry", "noisy/cap1|ferry"} {
+		m, ok := seen[want]
+		if !ok {
+			t.Errorf("no measurement for %s", want)
+			continue
+		}
+		if m.Tool != toolRclone && (m.TasksPerSec <= 0 || m.P99ms <= 0 || m.PeakRSSMiB <= 0) {
+			t.Errorf("%s: empty measurement %+v", want, m)
+		}
+	}
+	if _, err := exec.LookPath("rclone"); err == nil {
+		if m, ok := seen["6MiB|rclone"]; !ok || m.MiBPerSec <= 0 {
+			t.Errorf("rclone is installed but measured nothing: %+v", m)
+		}
+	}
+	if m := seen["1KiB/c1|ferry"]; m.RedisPerTsk <= 0 {
+		t.Errorf("Redis commands per task not measured: %v", m.RedisPerTsk)
+	}
+	if len(res.Assume) == 0 {
+		t.Error("no AssumeRole counts")
+	}
+	for _, a := range res.Assume {
+		if a.Calls > int64(a.Delegated) {
+			t.Errorf("%s: %d AssumeRole calls for %d delegated customers", a.World, a.Calls, a.Delegated)
+		}
+	}
+
+	md, err := os.ReadFile(filepath.Join(out, "summary.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"## Results", "## Ratios", "## Targets", "## Noisy neighbour", "| 1KiB/c8 | ferry |"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("summary.md lacks %q", want)
+		}
+	}
+	svg, err := os.ReadFile(filepath.Join(out, "chart.svg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(svg, []byte("<svg")) || !bytes.Contains(svg, []byte("<polyline")) {
+		t.Errorf("chart.svg has no plotted line:\n%.300s", svg)
+	}
+}
+
+// TestSpread pins the report's median and min–max arithmetic.
+func TestSpread(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in   []float64
+		want string
+	}{
+		{[]float64{3, 1, 2}, "2.0 (1.0–3.0)"},
+		{[]float64{4, 1, 2, 3}, "2.5 (1.0–4.0)"},
+		{[]float64{5}, "5.0"},
+		{nil, "–"},
+	} {
+		if got := spreadOf(tc.in).fmt(1); got != tc.want {
+			t.Errorf("spreadOf(%v) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestQuantile pins the nearest-rank quantile used for latencies.
+func TestQuantile(t *testing.T) {
+	t.Parallel()
+	lat := make([]time.Duration, 100)
+	for i := range lat {
+		lat[i] = time.Duration(i+1) * time.Millisecond
+	}
+	for _, tc := range []struct {
+		q    float64
+		want float64
+	}{{0.50, 50}, {0.95, 95}, {0.99, 99}, {1, 100}} {
+		if got := quantileMs(lat, tc.q); got != tc.want {
+			t.Errorf("q%.2f = %v, want %v", tc.q, got, tc.want)
+		}
+	}
+}
+
+// TestParseCredBench reads `go test -bench` output lines.
+func TestParseCredBench(t *testing.T) {
+	t.Parallel()
+	p := filepath.Join(t.TempDir(), "cred.txt")
+	text := "goos: linux\n" +
+		"BenchmarkCredentials/L1hit-2   \t 5000000\t       212.5 ns/op\t       0 B/op\t       0 allocs/op\n" +
+		"BenchmarkCredentials/L2hit-2   \t   10000\t     95000 ns/op\t     90000 p50-ns\t    400000 p99-ns\n" +
+		"PASS\n"
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := parseCredBench(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l1 := got["L1hit"]; l1 == nil || len(l1.NsPerOp) != 1 || l1.NsPerOp[0] != 212.5 {
+		t.Errorf("L1hit = %+v", l1)
+	}
+	if l2 := got["L2hit"]; l2 == nil || len(l2.P99ns) != 1 || l2.P99ns[0] != 400000 {
+		t.Errorf("L2hit = %+v", l2)
+	}
+}
