@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -94,8 +93,11 @@ type Copier struct {
 	http    *http.Client
 	allow   hostAllowList
 	regions *regionCache
-	pool    sync.Pool
-	log     zerolog.Logger
+	// bufs keeps part buffers for reuse. Unlike a sync.Pool it is not
+	// emptied by garbage collection, so a long copy does not reallocate its
+	// buffers and let the heap grow to twice its live size.
+	bufs chan *[]byte
+	log  zerolog.Logger
 }
 
 // New validates opts and returns a Copier. It fails when the S3 client,
@@ -143,11 +145,7 @@ func New(opts Options) (*Copier, error) {
 		regions: newRegionCache(opts.Redis, opts.RedisPrefix, opts.RegionTTL, opts.Logger),
 		log:     opts.Logger,
 	}
-	size := opts.PartSize
-	c.pool.New = func() any {
-		b := make([]byte, size)
-		return &b
-	}
+	c.bufs = make(chan *[]byte, opts.PartConcurrency+1)
 	return c, nil
 }
 
@@ -162,6 +160,11 @@ type Request struct {
 	// Name is the attachment's optional display name; it becomes the stored
 	// object's base name.
 	Name string
+	// Attempt is the delivery attempt of the task (the message's receive
+	// count). On a first attempt nothing of this copy can be stored yet, so
+	// the check that skips an already-copied object (a HeadObject) is left
+	// out; 0 means unknown, and the check is made.
+	Attempt int
 }
 
 // Result describes a copied attachment.
@@ -260,7 +263,7 @@ func (c *Copier) copy(ctx context.Context, req Request) (Result, *Error) {
 		metaTask:       metaEncode(req.TaskID),
 		metaSourceETag: metaEncode(obj.etag),
 	}
-	if obj.etag != "" && obj.size >= 0 {
+	if obj.etag != "" && obj.size >= 0 && req.Attempt != 1 {
 		if sum, ok := c.alreadyCopied(ctx, key, meta[metaSource], obj.etag, obj.size); ok {
 			res.Size, res.SHA256, res.Skipped = obj.size, sum, true
 			return res, nil
@@ -268,7 +271,7 @@ func (c *Copier) copy(ctx context.Context, req Request) (Result, *Error) {
 	}
 
 	src := &sourceReader{r: obj.body, limit: c.opts.MaxObjectBytes}
-	size, sum, err := c.upload(ctx, key, src, obj.contentType, meta)
+	size, sum, err := c.upload(ctx, key, src, obj.size, obj.contentType, meta)
 	if err != nil {
 		var sre *sourceReadError
 		switch {

@@ -6,7 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"github.com/aws/smithy-go"
+	"fmt"
 	"hash"
 	"io"
 	"net/url"
@@ -16,8 +16,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -52,8 +54,32 @@ func metaEncode(v string) string {
 // even when the copy's context was cancelled.
 const abortTimeout = 30 * time.Second
 
-func (c *Copier) getBuf() *[]byte  { return c.pool.Get().(*[]byte) }
-func (c *Copier) putBuf(b *[]byte) { c.pool.Put(b) }
+// smallObject is the size below which a source of known size is read into
+// a buffer of its own size rather than a part buffer.
+const smallObject = 1 << 20
+
+func (c *Copier) getBuf() *[]byte {
+	select {
+	case b := <-c.bufs:
+		return b
+	default:
+		b := make([]byte, c.opts.PartSize)
+		return &b
+	}
+}
+
+func (c *Copier) putBuf(b *[]byte) {
+	select {
+	case c.bufs <- b:
+	default: // enough kept; the collector takes this one
+	}
+}
+
+// unsignedPayload uploads to the internal bucket without a SHA-256 of the
+// body in the signature: ferry already hashes every byte for the event's
+// sha256, and signing would hash it a second time (a third of a copy's CPU).
+// The SDK's CRC32 checksum, which S3 verifies, still guards every body.
+var unsignedPayload = s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
 
 // upload streams r into Bucket/key and returns the byte count and hex
 // SHA-256. Sources up to PartSize go up in one PutObject; larger ones as a
@@ -61,8 +87,11 @@ func (c *Copier) putBuf(b *[]byte) { c.pool.Put(b) }
 // pooled buffer (a seekable body, so the payload is signed), so memory stays
 // within PartSize × (PartConcurrency + 1). A failed multipart upload is
 // aborted.
-func (c *Copier) upload(ctx context.Context, key string, r io.Reader, contentType string, meta map[string]string) (int64, string, error) {
+func (c *Copier) upload(ctx context.Context, key string, r io.Reader, size int64, contentType string, meta map[string]string) (int64, string, error) {
 	h := sha256.New()
+	if size >= 0 && size < smallObject {
+		return c.uploadSmall(ctx, key, r, size, contentType, meta, h)
+	}
 	first := c.getBuf()
 	n, err := io.ReadFull(r, *first)
 	h.Write((*first)[:n])
@@ -92,6 +121,24 @@ func (c *Copier) upload(ctx context.Context, key string, r io.Reader, contentTyp
 	return c.putMultipart(ctx, key, r, contentType, meta, h, first, n, second, m, err == io.ErrUnexpectedEOF)
 }
 
+// uploadSmall reads a small source of known size into a buffer of exactly
+// that size (a part buffer would cost PartSize for a few bytes) and puts it.
+func (c *Copier) uploadSmall(ctx context.Context, key string, r io.Reader, size int64, contentType string, meta map[string]string, h hash.Hash) (int64, string, error) {
+	body := make([]byte, size)
+	if _, err := io.ReadFull(r, body); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			err = &sourceReadError{err: fmt.Errorf("source ended before its announced %d bytes", size)}
+		}
+		return 0, "", err
+	}
+	var extra [1]byte
+	if n, _ := io.ReadFull(r, extra[:]); n > 0 {
+		return 0, "", &sourceReadError{err: fmt.Errorf("source is longer than its announced %d bytes", size)}
+	}
+	h.Write(body)
+	return c.putSingle(ctx, key, body, contentType, meta, h)
+}
+
 func (c *Copier) putSingle(ctx context.Context, key string, body []byte, contentType string, meta map[string]string, h hash.Hash) (int64, string, error) {
 	sum := hex.EncodeToString(h.Sum(nil))
 	md := cloneMeta(meta)
@@ -106,7 +153,7 @@ func (c *Copier) putSingle(ctx context.Context, key string, body []byte, content
 	if contentType != "" {
 		in.ContentType = aws.String(contentType)
 	}
-	if _, err := c.s3.PutObject(ctx, in); err != nil {
+	if _, err := c.s3.PutObject(ctx, in, unsignedPayload); err != nil {
 		return 0, "", err
 	}
 	return int64(len(body)), sum, nil
@@ -160,7 +207,7 @@ func (c *Copier) putMultipart(ctx context.Context, key string, r io.Reader, cont
 			out, err := c.s3.UploadPart(gctx, &s3.UploadPartInput{
 				Bucket: aws.String(c.opts.Bucket), Key: aws.String(key), UploadId: uploadID,
 				PartNumber: aws.Int32(num), Body: bytes.NewReader((*buf)[:l]), ContentLength: aws.Int64(int64(l)),
-			})
+			}, unsignedPayload)
 			if err != nil {
 				return err
 			}

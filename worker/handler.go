@@ -213,7 +213,7 @@ func (h *Handler) Handle(ctx context.Context, l *queue.Lease) Report {
 		}
 	}()
 
-	results, errs := h.copyAll(wctx, task)
+	results, errs := h.copyAll(wctx, task, l.ReceiveCount)
 	for _, r := range results {
 		rep.Bytes += r.Size
 	}
@@ -300,7 +300,7 @@ func (h *Handler) interrupted(l *queue.Lease, rep Report) Report {
 
 // copyAll copies the task's attachments, at most Parallelism at a time.
 // errs[i] is nil when attachment i was copied.
-func (h *Handler) copyAll(ctx context.Context, t queue.Task) ([]fetcher.Result, []error) {
+func (h *Handler) copyAll(ctx context.Context, t queue.Task, attempt int) ([]fetcher.Result, []error) {
 	results := make([]fetcher.Result, len(t.Attachments))
 	errs := make([]error, len(t.Attachments))
 	var g errgroup.Group
@@ -308,7 +308,7 @@ func (h *Handler) copyAll(ctx context.Context, t queue.Task) ([]fetcher.Result, 
 	for i, a := range t.Attachments {
 		g.Go(func() error {
 			results[i], errs[i] = h.o.Copier.Copy(ctx, fetcher.Request{
-				CustomerID: t.CustomerID, TaskID: t.TaskID, Index: i, URI: a.URI, Name: a.Name,
+				CustomerID: t.CustomerID, TaskID: t.TaskID, Index: i, URI: a.URI, Name: a.Name, Attempt: attempt,
 			})
 			return nil
 		})
