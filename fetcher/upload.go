@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -79,7 +80,19 @@ func (c *Copier) putBuf(b *[]byte) {
 // body in the signature: ferry already hashes every byte for the event's
 // sha256, and signing would hash it a second time (a third of a copy's CPU).
 // The SDK's CRC32 checksum, which S3 verifies, still guards every body.
-var unsignedPayload = s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
+//
+// Over plain http the SDK's checksum middleware would still hash the body
+// for the signature unless a payload hash is already set, so it is set
+// before that middleware runs (over https it uses a trailing checksum).
+var unsignedPayload = s3.WithAPIOptions(
+	v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware,
+	func(st *middleware.Stack) error {
+		return st.Build.Add(middleware.BuildMiddlewareFunc("ferryUnsignedPayloadHash",
+			func(ctx context.Context, in middleware.BuildInput, next middleware.BuildHandler) (middleware.BuildOutput, middleware.Metadata, error) {
+				return next.HandleBuild(v4.SetPayloadHash(ctx, "UNSIGNED-PAYLOAD"), in)
+			}), middleware.After)
+	},
+)
 
 // upload streams r into Bucket/key and returns the byte count and hex
 // SHA-256. Sources up to PartSize go up in one PutObject; larger ones as a
