@@ -68,7 +68,7 @@ type Options struct {
 	CrossAccount Policy
 	// PartSize is the multipart part size and the largest single PutObject
 	// (default 16 MiB, at least 5 MiB). Memory per Copy is bounded by
-	// PartSize × (PartConcurrency + 1).
+	// PartSize × PartConcurrency (at least two parts).
 	PartSize        int64
 	PartConcurrency int   // default 4
 	MaxObjectBytes  int64 // default 5 GiB; larger sources fail with too_large
@@ -145,7 +145,7 @@ func New(opts Options) (*Copier, error) {
 		regions: newRegionCache(opts.Redis, opts.RedisPrefix, opts.RegionTTL, opts.Logger),
 		log:     opts.Logger,
 	}
-	c.bufs = make(chan *[]byte, opts.PartConcurrency+1)
+	c.bufs = make(chan *[]byte, c.partSlots())
 	return c, nil
 }
 

@@ -59,6 +59,9 @@ const abortTimeout = 30 * time.Second
 // a buffer of its own size rather than a part buffer.
 const smallObject = 1 << 20
 
+// partSlots is how many part buffers one copy holds at most.
+func (c *Copier) partSlots() int { return max(c.opts.PartConcurrency, 2) }
+
 func (c *Copier) getBuf() *[]byte {
 	select {
 	case b := <-c.bufs:
@@ -98,7 +101,7 @@ var unsignedPayload = s3.WithAPIOptions(
 // SHA-256. Sources up to PartSize go up in one PutObject; larger ones as a
 // multipart upload with at most PartConcurrency parts in flight, each from a
 // pooled buffer (a seekable body, so the payload is signed), so memory stays
-// within PartSize × (PartConcurrency + 1). A failed multipart upload is
+// within PartSize × PartConcurrency. A failed multipart upload is
 // aborted.
 func (c *Copier) upload(ctx context.Context, key string, r io.Reader, size int64, contentType string, meta map[string]string) (int64, string, error) {
 	h := sha256.New()
@@ -210,13 +213,20 @@ func (c *Copier) putMultipart(ctx context.Context, key string, r io.Reader, cont
 		c.abortOthers(actx, key, aws.ToString(uploadID))
 	}()
 
+	// A slot is taken before a part is read and given back once it is
+	// uploaded, so at most PartConcurrency parts exist at once: the memory
+	// of a copy is PartSize × PartConcurrency (two parts at least: the
+	// first two are read before the copy is known to be multipart).
+	slots := make(chan struct{}, c.partSlots())
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(c.opts.PartConcurrency)
 	var mu sync.Mutex
 	var parts []types.CompletedPart
 	send := func(num int32, buf *[]byte, l int) {
 		g.Go(func() error {
-			defer c.putBuf(buf)
+			defer func() {
+				c.putBuf(buf)
+				<-slots
+			}()
 			out, err := c.s3.UploadPart(gctx, &s3.UploadPartInput{
 				Bucket: aws.String(c.opts.Bucket), Key: aws.String(key), UploadId: uploadID,
 				PartNumber: aws.Int32(num), Body: bytes.NewReader((*buf)[:l]), ContentLength: aws.Int64(int64(l)),
@@ -231,11 +241,17 @@ func (c *Copier) putMultipart(ctx context.Context, key string, r io.Reader, cont
 		})
 	}
 	size = int64(n + m)
+	slots <- struct{}{}
 	send(1, first, n)
+	slots <- struct{}{}
 	send(2, second, m)
 	num := int32(2)
 	var readErr error
 	for !last {
+		select {
+		case slots <- struct{}{}:
+		case <-gctx.Done():
+		}
 		if gctx.Err() != nil {
 			break
 		}
@@ -243,10 +259,12 @@ func (c *Copier) putMultipart(ctx context.Context, key string, r io.Reader, cont
 		k, rerr := io.ReadFull(r, *buf)
 		if k == 0 && rerr == io.EOF {
 			c.putBuf(buf)
+			<-slots
 			break
 		}
 		if rerr != nil && rerr != io.ErrUnexpectedEOF {
 			c.putBuf(buf)
+			<-slots
 			readErr = rerr
 			break
 		}
@@ -255,6 +273,7 @@ func (c *Copier) putMultipart(ctx context.Context, key string, r io.Reader, cont
 		num++
 		if num > 10000 {
 			c.putBuf(buf)
+			<-slots
 			readErr = errors.New("object needs more than 10,000 parts: raise the part size")
 			break
 		}
