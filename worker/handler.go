@@ -176,19 +176,16 @@ func (h *Handler) Handle(ctx context.Context, l *queue.Lease) Report {
 	key := task.DedupeKey()
 	log := h.o.Logger.With().Str("task_id", task.TaskID).Str("customer_id", task.CustomerID).Str("message_id", l.MessageID).Logger()
 
-	if t, ok, err := h.o.State.Terminal(ctx, key); err != nil {
-		log.Warn().Err(err).Msg("task state unavailable; proceeding (an identical event may repeat)")
-	} else if ok {
+	// Already announced? Else take the task's lock (one round trip).
+	t, done, lock, err := h.o.State.Begin(ctx, key, h.o.LockTTL)
+	switch {
+	case err != nil:
+		log.Warn().Err(err).Msg("task state unavailable; proceeding unlocked (an identical event may repeat)")
+	case done:
 		rep.Outcome, rep.EventID = OutcomeDuplicate, t.EventID
 		rep.Err = h.ack(ctx, l)
 		return rep
-	}
-
-	lock, held, err := h.o.State.Lock(ctx, key, h.o.LockTTL)
-	switch {
-	case err != nil:
-		log.Warn().Err(err).Msg("task lock unavailable; proceeding unlocked")
-	case !held:
+	case lock == nil:
 		// Not a failure: requeued, so a long copy cannot push a duplicate
 		// delivery of its task into the DLQ.
 		rep.Outcome = OutcomeBusy
@@ -198,7 +195,7 @@ func (h *Handler) Handle(ctx context.Context, l *queue.Lease) Report {
 	defer func() {
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
-		_ = lock.Unlock(uctx)
+		_ = lock.Unlock(uctx) // a no-op once Finish released it
 	}()
 
 	// Work stops if SQS says the lease is gone: another worker may hold the
@@ -245,7 +242,7 @@ func (h *Handler) Handle(ctx context.Context, l *queue.Lease) Report {
 		}
 		return rep
 	}
-	if err := h.o.State.RecordTerminal(ctx, key, Terminal{EventID: ev.EventID, Type: ev.Type, At: ev.OccurredAt}); err != nil {
+	if err := h.o.State.Finish(ctx, key, Terminal{EventID: ev.EventID, Type: ev.Type, At: ev.OccurredAt}, lock); err != nil {
 		// The event is out; without the record a redelivery republishes the
 		// same event id, which consumers deduplicate.
 		log.Warn().Err(err).Msg("terminal state not recorded")

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -162,6 +163,7 @@ type TaskLock struct {
 	ttl   time.Duration
 	stop  chan struct{}
 	done  chan struct{}
+	once  sync.Once
 }
 
 // Lock takes the task's lock for ttl and keeps extending it every ttl/3 until
@@ -169,10 +171,7 @@ type TaskLock struct {
 // could not answer; the caller may proceed unlocked (a duplicate copy is
 // idempotent, a lost task is not an option).
 func (s *State) Lock(ctx context.Context, dedupe string, ttl time.Duration) (lock *TaskLock, held bool, err error) {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	l := &TaskLock{s: s, key: s.key(dedupe, ":lock"), token: hex.EncodeToString(b), ttl: ttl,
-		stop: make(chan struct{}), done: make(chan struct{})}
+	l := s.newLock(dedupe, ttl)
 	ok, err := s.Redis.SetNX(ctx, l.key, l.token, ttl).Result()
 	if err != nil {
 		return nil, false, s.failed(fmt.Errorf("lock task: %w", err))
@@ -182,6 +181,13 @@ func (s *State) Lock(ctx context.Context, dedupe string, ttl time.Duration) (loc
 	}
 	go l.keep()
 	return l, true, nil
+}
+
+func (s *State) newLock(dedupe string, ttl time.Duration) *TaskLock {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return &TaskLock{s: s, key: s.key(dedupe, ":lock"), token: hex.EncodeToString(b), ttl: ttl,
+		stop: make(chan struct{}), done: make(chan struct{})}
 }
 
 func (l *TaskLock) keep() {
@@ -200,12 +206,81 @@ func (l *TaskLock) keep() {
 	}
 }
 
-// Unlock stops extending the lock and releases it if it is still ours.
+// Unlock stops extending the lock and releases it if it is still ours. It
+// may be called after Finish released it (then it does nothing).
 func (l *TaskLock) Unlock(ctx context.Context) error {
-	if l == nil {
+	if l == nil || !l.stopKeeping() {
 		return nil
 	}
-	close(l.stop)
-	<-l.done
 	return unlockScript.Run(ctx, l.s.Redis, []string{l.key}, l.token).Err()
+}
+
+// stopKeeping stops the extension goroutine; false when it was already
+// stopped.
+func (l *TaskLock) stopKeeping() bool {
+	stopped := false
+	l.once.Do(func() {
+		close(l.stop)
+		<-l.done
+		stopped = true
+	})
+	return stopped
+}
+
+// beginScript answers, in one round trip, whether the task already has a
+// terminal record ({1, record}) or else takes its lock ({2}) or finds it
+// held by another worker ({3}).
+var beginScript = redis.NewScript(`
+local t = redis.call("GET", KEYS[1])
+if t then return {1, t} end
+if redis.call("SET", KEYS[2], ARGV[1], "NX", "PX", ARGV[2]) then return {2, ""} end
+return {3, ""}`)
+
+// finishScript records the terminal state, drops the last error and
+// releases the lock if it is still ours, in one round trip.
+var finishScript = redis.NewScript(`
+redis.call("SET", KEYS[1], ARGV[1], "EX", ARGV[2])
+redis.call("DEL", KEYS[2])
+if ARGV[3] ~= "" and redis.call("GET", KEYS[3]) == ARGV[3] then redis.call("DEL", KEYS[3]) end
+return 1`)
+
+// Begin is Terminal and Lock in one round trip: it returns the task's
+// terminal record when there is one (done is true), else takes the task's
+// lock (lock non-nil) or reports it held by another worker (both nil/false).
+// An error means Redis could not answer; the caller proceeds unlocked.
+func (s *State) Begin(ctx context.Context, dedupe string, ttl time.Duration) (t Terminal, done bool, lock *TaskLock, err error) {
+	l := s.newLock(dedupe, ttl)
+	res, err := beginScript.Run(ctx, s.Redis, []string{s.key(dedupe, ""), l.key}, l.token, ttl.Milliseconds()).Slice()
+	if err != nil {
+		return Terminal{}, false, nil, s.failed(fmt.Errorf("begin task: %w", err))
+	}
+	switch code, _ := res[0].(int64); code {
+	case 1:
+		raw, _ := res[1].(string)
+		if err := json.Unmarshal([]byte(raw), &t); err != nil {
+			return Terminal{}, false, nil, fmt.Errorf("decode task state: %w", err)
+		}
+		return t, true, nil, nil
+	case 2:
+		go l.keep()
+		return Terminal{}, false, l, nil
+	default:
+		return Terminal{}, false, nil, nil
+	}
+}
+
+// Finish is RecordTerminal and Unlock in one round trip. lock may be nil
+// (the task ran unlocked).
+func (s *State) Finish(ctx context.Context, dedupe string, t Terminal, lock *TaskLock) error {
+	token := ""
+	if lock != nil {
+		lock.stopKeeping()
+		token = lock.token
+	}
+	raw, _ := json.Marshal(t)
+	if err := finishScript.Run(ctx, s.Redis, []string{s.key(dedupe, ""), s.key(dedupe, ":error"), s.key(dedupe, ":lock")},
+		raw, int64(s.ttl()/time.Second), token).Err(); err != nil {
+		return s.failed(fmt.Errorf("record task state: %w", err))
+	}
+	return nil
 }

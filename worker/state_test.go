@@ -61,3 +61,37 @@ func TestStateRoundTripAndRedisErrorsCounted(t *testing.T) {
 		t.Errorf("redis errors = %v, want 2", n)
 	}
 }
+
+func TestStateBeginFinish(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := testenv.Redis(t)
+	st := &worker.State{Redis: rdb, Prefix: prefix}
+	ctx := context.Background()
+	_, done, lock, err := st.Begin(ctx, "t-1", 5*time.Second)
+	if err != nil || done || lock == nil {
+		t.Fatalf("first Begin = done %v lock %v err %v; want the lock", done, lock != nil, err)
+	}
+	if _, done2, lock2, err := st.Begin(ctx, "t-1", 5*time.Second); err != nil || done2 || lock2 != nil {
+		t.Fatalf("second Begin = done %v lock %v err %v; want busy", done2, lock2 != nil, err)
+	}
+	if err := st.RecordError(ctx, "t-1", worker.LastError{Error: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	want := worker.Terminal{EventID: "t-1/completed", Type: "task.completed", At: time.Now().UTC().Truncate(time.Second)}
+	if err := st.Finish(ctx, "t-1", want, lock); err != nil {
+		t.Fatal(err)
+	}
+	if err := lock.Unlock(ctx); err != nil { // after Finish: a no-op
+		t.Fatal(err)
+	}
+	got, done, lock3, err := st.Begin(ctx, "t-1", 5*time.Second)
+	if err != nil || !done || lock3 != nil || got != want {
+		t.Fatalf("Begin after Finish = %+v done %v lock %v err %v; want the terminal record", got, done, lock3 != nil, err)
+	}
+	if _, ok, _ := st.LastError(ctx, "t-1"); ok {
+		t.Error("Finish left the last error")
+	}
+	if n, _ := rdb.Exists(ctx, prefix+":task:{t-1}:lock").Result(); n != 0 {
+		t.Error("Finish left the lock")
+	}
+}
