@@ -109,19 +109,6 @@ func (s *State) Terminal(ctx context.Context, dedupe string) (Terminal, bool, er
 	return t, true, nil
 }
 
-// RecordTerminal stores the task's terminal event; from then on deliveries of
-// the task are acknowledged without work.
-func (s *State) RecordTerminal(ctx context.Context, dedupe string, t Terminal) error {
-	raw, _ := json.Marshal(t)
-	pipe := s.Redis.TxPipeline()
-	pipe.Set(ctx, s.key(dedupe, ""), raw, s.ttl())
-	pipe.Del(ctx, s.key(dedupe, ":error"))
-	if _, err := pipe.Exec(ctx); err != nil {
-		return s.failed(fmt.Errorf("record task state: %w", err))
-	}
-	return nil
-}
-
 // RecordError stores the last error of a task that will be retried.
 func (s *State) RecordError(ctx context.Context, dedupe string, e LastError) error {
 	raw, _ := json.Marshal(e)
@@ -164,23 +151,6 @@ type TaskLock struct {
 	stop  chan struct{}
 	done  chan struct{}
 	once  sync.Once
-}
-
-// Lock takes the task's lock for ttl and keeps extending it every ttl/3 until
-// Unlock. held is false when another worker holds it. An error means Redis
-// could not answer; the caller may proceed unlocked (a duplicate copy is
-// idempotent, a lost task is not an option).
-func (s *State) Lock(ctx context.Context, dedupe string, ttl time.Duration) (lock *TaskLock, held bool, err error) {
-	l := s.newLock(dedupe, ttl)
-	ok, err := s.Redis.SetNX(ctx, l.key, l.token, ttl).Result()
-	if err != nil {
-		return nil, false, s.failed(fmt.Errorf("lock task: %w", err))
-	}
-	if !ok {
-		return nil, false, nil
-	}
-	go l.keep()
-	return l, true, nil
 }
 
 func (s *State) newLock(dedupe string, ttl time.Duration) *TaskLock {

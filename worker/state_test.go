@@ -26,7 +26,7 @@ func TestStateRoundTripAndRedisErrorsCounted(t *testing.T) {
 	if err := st.RecordError(ctx, "t-1", worker.LastError{Error: "SlowDown"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.RecordTerminal(ctx, "t-1", want); err != nil {
+	if err := st.Finish(ctx, "t-1", want, nil); err != nil {
 		t.Fatal(err)
 	}
 	got, ok, err := st.Terminal(ctx, "t-1")
@@ -36,12 +36,12 @@ func TestStateRoundTripAndRedisErrorsCounted(t *testing.T) {
 	if _, ok, _ := st.LastError(ctx, "t-1"); ok {
 		t.Error("the last error outlived the terminal record")
 	}
-	lock, held, err := st.Lock(ctx, "t-2", time.Second)
-	if err != nil || !held {
-		t.Fatalf("Lock = %v, %v", held, err)
+	_, _, lock, err := st.Begin(ctx, "t-2", time.Second)
+	if err != nil || lock == nil {
+		t.Fatalf("Begin = lock %v, %v", lock != nil, err)
 	}
-	if _, again, _ := st.Lock(ctx, "t-2", time.Second); again {
-		t.Fatal("a second Lock of the same task was granted")
+	if _, _, again, _ := st.Begin(ctx, "t-2", time.Second); again != nil {
+		t.Fatal("a second Begin of the same task took the lock")
 	}
 	if err := lock.Unlock(ctx); err != nil {
 		t.Fatal(err)
@@ -54,8 +54,8 @@ func TestStateRoundTripAndRedisErrorsCounted(t *testing.T) {
 	if _, _, err := st.Terminal(ctx, "t-1"); err == nil {
 		t.Fatal("Terminal with Redis down reported no error")
 	}
-	if _, _, err := st.Lock(ctx, "t-3", time.Second); err == nil {
-		t.Fatal("Lock with Redis down reported no error")
+	if _, _, _, err := st.Begin(ctx, "t-3", time.Second); err == nil {
+		t.Fatal("Begin with Redis down reported no error")
 	}
 	if n := testutil.ToFloat64(errs); n != 2 {
 		t.Errorf("redis errors = %v, want 2", n)

@@ -202,7 +202,7 @@ func newDLQFixture(t *testing.T) *dlqFixture {
 	}
 	// t-a3 reached its terminal event before it was dead-lettered (its
 	// last ack was lost): a replay must be acknowledged without work.
-	if err := st.RecordTerminal(ctx, "t-a3", worker.Terminal{EventID: "t-a3/completed", Type: queue.EventCompleted, At: at}); err != nil {
+	if err := st.Finish(ctx, "t-a3", worker.Terminal{EventID: "t-a3/completed", Type: queue.EventCompleted, At: at}, nil); err != nil {
 		t.Fatal(err)
 	}
 	return f
