@@ -79,6 +79,11 @@ func (d *DeadLetter) SendToDLQ(ctx context.Context, dlqURL string, l *Lease, rea
 	return nil
 }
 
+// ErrNotDeleted marks a Move whose copy was sent but whose original could
+// not be deleted: the message is now in both queues (a duplicate the fleet's
+// idempotency absorbs), not lost and not unmoved.
+var ErrNotDeleted = errors.New("sent, but the original was not deleted")
+
 // DLQMessage is a message read from a dead-letter queue.
 type DLQMessage struct {
 	MessageID string
@@ -134,7 +139,10 @@ func (d *DeadLetter) Hold(ctx context.Context, dlqURL string, n int, hold time.D
 			QueueUrl:            aws.String(dlqURL),
 			MaxNumberOfMessages: int32(min(n-len(out), maxBatchEntries)),
 			VisibilityTimeout:   vis,
-			WaitTimeSeconds:     0,
+			// A short poll asks a sample of SQS's servers and may come back
+			// empty while messages exist; a long poll asks them all, returns
+			// at once while there are messages, and costs a second at the end.
+			WaitTimeSeconds: 1,
 			MessageSystemAttributeNames: []types.MessageSystemAttributeName{
 				types.MessageSystemAttributeNameApproximateReceiveCount,
 				types.MessageSystemAttributeNameSentTimestamp,
@@ -242,7 +250,7 @@ func (d *DeadLetter) Move(ctx context.Context, from, to string, msg DLQMessage) 
 		if leaseLostErr(err) {
 			err = fmt.Errorf("%w: %w", ErrLeaseLost, err)
 		}
-		return fmt.Errorf("move dead letter %s: sent, but delete from %s failed: %w", msg.MessageID, queueName(from), err)
+		return fmt.Errorf("move dead letter %s: %w: delete from %s: %w", msg.MessageID, ErrNotDeleted, queueName(from), err)
 	}
 	return nil
 }

@@ -827,6 +827,20 @@ func TestMoveSendsFirst(t *testing.T) {
 	if v, f := e.depth(t, dlq); v+f != 1 {
 		t.Fatalf("DLQ holds %d+%d after a failed move, want the original", v, f)
 	}
+	// A delete that fails after the send: the message is in both queues,
+	// and the error says so.
+	if err := e.stack.InjectFault(localaws.Fault{Operation: "sqs:DeleteMessage", Status: 400, Code: "InvalidParameterValue", Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := dl.Move(ctx, dlq, url, held[0]); !errors.Is(err, ErrNotDeleted) {
+		t.Fatalf("Move with a failing delete = %v, want ErrNotDeleted", err)
+	}
+	if v, f := e.depth(t, url); v+f != 1 {
+		t.Fatalf("tasks queue holds %d+%d after a sent-not-deleted move, want the copy", v, f)
+	}
+	if _, err := e.sqs.PurgeQueue(ctx, &sqs.PurgeQueueInput{QueueUrl: aws.String(url)}); err != nil {
+		t.Fatal(err)
+	}
 	if err := dl.Move(ctx, dlq, url, held[0]); err != nil {
 		t.Fatal(err)
 	}

@@ -491,8 +491,10 @@ type replaySummary struct {
 	// over --limit, or were copies this run had already replayed.
 	Skipped int `json:"skipped"`
 	// Failed: still in the DLQ (a failed send), or sent but not deleted (a
-	// duplicate the fleet's idempotency absorbs); Error says which.
-	Failed []replayItem `json:"failed"`
+	// duplicate the fleet's idempotency absorbs); Error says which, and
+	// SentNotDeleted counts the latter.
+	Failed         []replayItem `json:"failed"`
+	SentNotDeleted int          `json:"sent_not_deleted"`
 }
 
 func (a *app) dlqReplay(ctx context.Context, f dlqFlags) error {
@@ -572,6 +574,10 @@ scan:
 				// still in the DLQ: make it visible again with the rest.
 				item.Error = err.Error()
 				sum.Failed = append(sum.Failed, item)
+				if errors.Is(err, queue.ErrNotDeleted) {
+					sum.SentNotDeleted++
+					movedOriginal[m.OriginalMessageID] = true
+				}
 				held[m.MessageID] = m
 			} else {
 				sum.Moved = append(sum.Moved, item)
@@ -630,6 +636,9 @@ func (a *app) printReplay(format string, s replaySummary) {
 	}
 	fmt.Fprintf(a.stdout, "%s %d, skipped %d, failed %d (of %d read from %s, to %s)\n", verb, len(s.Moved), s.Skipped,
 		len(s.Failed), s.Scanned, queueLabel(s.From), queueLabel(s.To))
+	if s.SentNotDeleted > 0 {
+		fmt.Fprintf(a.stdout, "%d of the failed were sent but are still in the DLQ too: a duplicate the fleet absorbs; a later replay sends them again\n", s.SentNotDeleted)
+	}
 	if s.DryRun {
 		fmt.Fprintln(a.stdout, "dry run: nothing was moved")
 	}
