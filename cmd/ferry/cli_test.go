@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -310,4 +313,51 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// enqueue takes tasks from a file (object or array), JSON lines on stdin or
+// flags; every task is validated before anything is sent, a bad one is
+// reported on its own line and the rest still go out.
+func TestEnqueueSources(t *testing.T) {
+	t.Parallel()
+	w := testenv.NewWorld(t)
+	env := cliEnv(w)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "tasks.json")
+	if err := os.WriteFile(file, []byte(`[
+  {"task_id":"f-1","customer_id":"acme","attachments":[{"uri":"s3://acme-data/img/1.jpg"}]},
+  {"version":1,"task_id":"f-2","customer_id":"acme","attachments":[]},
+  {"version":1,"task_id":"f-3","customer_id":"globex","attachments":[{"uri":"s3://globex-data/img/1.jpg","name":"one.jpg"}]}
+]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, env, "", "enqueue", "--file", file, "-o", "json")
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1 (one task was invalid): %s %s", r.code, r.stdout, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[0], `"status":"enqueued"`) || !strings.Contains(lines[1], `"status":"error"`) ||
+		!strings.Contains(lines[1], "attachment") || !strings.Contains(lines[2], `"status":"enqueued"`) {
+		t.Fatalf("result lines:\n%s", r.stdout)
+	}
+	if r := runCLI(t, env, "", "enqueue", "--customer", "acme", "--task", "f-4", "--uri", "s3://acme-data/img/1.jpg", "--uri", "s3://acme-data/docs/readme.txt"); r.code != 0 || !strings.Contains(r.stdout, "f-4") {
+		t.Fatalf("flags: exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	out, err := w.Stack.SQSClient(w.Fleet, "us-east-1").GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{
+		QueueUrl: aws.String(w.Manifest.Queues.Tasks), AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := out.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessages)]; n != "3" {
+		t.Errorf("tasks queue holds %s messages, want 3", n)
+	}
+	for _, bad := range [][]string{
+		{"enqueue", "--file", file, "--task", "x"},
+		{"enqueue", "--customer", "acme", "--task", "x"},
+		{"enqueue", "--file", filepath.Join(dir, "missing.json")},
+	} {
+		if r := runCLI(t, env, "", bad...); r.code == 0 || r.stderr == "" {
+			t.Errorf("ferry %v: exit %d with no error", bad, r.code)
+		}
+	}
 }
