@@ -110,7 +110,12 @@ func safeBaseName(s string) string {
 			ext = ""
 		}
 		stem := out[:len(out)-len(ext)]
-		stem = truncateUTF8(stem, maxBaseNameBytes-len(ext))
+		// Cutting the stem may leave it ending in a dot, which would meet
+		// the extension's dot as "..".
+		stem = strings.TrimRight(truncateUTF8(stem, maxBaseNameBytes-len(ext)), ".")
+		if strings.Trim(stem, "._-") == "" {
+			stem = "object"
+		}
 		out = stem + ext
 	}
 	return out
