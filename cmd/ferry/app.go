@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -26,6 +25,7 @@ import (
 	"github.com/ferryworks/ferry/config"
 	"github.com/ferryworks/ferry/credcache"
 	"github.com/ferryworks/ferry/fetcher"
+	"github.com/ferryworks/ferry/internal/awsclient"
 )
 
 // app holds what every subcommand shares: the configuration (environment,
@@ -106,7 +106,7 @@ func (a *app) awsConfig(ctx context.Context) (aws.Config, error) {
 		return *a.aws, nil
 	}
 	conns := max(64, a.cfg.Concurrency*(a.cfg.PartConcurrency+2))
-	hc := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+	hc := awsclient.New(func(t *http.Transport) {
 		t.MaxIdleConns = conns
 		t.MaxIdleConnsPerHost = conns
 	})

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -27,6 +26,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ferryworks/ferry/internal/awsclient"
 	"github.com/ferryworks/ferry/queue"
 )
 
@@ -106,7 +106,7 @@ func rawLoopMain() int {
 	}
 	rc.Concurrency = max(rc.Concurrency, 1)
 	conns := max(64, rc.Concurrency*(rc.PartConcurrency+2))
-	hc := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+	hc := awsclient.New(func(t *http.Transport) {
 		t.MaxIdleConns = conns
 		t.MaxIdleConnsPerHost = conns
 	})

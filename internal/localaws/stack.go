@@ -23,13 +23,14 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/rs/zerolog"
+
+	"github.com/ferryworks/ferry/internal/awsclient"
 )
 
 // Options configures a Stack. The zero value listens on a free loopback port
@@ -247,7 +248,7 @@ func (s *Stack) Config(acct Account, region string) aws.Config {
 }
 
 func (s *Stack) configFor(creds aws.CredentialsProvider, region string) aws.Config {
-	hc := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+	hc := awsclient.New(func(tr *http.Transport) {
 		tr.MaxIdleConns = 512
 		tr.MaxIdleConnsPerHost = 256
 	})
@@ -503,7 +504,7 @@ func (s *Stack) kumoSQS() *sqs.Client {
 		Region:       s.opts.Region,
 		Credentials:  credentials.NewStaticCredentialsProvider("localaws", "localaws", ""),
 		BaseEndpoint: aws.String(s.kumo.URL),
-		HTTPClient:   s.direct,
+		HTTPClient:   awsclient.Wrap(s.direct),
 	})
 }
 
