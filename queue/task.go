@@ -114,6 +114,9 @@ func DecodeTask(body []byte, limits Limits) (Task, error) {
 	if !json.Valid(body) {
 		return Task{}, &InvalidTaskError{Reason: ReasonNotJSON, Detail: "body is not valid JSON"}
 	}
+	if ke := checkKeys(body); ke != nil {
+		return Task{}, &InvalidTaskError{Reason: ReasonInvalidField, Detail: ke.detail, TaskID: ke.taskID}
+	}
 	var t Task
 	if err := json.Unmarshal(body, &t); err != nil {
 		detail := "body is not a JSON object"
