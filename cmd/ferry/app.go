@@ -6,12 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -106,18 +108,31 @@ func (a *app) awsConfig(ctx context.Context) (aws.Config, error) {
 		return *a.aws, nil
 	}
 	conns := max(64, a.cfg.Concurrency*(a.cfg.PartConcurrency+2))
-	hc := awsclient.New(func(t *http.Transport) {
+	hc := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
 		t.MaxIdleConns = conns
 		t.MaxIdleConnsPerHost = conns
 	})
+	if b := os.Getenv("AWS_CA_BUNDLE"); b != "" {
+		if _, err := os.Stat(b); err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return aws.Config{}, fmt.Errorf("AWS_CA_BUNDLE=%s: %v: point it at a PEM file of CA certificates, or unset it", b, err)
+		}
+	}
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithHTTPClient(hc),
 		awsconfig.WithLogger(sdkLogger{a.log}))
 	if err != nil {
+		if b := os.Getenv("AWS_CA_BUNDLE"); b != "" && strings.Contains(err.Error(), "CA bundle") {
+			return aws.Config{}, fmt.Errorf("AWS_CA_BUNDLE=%s: %w: it must hold PEM-encoded CA certificates", b, err)
+		}
 		return aws.Config{}, fmt.Errorf("load AWS configuration (AWS_REGION, AWS_ACCESS_KEY_ID, …): %w", err)
 	}
 	if cfg.Region == "" {
 		return aws.Config{}, errors.New("no AWS region: set AWS_REGION (e.g. us-east-1)")
 	}
+	awsclient.Guard(&cfg)
 	a.aws = &cfg
 	return cfg, nil
 }

@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"encoding/pem"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +19,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/ferryworks/ferry/credcache"
 	"github.com/ferryworks/ferry/fetcher"
@@ -360,4 +368,49 @@ func TestEnqueueSources(t *testing.T) {
 			t.Errorf("ferry %v: exit %d with no error", bad, r.code)
 		}
 	}
+}
+
+// A host that sets AWS_CA_BUNDLE (common in corporate images and CI) must
+// still get a working ferry: the SDK applies the bundle to its own HTTP
+// client type, so ferry wraps the client only after loading.
+func TestCustomCABundle(t *testing.T) {
+	t.Parallel()
+	w := testenv.NewWorld(t)
+	bundle := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(bundle, selfSignedCAPEM(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, cliEnv(w, "AWS_CA_BUNDLE="+bundle), "", "check-access", "--customer", "acme", "-o", "json", "s3://acme-data/img/1.jpg")
+	var reps []fetcher.CheckReport
+	if err := json.Unmarshal([]byte(r.stdout), &reps); err != nil || r.code != 0 || len(reps) != 1 || !reps[0].OK {
+		t.Fatalf("with AWS_CA_BUNDLE: exit %d (%v)\nstdout %s\nstderr %s", r.code, err, r.stdout, r.stderr)
+	}
+	notPEM := filepath.Join(t.TempDir(), "not.pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []string{bundle + ".missing", notPEM} {
+		r = runCLI(t, cliEnv(w, "AWS_CA_BUNDLE="+b), "", "check-access", "--customer", "acme", "s3://acme-data/img/1.jpg")
+		if r.code == 0 || !strings.Contains(r.stderr, "AWS_CA_BUNDLE="+b) || !strings.Contains(r.stderr, "PEM") {
+			t.Errorf("AWS_CA_BUNDLE=%s: exit %d, stderr %q; want an error naming the variable and what it must hold", b, r.code, r.stderr)
+		}
+	}
+}
+
+func selfSignedCAPEM(t *testing.T) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ferry test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }

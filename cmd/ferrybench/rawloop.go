@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -106,7 +107,7 @@ func rawLoopMain() int {
 	}
 	rc.Concurrency = max(rc.Concurrency, 1)
 	conns := max(64, rc.Concurrency*(rc.PartConcurrency+2))
-	hc := awsclient.New(func(t *http.Transport) {
+	hc := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
 		t.MaxIdleConns = conns
 		t.MaxIdleConnsPerHost = conns
 	})
@@ -115,6 +116,7 @@ func rawLoopMain() int {
 		log.Error().Err(err).Msg("aws config")
 		return 1
 	}
+	awsclient.Guard(&awsCfg)
 	pathStyle := func(o *s3.Options) { o.UsePathStyle = true }
 	r := &rawLoop{cfg: rc, sqs: sqs.NewFromConfig(awsCfg), fleet: s3.NewFromConfig(awsCfg, pathStyle),
 		clients: map[string]*s3.Client{}, log: log}

@@ -30,13 +30,29 @@ import (
 
 // New returns the SDK's buildable HTTP client with the transport options
 // applied, wrapped so request bodies closed by the SDK after the response
-// do not tear down the connection.
+// do not tear down the connection. For an aws.Config built by hand; a
+// config from config.LoadDefaultConfig is guarded with Guard instead.
 func New(opts ...func(*http.Transport)) aws.HTTPClient {
 	return Wrap(awshttp.NewBuildableClient().WithTransportOptions(opts...))
 }
 
+// Guard wraps the HTTP client of a loaded configuration. It must run after
+// config.LoadDefaultConfig: the loader applies AWS_CA_BUNDLE only to the
+// SDK's own *BuildableClient and refuses any other client type.
+func Guard(cfg *aws.Config) {
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = awshttp.NewBuildableClient()
+	}
+	cfg.HTTPClient = Wrap(cfg.HTTPClient)
+}
+
 // Wrap guards the request bodies sent through next.
-func Wrap(next aws.HTTPClient) aws.HTTPClient { return client{next: next} }
+func Wrap(next aws.HTTPClient) aws.HTTPClient {
+	if c, ok := next.(client); ok {
+		return c
+	}
+	return client{next: next}
+}
 
 type client struct{ next aws.HTTPClient }
 

@@ -1,10 +1,12 @@
 package awsclient
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"net"
 	"net/http"
@@ -17,15 +19,16 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
 
-// sendMessageServer answers SendMessage like SQS, but sends the response
-// body late (after the headers), so the client reads it after the SDK has
-// already closed the request body. It counts the requests it accepted.
-func sendMessageServer(t *testing.T, accepted *atomic.Int32) *httptest.Server {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// sendMessageHandler answers SendMessage like SQS, sending the response
+// body bodyDelay after the headers, and counts the requests it accepted.
+func sendMessageHandler(accepted *atomic.Int32, bodyDelay time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var in struct{ MessageBody string }
 		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -38,9 +41,15 @@ func sendMessageServer(t *testing.T, accepted *atomic.Int32) *httptest.Server {
 		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 		w.WriteHeader(http.StatusOK)
 		w.(http.Flusher).Flush()
-		time.Sleep(300 * time.Millisecond)
+		time.Sleep(bodyDelay)
 		_, _ = io.WriteString(w, body)
-	}))
+	})
+}
+
+// sendMessageServer sends the response body late, so the client reads it
+// after the SDK has already closed the request body.
+func sendMessageServer(t *testing.T, accepted *atomic.Int32) *httptest.Server {
+	srv := httptest.NewServer(sendMessageHandler(accepted, 300*time.Millisecond))
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -136,5 +145,43 @@ func TestUnguardedClientResendsAcceptedCall(t *testing.T) {
 	}
 	if err == nil || !strings.Contains(err.Error(), "use of closed network connection") {
 		t.Fatalf("unguarded SendMessage error = %v, want the closed-connection failure", err)
+	}
+}
+
+// Guard runs after config.LoadDefaultConfig because the loader applies a
+// custom CA bundle (AWS_CA_BUNDLE) only to the SDK's own client type: it
+// refuses a wrapped client, and the guarded config still trusts the bundle.
+func TestGuardAfterLoadKeepsCABundle(t *testing.T) {
+	var accepted atomic.Int32
+	srv := httptest.NewTLSServer(sendMessageHandler(&accepted, 0))
+	t.Cleanup(srv.Close)
+	bundle := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	t.Setenv("AWS_CA_BUNDLE", "")
+	load := func(hc aws.HTTPClient) (aws.Config, error) {
+		return config.LoadDefaultConfig(context.Background(),
+			config.WithHTTPClient(hc), config.WithCustomCABundle(bytes.NewReader(bundle)),
+			config.WithRegion("us-east-1"), config.WithSharedConfigFiles(nil), config.WithSharedCredentialsFiles(nil),
+			config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")))
+	}
+	if _, err := load(Wrap(awshttp.NewBuildableClient())); err == nil {
+		t.Fatal("the loader accepted a wrapped client with a CA bundle; Guard's ordering rule may be obsolete")
+	}
+	cfg, err := load(awshttp.NewBuildableClient())
+	if err != nil {
+		t.Fatal(err)
+	}
+	Guard(&cfg)
+	if _, ok := cfg.HTTPClient.(client); !ok {
+		t.Fatalf("HTTPClient is %T after Guard, want the guarded client", cfg.HTTPClient)
+	}
+	cfg.BaseEndpoint = aws.String(srv.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := sqs.NewFromConfig(cfg).SendMessage(ctx, &sqs.SendMessageInput{
+		QueueUrl: aws.String(srv.URL + "/000000000000/tasks"), MessageBody: aws.String("over tls")}); err != nil {
+		t.Fatalf("SendMessage to a server trusted only through the bundle: %v", err)
+	}
+	if n := accepted.Load(); n != 1 {
+		t.Errorf("server accepted %d requests, want 1", n)
 	}
 }
