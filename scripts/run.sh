@@ -8,22 +8,27 @@
 # Environment:
 #   DEVSTACK_ADDR   listen address of the local AWS endpoint (default 127.0.0.1:4566)
 #   FERRY_REDIS_URL used by the devstack when it answers; else an embedded Redis
+#   FERRY_METRICS_ADDR the worker's metrics and health (default 127.0.0.1:9090)
+#   RUN_STATE_DIR   where the files below go (default: the repository)
 #
 # Files (all git-ignored):
 #   .devstack.env   export lines for a shell:   source .devstack.env
 #   .devstack.json  the seeded world: accounts, buckets, objects, expected outcomes
 #   .run/           logs and readiness markers
+#   bin/            the devstack and ferry binaries
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 GO=${GO:-go}
 ADDR=${DEVSTACK_ADDR:-127.0.0.1:4566}
-RUN_DIR=.run
-ENV_FILE=.devstack.env
-MANIFEST=.devstack.json
+STATE=${RUN_STATE_DIR:-.}
+RUN_DIR=$STATE/.run
+ENV_FILE=$STATE/.devstack.env
+MANIFEST=$STATE/.devstack.json
+BIN_DIR=$STATE/bin
 READY_TIMEOUT_S=${READY_TIMEOUT_S:-120}
 
-mkdir -p "$RUN_DIR" bin
+mkdir -p "$RUN_DIR" "$BIN_DIR"
 pids=()
 
 cleanup() {
@@ -60,10 +65,10 @@ wait_ready() {
 }
 
 start_devstack() {
-	echo "run: building bin/devstack" >&2
-	"$GO" build -o bin/devstack ./cmd/devstack
+	echo "run: building $BIN_DIR/devstack" >&2
+	"$GO" build -o "$BIN_DIR/devstack" ./cmd/devstack
 	rm -f "$RUN_DIR/devstack.ready"
-	bin/devstack -addr "$ADDR" -env-file "$ENV_FILE" -manifest "$MANIFEST" \
+	"$BIN_DIR/devstack" -addr "$ADDR" -env-file "$ENV_FILE" -manifest "$MANIFEST" \
 		-tasks-file "$RUN_DIR/demo-tasks.jsonl" \
 		-ready-file "$RUN_DIR/devstack.ready" >/dev/null 2>"$RUN_DIR/devstack.log" &
 	pids+=($!)
@@ -75,10 +80,10 @@ start_devstack() {
 # start_worker runs one `ferry work` on the devstack; it is ready once it
 # logs that it started (its metrics and health are on $METRICS_ADDR).
 start_worker() {
-	echo "run: building bin/ferry" >&2
-	"$GO" build -o bin/ferry ./cmd/ferry
+	echo "run: building $BIN_DIR/ferry" >&2
+	"$GO" build -o "$BIN_DIR/ferry" ./cmd/ferry
 	FERRY_METRICS_ADDR=$METRICS_ADDR FERRY_LOG_FORMAT=json \
-		bin/ferry work >"$RUN_DIR/worker.log" 2>&1 &
+		"$BIN_DIR/ferry" work >"$RUN_DIR/worker.log" 2>&1 &
 	pids+=($!)
 	local pid=$! waited=0
 	until grep -q '"worker started"' "$RUN_DIR/worker.log" 2>/dev/null; do
@@ -104,17 +109,17 @@ start_worker
 cat <<MSG
 devstack is serving at $AWS_ENDPOINT_URL (Redis: $FERRY_REDIS_URL);
 one ferry worker runs on it (metrics: http://$METRICS_ADDR/metrics).
-  in another shell:   source $ENV_FILE     then e.g.  bin/ferry check-access --customer acme s3://acme-data/img/1.jpg
+  in another shell:   source $ENV_FILE     then e.g.  $BIN_DIR/ferry check-access --customer acme s3://acme-data/img/1.jpg
   the seeded world:   $MANIFEST
   logs:               $RUN_DIR/devstack.log  $RUN_DIR/worker.log
 Ctrl-C stops everything.
 
 Enqueueing one demo task per access path:
 MSG
-bin/ferry enqueue <"$RUN_DIR/demo-tasks.jsonl"
+"$BIN_DIR/ferry" enqueue <"$RUN_DIR/demo-tasks.jsonl"
 echo
 echo "Events as they arrive:"
-bin/ferry events tail --ack &
+"$BIN_DIR/ferry" events tail --ack &
 pids+=($!)
 
 # Exit (and stop the rest) as soon as any service exits.
