@@ -6,10 +6,8 @@
 package main
 
 import (
-	"encoding/json"
-	"github.com/redis/go-redis/v9"
-
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/ferryworks/ferry/internal/demo"
