@@ -15,13 +15,13 @@ type Metrics struct {
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil: not
-// registered): ferry_bytes_copied_total{mode}, ferry_copy_duration_seconds{mode}
+// registered): ferry_copied_bytes_total{mode}, ferry_copy_duration_seconds{mode}
 // and ferry_attachments_total{outcome,mode}, where outcome is copied, skipped
 // or the error kind. It panics if they are already registered with reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ferry_bytes_copied_total", Help: "Bytes copied into internal storage.",
+			Name: "ferry_copied_bytes_total", Help: "Bytes copied into internal storage.",
 		}, []string{"mode"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "ferry_copy_duration_seconds", Help: "Duration of successful attachment copies.",

@@ -11,13 +11,13 @@ import (
 // nothing.
 type Metrics struct {
 	tasks        *prometheus.CounterVec
-	taskDuration prometheus.Histogram
+	taskDuration *prometheus.HistogramVec
 	inflight     atomic.Int64
 	slots        atomic.Int64
 }
 
 // NewMetrics registers the worker's collectors with reg: ferry_tasks_total
-// {outcome}, ferry_task_duration_seconds, ferry_inflight_tasks,
+// {outcome}, ferry_task_duration_seconds{outcome}, ferry_inflight_tasks,
 // ferry_worker_slots and ferry_busy_ratio (in-flight ÷ slots, the signal an
 // autoscaler scales on).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
@@ -25,10 +25,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		tasks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ferry_tasks_total", Help: "Deliveries handled, by outcome.",
 		}, []string{"outcome"}),
-		taskDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "ferry_task_duration_seconds", Help: "Time from receipt to settling a delivery.",
+		// By outcome: a completed copy and an instant duplicate ack are
+		// different populations, and one histogram would blur both.
+		taskDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "ferry_task_duration_seconds", Help: "Time from receipt to settling a delivery, by outcome.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 14),
-		}),
+		}, []string{"outcome"}),
 	}
 	inflight := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ferry_inflight_tasks", Help: "Deliveries being handled now."},
 		func() float64 { return float64(m.inflight.Load()) })
@@ -44,6 +46,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.tasks, m.taskDuration, inflight, slots, busy)
 	for _, o := range []Outcome{OutcomeCompleted, OutcomeAccessDenied, OutcomeFailed, OutcomeRetried, OutcomeRejected, OutcomeDuplicate, OutcomeBusy, OutcomeReleased, OutcomeDeferred} {
 		m.tasks.WithLabelValues(string(o))
+		m.taskDuration.WithLabelValues(string(o))
 	}
 	return m
 }
@@ -53,7 +56,7 @@ func (m *Metrics) done(o Outcome, d time.Duration) {
 		return
 	}
 	m.tasks.WithLabelValues(string(o)).Inc()
-	m.taskDuration.Observe(d.Seconds())
+	m.taskDuration.WithLabelValues(string(o)).Observe(d.Seconds())
 }
 
 func (m *Metrics) setSlots(n int) {

@@ -436,7 +436,7 @@ func TestDLQReplay(t *testing.T) {
 		{"ferry_tasks_total", "outcome", "duplicate", eq(1), "1"},
 		{"ferry_tasks_total", "outcome", "failed", eq(0), "0"},
 		{"ferry_attachments_total", "outcome", "copied", eq(2), "2"},
-		{"ferry_bytes_copied_total", "mode", "delegated", func(v float64) bool { return v > 0 }, "> 0"},
+		{"ferry_copied_bytes_total", "mode", "delegated", func(v float64) bool { return v > 0 }, "> 0"},
 		{"ferry_sts_assume_role_total", "result", "ok", func(v float64) bool { return v >= 1 }, ">= 1"},
 		{"ferry_worker_slots", "", "", eq(4), "4"},
 		{"ferry_busy_ratio", "", "", func(v float64) bool { return v >= 0 && v <= 1 }, "in [0,1]"},
