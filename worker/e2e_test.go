@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryworks/ferry/fetcher"
+	"github.com/ferryworks/ferry/internal/demo"
 	"github.com/ferryworks/ferry/internal/localaws"
 	"github.com/ferryworks/ferry/internal/testenv"
 	"github.com/ferryworks/ferry/queue"
@@ -305,6 +307,80 @@ func TestShutdownDrainsAndReleases(t *testing.T) {
 			t.Errorf("%s: events %+v, want one completed", tk.TaskID, evs[tk.TaskID])
 		}
 	}
+}
+
+// Deploys and scale-ins never push a task toward the DLQ: a task whose
+// worker shuts down mid-copy more times than the queue's maxReceiveCount is
+// handed back each time without spending a receive, and completes once a
+// worker lets it finish.
+func TestShutdownMidCopyNeverDeadLetters(t *testing.T) {
+	t.Parallel()
+	w := testenv.NewWorld(t)
+	f := newFleet(t, w)
+	globex := w.Customer(t, "globex")
+	shutdowns := demo.MaxReceiveCount + 1
+	// Each interrupted worker's read hangs far past its shutdown timeout.
+	if err := w.Stack.InjectFault(localaws.Fault{Operation: "s3:GetObject", LatencyMS: 30000, Count: shutdowns}); err != nil {
+		t.Fatal(err)
+	}
+	f.enqueue(t, task("t-deploys", "globex", s3uri(globex, globex.Objects[1])))
+	copying := make(chan struct{}, 1)
+	var mu sync.Mutex
+	var counts []int
+	for range shutdowns {
+		stop, _ := f.start(t, fleetOptions{slots: 1, shutdown: 100 * time.Millisecond,
+			wrap: func(h worker.TaskHandler) worker.TaskHandler {
+				return handlerFunc(func(ctx context.Context, l *queue.Lease) worker.Report {
+					mu.Lock()
+					counts = append(counts, l.ReceiveCount)
+					mu.Unlock()
+					rep := h.Handle(ctx, l)
+					if rep.Outcome != worker.OutcomeReleased || rep.Err != nil {
+						t.Errorf("interrupted delivery: outcome %s, err %v; want released without error", rep.Outcome, rep.Err)
+					}
+					return rep
+				})
+			},
+			copier: func(c worker.Copier) worker.Copier {
+				return copierFunc(func(ctx context.Context, r fetcher.Request) (fetcher.Result, error) {
+					select {
+					case copying <- struct{}{}:
+					default:
+					}
+					return c.Copy(ctx, r)
+				})
+			}})
+		select {
+		case <-copying:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the task was not delivered")
+		}
+		stop() // shutdown: the copy is interrupted and the task handed back
+	}
+	f.start(t, fleetOptions{slots: 1})
+	evs := f.collect(t, 1, 60*time.Second, time.Second)
+	if evs[0].TaskID != "t-deploys" || evs[0].Type != queue.EventCompleted {
+		t.Fatalf("event %+v, want t-deploys completed", evs[0])
+	}
+	mu.Lock()
+	for i, n := range counts {
+		if n != 1 {
+			t.Errorf("delivery %d had receive count %d, want 1 (a hand-back must not spend a receive)", i, n)
+		}
+	}
+	mu.Unlock()
+	if msgs, err := queue.NewDeadLetter(f.sqs).Peek(context.Background(), f.dlqURL, 10); err != nil || len(msgs) != 0 {
+		t.Errorf("DLQ holds %d messages (err %v), want none", len(msgs), err)
+	}
+	if v, inflight := f.queueDepth(t, f.queueURL); v+inflight != 0 {
+		t.Errorf("tasks queue still holds %d+%d messages", v, inflight)
+	}
+}
+
+type copierFunc func(ctx context.Context, r fetcher.Request) (fetcher.Result, error)
+
+func (f copierFunc) Copy(ctx context.Context, r fetcher.Request) (fetcher.Result, error) {
+	return f(ctx, r)
 }
 
 // Messages of one FIFO group are handled in order, one at a time.

@@ -54,8 +54,9 @@ const (
 	// OutcomeBusy: another worker is copying the same task right now; the
 	// message is requeued with a delay (without spending a receive).
 	OutcomeBusy Outcome = "busy"
-	// OutcomeReleased: shutdown interrupted the task; released for another
-	// worker at once.
+	// OutcomeReleased: shutdown interrupted the task (or SQS took its lease
+	// back); handed back for another worker at once, without spending a
+	// receive on standard queues.
 	OutcomeReleased Outcome = "released"
 	// OutcomeDeferred: the customer already had CustomerMaxInflight tasks
 	// running here; the message is requeued with a short delay so one
@@ -215,13 +216,13 @@ func (h *Handler) Handle(ctx context.Context, l *queue.Lease) Report {
 		rep.Bytes += r.Size
 	}
 	if ctx.Err() != nil {
-		return h.interrupted(l, rep)
+		return h.handBack(l, rep, lock)
 	}
 
 	evType, transient := classify(errs)
 	if transient != nil {
 		if wctx.Err() != nil {
-			return h.interrupted(l, rep) // the lease was lost
+			return h.handBack(l, rep, lock) // the lease was lost
 		}
 		rep.Outcome, rep.Err = OutcomeRetried, transient
 		h.recordError(ctx, log, key, l, task, errs, transient)
@@ -283,14 +284,28 @@ func (h *Handler) ack(ctx context.Context, l *queue.Lease) error {
 	return nil
 }
 
-// interrupted hands the message back at once: the work context ended
-// (shutdown deadline or lost lease), not the task.
-func (h *Handler) interrupted(l *queue.Lease, rep Report) Report {
+// handBack returns an interrupted delivery to the queue at once: the work
+// context ended (the worker is shutting down) or SQS took the lease back,
+// not the task. A delivery interrupted by shutdown is requeued
+// (Lease.Requeue), not released: a release spends a receive, so a task
+// caught by more deploys or scale-ins than the queue's maxReceiveCount would
+// reach the DLQ without ever failing. On a FIFO queue Requeue is a release
+// (a copy would lose the group's order), and there each interruption still
+// counts as a receive. A lost lease is not ours to hand back: the message is
+// already visible to others, and a copy would duplicate it. The task's lock
+// is dropped first, so the next delivery need not wait for it as busy.
+func (h *Handler) handBack(l *queue.Lease, rep Report, lock *TaskLock) Report {
 	rep.Outcome = OutcomeReleased
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := l.Release(ctx); err != nil && !errors.Is(err, queue.ErrLeaseLost) {
-		rep.Err = fmt.Errorf("release: %w", err)
+	_ = lock.Unlock(ctx) // best effort: at worst the next delivery waits for it to expire
+	select {
+	case <-l.Lost():
+		return rep
+	default:
+	}
+	if err := l.Requeue(ctx, 0); err != nil && !errors.Is(err, queue.ErrLeaseLost) {
+		rep.Err = fmt.Errorf("hand back: %w", err)
 	}
 	return rep
 }

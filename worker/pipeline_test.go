@@ -49,6 +49,7 @@ type fleetOptions struct {
 	publish    func(queue.Event) // sees each event as it is published
 	quietLog   bool              // log nothing (benchmarks)
 	custCap    int               // CustomerMaxInflight
+	copier     func(worker.Copier) worker.Copier
 }
 
 func newFleet(t testing.TB, w *testenv.World) *fleet {
@@ -112,7 +113,11 @@ func (f *fleet) start(t testing.TB, o fleetOptions) (stop func(), done <-chan er
 			return queue.NewPublisher(f.sqs, f.events).Publish(ctx, e)
 		})
 	}
-	h, err := worker.NewHandler(worker.HandlerOptions{Copier: copier, Publisher: pub,
+	var cp worker.Copier = copier
+	if o.copier != nil {
+		cp = o.copier(copier)
+	}
+	h, err := worker.NewHandler(worker.HandlerOptions{Copier: cp, Publisher: pub,
 		DeadLetters: queue.NewDeadLetter(f.sqs), DLQURL: f.dlqURL, State: f.state, BusyDelay: time.Second, Logger: log,
 		CustomerMaxInflight: o.custCap, DeferDelay: time.Second})
 	if err != nil {

@@ -37,7 +37,8 @@ type PoolOptions struct {
 	// slots (a receive returns at most 10 messages), at least 1.
 	Pollers int
 	// ShutdownTimeout is how long in-flight deliveries may run after
-	// shutdown starts before they are interrupted and released.
+	// shutdown starts before they are interrupted and handed back (on
+	// standard queues without spending a receive).
 	ShutdownTimeout time.Duration
 	Logger          zerolog.Logger
 	Metrics         *Metrics
@@ -75,7 +76,7 @@ func (p *Pool) Draining() <-chan struct{} { return p.draining }
 
 // Run receives and handles deliveries until ctx ends, then shuts down
 // gracefully: it stops receiving, lets in-flight deliveries finish within
-// ShutdownTimeout, interrupts the rest (their handlers release the messages
+// ShutdownTimeout, interrupts the rest (their handlers hand the messages back
 // for other workers at once), flushes pending acks and returns nil. Ending
 // hard (a second signal) is the caller's: cancel the context given to
 // RunUntil instead.
