@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ferryworks/ferry/config"
 )
 
 type object = map[string]any
@@ -232,9 +234,6 @@ func TestScalingAndMonitoring(t *testing.T) {
 	if typ := str(get(so, "spec", "triggers", "0", "type")); typ != "aws-sqs-queue" {
 		t.Errorf("ScaledObject trigger %q, want aws-sqs-queue", typ)
 	}
-	if u := str(get(so, "spec", "triggers", "0", "metadata", "queueURL")); !strings.Contains(u, "tasks") {
-		t.Errorf("ScaledObject watches %q, want the tasks queue", u)
-	}
 	if ref := str(get(so, "spec", "triggers", "0", "authenticationRef", "name")); ref != "" {
 		must(t, m, "TriggerAuthentication/"+ref)
 	}
@@ -280,6 +279,93 @@ func TestScalingAndMonitoring(t *testing.T) {
 	}
 	if set["keda-scaledobject.yaml"] == set["hpa-busy-ratio.yaml"] {
 		t.Error("kustomization must apply exactly one of keda-scaledobject.yaml and hpa-busy-ratio.yaml")
+	}
+}
+
+// Both autoscalers scale in slowly and out at once, KEDA watches the queue
+// the workers consume and keeps a sane size when its scaler fails.
+func TestAutoscalingBehaviour(t *testing.T) {
+	t.Parallel()
+	m := manifests(t)
+	dep := must(t, m, "Deployment/ferry-worker")
+	so := must(t, m, "ScaledObject/ferry-worker")
+	hpa := must(t, m, "HorizontalPodAutoscaler/ferry-worker")
+	minR, _ := get(so, "spec", "minReplicaCount").(int)
+	maxR, _ := get(so, "spec", "maxReplicaCount").(int)
+	poll, _ := get(so, "spec", "pollingInterval").(int)
+	if poll == 0 {
+		poll = 30 // KEDA's default
+	}
+
+	for name, b := range map[string]any{
+		"ScaledObject": get(so, "spec", "advanced", "horizontalPodAutoscalerConfig", "behavior"),
+		"HPA":          get(hpa, "spec", "behavior"),
+	} {
+		// Several scaler readings in the window, so one empty poll does not
+		// remove pods that are draining tasks.
+		win, _ := get(b, "scaleDown", "stabilizationWindowSeconds").(int)
+		if win < 4*poll || win < 120 {
+			t.Errorf("%s: scale-down stabilization window %ds, want at least 120 s and 4 polling intervals (%ds)", name, win, 4*poll)
+		}
+		policies, _ := get(b, "scaleDown", "policies").([]any)
+		if len(policies) == 0 {
+			t.Errorf("%s: no scale-down policies: the HPA may remove every extra pod at once", name)
+		}
+		for _, p := range policies {
+			v, _ := get(p, "value").(int)
+			if str(get(p, "type")) == "Percent" && v > 50 {
+				t.Errorf("%s: scale-down policy removes %d%% per period, want at most 50%%", name, v)
+			}
+		}
+		if sel := str(get(b, "scaleDown", "selectPolicy")); len(policies) > 1 && sel != "Min" {
+			t.Errorf("%s: scale-down selectPolicy %q with several policies, want Min (the slowest)", name, sel)
+		}
+		if up, _ := get(b, "scaleUp", "stabilizationWindowSeconds").(int); up > poll {
+			t.Errorf("%s: scale-up stabilization %ds delays reacting to a backlog; want at most one polling interval", name, up)
+		}
+	}
+
+	// Fallback: a fixed size when the scaler errors. KEDA applies it only
+	// to AverageValue metrics (the SQS scaler's default).
+	thr, _ := get(so, "spec", "fallback", "failureThreshold").(int)
+	fb, _ := get(so, "spec", "fallback", "replicas").(int)
+	if thr < 1 || fb < minR || fb > maxR || fb == 0 {
+		t.Errorf("fallback %v: want failureThreshold ≥ 1 and replicas within [%d, %d]", get(so, "spec", "fallback"), minR, maxR)
+	}
+	if mt := str(get(so, "spec", "triggers", "0", "metricType")); mt != "" && mt != "AverageValue" {
+		t.Errorf("trigger metricType %q: KEDA ignores fallback unless it is AverageValue", mt)
+	}
+	// Workers report the queue gauges the alerts read: never scale to zero
+	// (which is also the only case cooldownPeriod governs).
+	if minR == 0 {
+		t.Errorf("minReplicaCount 0: a worker must stay up to serve the alerts' metrics")
+	}
+
+	// The scaler reads the queue URL from the workers' own environment.
+	meta := get(so, "spec", "triggers", "0", "metadata")
+	if u := str(get(meta, "queueURL")); u != "" {
+		t.Errorf("trigger sets queueURL %q, which wins over queueURLFromEnv: drop it", u)
+	}
+	fromEnv := str(get(meta, "queueURLFromEnv"))
+	var queueVar string
+	for _, v := range config.Vars() {
+		if v.Flag == "queue-url" {
+			queueVar = v.Name
+		}
+	}
+	if queueVar == "" || fromEnv != queueVar {
+		t.Errorf("queueURLFromEnv %q, want %q (the tasks queue the workers consume)", fromEnv, queueVar)
+	}
+	// KEDA resolves it from the scale target's first container (or
+	// envSourceContainerName), from env or envFrom.
+	c := get(dep, "spec", "template", "spec", "containers", "0")
+	if src := str(get(so, "spec", "scaleTargetRef", "envSourceContainerName")); src != "" && src != str(get(c, "name")) {
+		t.Errorf("envSourceContainerName %q is not the worker container %q", src, get(c, "name"))
+	}
+	_, inEnv := containerEnv(c)[fromEnv]
+	envFrom, _ := get(c, "envFrom").([]any)
+	if !inEnv && len(envFrom) == 0 {
+		t.Errorf("the worker container has no %s in env and no envFrom source: KEDA cannot resolve it", fromEnv)
 	}
 }
 
