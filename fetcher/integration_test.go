@@ -7,17 +7,20 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/ferryworks/ferry/credcache"
@@ -403,6 +406,47 @@ func TestCopyRegionRedirect(t *testing.T) {
 	if n := ops(e.stack, "s3:GetObject", "redirect"); n != 1 {
 		t.Fatalf("%d redirects with a region hint, want 1", n)
 	}
+}
+
+// A bucket the client's own region serves is remembered in process: only
+// the first copy from it asks Redis for its region.
+func TestCopyHomeRegionRemembered(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	e.newCustomer(t, "at-home", "", true)
+	e.put(t, "at-home", "k", randBytes(1<<10), "")
+	rdb := redis.NewClient(e.opts.Redis.(*redis.Client).Options())
+	t.Cleanup(func() { rdb.Close() })
+	var lookups atomic.Int64
+	rdb.AddHook(regionLookups{n: &lookups})
+	c := e.copier(t, func(o *Options) { o.Redis = rdb })
+	for i := range 3 {
+		if _, err := c.Copy(ctx, Request{CustomerID: "anon", TaskID: "t", Index: i, URI: "s3://at-home/k"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := lookups.Load(); n != 1 {
+		t.Fatalf("%d Redis region lookups for 3 copies, want 1", n)
+	}
+}
+
+// regionLookups counts GETs of region keys.
+type regionLookups struct{ n *atomic.Int64 }
+
+func (h regionLookups) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h regionLookups) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if args := cmd.Args(); cmd.Name() == "get" && len(args) > 1 && strings.HasSuffix(fmt.Sprint(args[1]), ":region") {
+			h.n.Add(1)
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (h regionLookups) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
 }
 
 // clock is a settable clock for the gate.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -122,8 +123,16 @@ func (c *Copier) s3Call(ctx context.Context, a *access, loc Location, stage Stag
 	for {
 		err := call(a.optFns(region)...)
 		if err == nil {
-			if !cached && region != "" {
+			switch {
+			case cached:
+			case region != "":
 				c.regions.put(ctx, loc.Bucket, region)
+			default:
+				// The client's own region served the bucket: remember that
+				// here, so the next task skips the Redis lookup (one round
+				// trip per task otherwise). A bucket that moves answers
+				// with a redirect, which is followed and learned.
+				c.regions.putMem(loc.Bucket, "", time.Now())
 			}
 			return region, nil
 		}
