@@ -14,10 +14,15 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
+# The build identity `ferry version` and ferry_build_info report; .git is
+# not in the build context, so pass them:
+#   docker build --build-arg VERSION=$(git describe --tags --always) --build-arg REVISION=$(git rev-parse HEAD) .
 ARG VERSION=dev
+ARG REVISION=
 # CGO off: a static binary that needs no libc in the runtime image.
-RUN CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags="-s -w" -o /out/ferry ./cmd/ferry \
- && CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags="-s -w" -o /out/devstack ./cmd/devstack
+RUN LDFLAGS="-s -w -X github.com/ferryworks/ferry/internal/buildinfo.version=${VERSION} -X github.com/ferryworks/ferry/internal/buildinfo.revision=${REVISION}" \
+ && CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags="$LDFLAGS" -o /out/ferry ./cmd/ferry \
+ && CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags="$LDFLAGS" -o /out/devstack ./cmd/devstack
 
 # For docker-compose.yml only: the devstack and a worker that waits for it.
 FROM busybox:1.37 AS dev

@@ -12,6 +12,13 @@ PKGS      ?= ./...
 # Extra `go test` flags, e.g. TESTFLAGS='-run TestSeededWorld -v'.
 TESTFLAGS ?=
 
+# The build identity `ferry version` and ferry_build_info report, stamped
+# into the binary at link time (internal/buildinfo).
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null)
+BUILDINFO := github.com/ferryworks/ferry/internal/buildinfo
+LDFLAGS   := -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).revision=$(REVISION)
+
 .PHONY: help
 help: ## list the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -21,13 +28,14 @@ check-go:
 	@command -v $(GO) >/dev/null || { echo "make: Go is not installed (need the version in go.mod)" >&2; exit 1; }
 
 .PHONY: build
-build: check-go ## build bin/devstack, and bin/ferry once cmd/ferry has a main package
+build: check-go ## build bin/devstack and bin/ferry, stamped with VERSION and REVISION
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/devstack ./cmd/devstack
-	@if grep -qs '^package main' cmd/ferry/*.go; then \
-		echo "$(GO) build -o $(BIN)/ferry ./cmd/ferry"; \
-		$(GO) build -o $(BIN)/ferry ./cmd/ferry; \
-	fi
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/devstack ./cmd/devstack
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ferry ./cmd/ferry
+
+.PHONY: ldflags
+ldflags: ## print the -ldflags that stamp VERSION and REVISION into a build
+	@echo '$(LDFLAGS)'
 
 # Each fuzz target runs this long in `make test` (on top of its seed corpus,
 # which plain `go test` already runs); `make fuzz FUZZTIME=10m` for real runs.
@@ -84,7 +92,7 @@ bench: check-go ## load harness: ferry vs a raw loop vs rclone, report and chart
 		fi; \
 	done
 	@mkdir -p $(BIN) $(BENCH_OUT)
-	$(GO) build -o $(BIN)/ferry ./cmd/ferry
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ferry ./cmd/ferry
 	$(GO) build -o $(BIN)/ferrybench ./cmd/ferrybench
 	.ci/with-redis.sh $(GO) test -run '^$$' -bench BenchmarkCredentials -benchtime 5000x -count 3 ./credcache | tee $(BENCH_OUT)/credcache-bench.txt
 	$(BIN)/ferrybench -out $(BENCH_OUT) -ferry $(BIN)/ferry -credcache-bench $(BENCH_OUT)/credcache-bench.txt $(BENCH_FLAGS)

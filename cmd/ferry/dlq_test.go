@@ -56,7 +56,12 @@ func ferryBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(binDir, "ferry")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		ldflags, err := stampedLDFlags()
+		if err != nil {
+			binErr = fmt.Errorf("make ldflags: %w", err)
+			return
+		}
+		out, err := exec.Command("go", "build", "-ldflags", ldflags, "-o", binPath, ".").CombinedOutput()
 		if err != nil {
 			binErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
@@ -439,6 +444,7 @@ func TestDLQReplay(t *testing.T) {
 		{"ferry_copied_bytes_total", "mode", "delegated", func(v float64) bool { return v > 0 }, "> 0"},
 		{"ferry_sts_assume_role_total", "result", "ok", func(v float64) bool { return v >= 1 }, ">= 1"},
 		{"ferry_worker_slots", "", "", eq(4), "4"},
+		{"ferry_build_info", "revision", testRevision, eq(1), "1"},
 		{"ferry_busy_ratio", "", "", func(v float64) bool { return v >= 0 && v <= 1 }, "in [0,1]"},
 		{"ferry_inflight_tasks", "", "", func(v float64) bool { return v >= 0 && v <= 4 }, "in [0,4]"},
 		// The first poll ran at start, when the DLQ held three.

@@ -36,6 +36,7 @@ func run(args []string) int {
 		},
 	}
 	app.registerFlags(root)
+	versionFlag(root)
 	root.AddCommand(
 		newWorkCommand(app),
 		newEnqueueCommand(app),
@@ -43,6 +44,7 @@ func run(args []string) int {
 		newIntegrationCommand(app),
 		newCheckAccessCommand(app),
 		newDLQCommand(app),
+		newVersionCommand(app),
 	)
 	root.SetArgs(args)
 

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferryworks/ferry/config"
+	"github.com/ferryworks/ferry/internal/buildinfo"
 	"github.com/ferryworks/ferry/queue"
 	"github.com/ferryworks/ferry/worker"
 )
@@ -77,6 +78,7 @@ func (a *app) work(parent context.Context) error {
 		return err
 	}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	buildinfo.Register(a.reg)
 
 	_, copier, err := a.access(awsCfg, rdb, a.cfg.Bucket, true)
 	if err != nil {
@@ -155,7 +157,7 @@ func (a *app) work(parent context.Context) error {
 			_ = srv.Shutdown(ctx)
 		}()
 	}
-	a.log.Info().Int("slots", a.cfg.Concurrency).Str("queue", a.cfg.QueueURL).Str("bucket", a.cfg.Bucket).
+	a.log.Info().Str("version", buildinfo.Get().Version).Str("revision", buildinfo.Get().Revision).Int("slots", a.cfg.Concurrency).Str("queue", a.cfg.QueueURL).Str("bucket", a.cfg.Bucket).
 		Str("cross_account", string(a.cfg.CrossAccount)).Msg("worker started")
 	err = pool.RunUntil(soft, hard)
 	a.log.Info().Msg("worker stopped")
