@@ -20,6 +20,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/ferryworks/ferry/internal/awsclient"
 )
 
 const (
@@ -501,15 +503,18 @@ func (c *Cache) assume(ctx context.Context, t *target) (aws.Credentials, error) 
 	return creds, nil
 }
 
-// Codes STS answers with a 4xx that are not the customer's role refusing us:
-// throttling (retry later) and problems with the fleet's own credentials
-// (every customer would fail; caching them as one customer's denial would
-// hide the real fault).
-var notDenial = map[string]bool{
-	"Throttling": true, "ThrottlingException": true, "RequestLimitExceeded": true,
-	"TooManyRequestsException": true, "RequestThrottled": true, "SlowDown": true,
-	"IDPCommunicationError": true, "RequestTimeout": true, "RequestTimeoutException": true,
-	"InvalidClientTokenId": true, "SignatureDoesNotMatch": true, "IncompleteSignature": true,
+// notDenial reports whether an STS 4xx code is something other than the
+// customer's role refusing us: what the SDK itself treats as retryable
+// (throttling, request timeouts), STS failing to reach an identity provider,
+// and problems with the fleet's own credentials (every customer would fail;
+// caching them as one customer's denial would hide the real fault).
+func notDenial(code string) bool {
+	return awsclient.RetriedCode(code) || fleetFaultCodes[code]
+}
+
+var fleetFaultCodes = map[string]bool{
+	"IDPCommunicationError": true,
+	"InvalidClientTokenId":  true, "SignatureDoesNotMatch": true, "IncompleteSignature": true,
 	"MissingAuthenticationToken": true, "ExpiredToken": true, "ExpiredTokenException": true,
 	"UnrecognizedClientException": true, "RequestExpired": true,
 }
@@ -529,7 +534,7 @@ func classify(err error, t *target) *AssumeRoleError {
 	if errors.As(err, &re) {
 		status = re.HTTPStatusCode()
 	}
-	if ae.Code != "" && !notDenial[ae.Code] {
+	if ae.Code != "" && !notDenial(ae.Code) {
 		ae.Denied = status >= 400 && status < 500 ||
 			status == 0 && (ae.Code == "AccessDenied" || ae.Code == "AccessDeniedException")
 	}

@@ -13,6 +13,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/ferryworks/ferry/credcache"
+	"github.com/ferryworks/ferry/internal/awsclient"
 )
 
 // Kind classifies why an attachment could not be copied. It decides what the
@@ -207,7 +208,7 @@ func classifyS3(err error, stage Stage, mode Mode, uri string, h hintInput, expe
 	switch {
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 		e.Kind = KindTransient
-	case isThrottle(e.Code) || status == http.StatusTooManyRequests || status >= 500:
+	case isTransientCode(e.Code) || status == http.StatusTooManyRequests || status >= 500:
 		e.Kind = KindTransient
 	case e.Code == "NoSuchKey" || e.Code == "NoSuchBucket" || e.Code == "NotFound" || status == http.StatusNotFound:
 		e.Kind = KindNotFound
@@ -231,13 +232,19 @@ func classifyS3(err error, stage Stage, mode Mode, uri string, h hintInput, expe
 	return e
 }
 
-func isThrottle(code string) bool {
+// isTransientCode reports whether an S3 error code means S3 could not
+// serve the request now, so the copy is retried: what the SDK itself retries
+// by code (throttling such as SlowDown, RequestTimeout), a clock skew S3
+// rejected, and S3's own faults. S3 can report those last ones with a 200 and
+// an error body (CompleteMultipartUpload), so the status alone does not show
+// them:
+// https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html
+func isTransientCode(code string) bool {
 	switch code {
-	case "SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",
-		"RequestTimeout", "RequestTimeTooSkewed", "InternalError", "ServiceUnavailable":
+	case "RequestTimeTooSkewed", "InternalError", "ServiceUnavailable":
 		return true
 	}
-	return false
+	return awsclient.RetriedCode(code)
 }
 
 func isDeniedCode(code string) bool {

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 )
 
 // Fault is an injected failure for one operation ("s3:GetObject",
@@ -58,8 +60,8 @@ type faultSet struct {
 }
 
 // InjectFault adds a fault; it applies from the next matching call on.
-// A fault with a Code and no Status answers 503 for throttling codes
-// (SlowDown, Throttling, RequestLimitExceeded…) and 500 otherwise; a Status
+// A fault with a Code and no Status answers 503 for the SDK's throttling
+// codes (SlowDown, Throttling, RequestLimitExceeded…) and 500 otherwise; a Status
 // without a Code uses the status's usual AWS code.
 func (s *Stack) InjectFault(f Fault) error {
 	if err := f.validate(); err != nil {
@@ -67,7 +69,7 @@ func (s *Stack) InjectFault(f Fault) error {
 	}
 	if f.Code != "" && f.Status == 0 {
 		f.Status = http.StatusInternalServerError
-		if isThrottleCode(f.Code) {
+		if _, ok := retry.DefaultThrottleErrorCodes[f.Code]; ok {
 			f.Status = http.StatusServiceUnavailable
 		}
 	}
@@ -133,16 +135,6 @@ func (fs *faultSet) take(op string) (Fault, bool) {
 		return af.Fault, true
 	}
 	return Fault{}, false
-}
-
-func isThrottleCode(code string) bool {
-	switch code {
-	case "SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded",
-		"RequestThrottled", "RequestThrottledException", "TooManyRequestsException",
-		"ProvisionedThroughputExceededException", "ThrottledException", "BandwidthLimitExceeded":
-		return true
-	}
-	return false
 }
 
 func defaultCodeForStatus(status int) string {
