@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
+	smithytime "github.com/aws/smithy-go/time"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -359,7 +360,7 @@ func (c *Copier) abortUpload(ctx context.Context, key, uploadID string) {
 		}); err == nil || isNoSuchUpload(err) {
 			return
 		}
-		if !sleepCtx(ctx, time.Duration(attempt+1)*200*time.Millisecond) {
+		if smithytime.SleepWithContext(ctx, time.Duration(attempt+1)*200*time.Millisecond) != nil {
 			break
 		}
 	}
@@ -383,16 +384,4 @@ func (c *Copier) abortOthers(ctx context.Context, key, keep string) {
 func isNoSuchUpload(err error) bool {
 	var ae smithy.APIError
 	return errors.As(err, &ae) && ae.ErrorCode() == "NoSuchUpload"
-}
-
-// sleepCtx waits d; false when ctx ended first.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

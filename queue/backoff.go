@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"context"
 	"math/rand/v2"
 	"time"
 )
@@ -47,20 +46,4 @@ func jitter(ceiling time.Duration, randN func(int64) int64) time.Duration {
 		return 0
 	}
 	return time.Duration(randN(int64(ceiling) + 1))
-}
-
-// sleepCtx waits d or until ctx is done; it reports whether the full wait
-// happened.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

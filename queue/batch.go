@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	smithytime "github.com/aws/smithy-go/time"
 )
 
 // SQS batch limits.
@@ -100,7 +101,7 @@ func runBatch(ctx context.Context, op string, n int, m *Metrics, call batchCall)
 // doubling, capped at 5 s); half fixed so a retry never comes back at once.
 func pause(ctx context.Context, attempt int) bool {
 	c := backoffCeiling(100*time.Millisecond, 5*time.Second, attempt)
-	return sleepCtx(ctx, c/2+RetryDelay(c/2, c/2, 1))
+	return smithytime.SleepWithContext(ctx, c/2+RetryDelay(c/2, c/2, 1)) == nil
 }
 
 func outcomeOf(successIDs []string, failed []types.BatchResultErrorEntry) batchOutcome {

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	smithytime "github.com/aws/smithy-go/time"
 	"github.com/rs/zerolog"
 )
 
@@ -388,7 +389,7 @@ func (c *Consumer) Receive(ctx context.Context, max int) ([]*Lease, error) {
 		ceil := backoffCeiling(200*time.Millisecond, 10*time.Second, int(n))
 		d := ceil/2 + RetryDelay(ceil/2, ceil/2, 1)
 		c.log.Warn().Err(err).Int32("consecutive_errors", n).Dur("backoff", d).Msg("receive failed")
-		sleepCtx(ctx, d)
+		_ = smithytime.SleepWithContext(ctx, d)
 		return nil, fmt.Errorf("queue: receive from %s: %w", queueName(c.opts.QueueURL), err)
 	}
 	c.recvErrs.Store(0)

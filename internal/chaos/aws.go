@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	smithytime "github.com/aws/smithy-go/time"
 
 	"github.com/ferryworks/ferry/internal/demo"
 	"github.com/ferryworks/ferry/internal/localaws"
@@ -100,7 +101,7 @@ func (a *awsSide) drain(ctx context.Context, url string, f func(body string)) {
 			QueueUrl: aws.String(url), MaxNumberOfMessages: 10, WaitTimeSeconds: 1, VisibilityTimeout: 30,
 		})
 		if err != nil {
-			sleepCtx(ctx, 200*time.Millisecond)
+			_ = smithytime.SleepWithContext(ctx, 200*time.Millisecond)
 			continue
 		}
 		if len(out.Messages) == 0 {

@@ -9,10 +9,7 @@
 package chaos
 
 import (
-	"github.com/ferryworks/ferry/internal/devproc"
-
 	"context"
-
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -25,11 +22,13 @@ import (
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	toxiclient "github.com/Shopify/toxiproxy/v2/client"
+	smithytime "github.com/aws/smithy-go/time"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ferryworks/ferry/internal/demo"
+	"github.com/ferryworks/ferry/internal/devproc"
 	"github.com/ferryworks/ferry/internal/localaws"
 )
 
@@ -388,7 +387,7 @@ func runChaos(ctx context.Context, o *Options, rep *Report, workers []*workerPro
 		go func() {
 			defer g.Done()
 			for i := 0; ; i++ {
-				if !sleepCtx(ctx, time.Duration(5000+nr.IntN(5000))*time.Millisecond) {
+				if smithytime.SleepWithContext(ctx, time.Duration(5000+nr.IntN(5000))*time.Millisecond) != nil {
 					return
 				}
 				p, name := awsProxy, "aws"
@@ -412,7 +411,7 @@ func runChaos(ctx context.Context, o *Options, rep *Report, workers []*workerPro
 	termDone := false
 	for tick := 1; ; tick++ {
 		jitter := time.Duration(r.Int64N(int64(o.KillEvery))) - o.KillEvery/2
-		if !sleepCtx(ctx, o.KillEvery+jitter) {
+		if smithytime.SleepWithContext(ctx, o.KillEvery+jitter) != nil {
 			return
 		}
 		w := workers[r.IntN(len(workers))]
@@ -446,18 +445,9 @@ func runChaos(ctx context.Context, o *Options, rep *Report, workers []*workerPro
 	}
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+func sleepUntil(ctx context.Context, at time.Time) bool {
+	return smithytime.SleepWithContext(ctx, time.Until(at)) == nil
 }
-
-func sleepUntil(ctx context.Context, at time.Time) bool { return sleepCtx(ctx, time.Until(at)) }
 
 // injectAWSFaults sets the campaign's AWS faults: each faulted operation
 // fails rate of its calls, split between the kinds the issue lists.
@@ -543,7 +533,7 @@ func (t *toxi) resetBurst(ctx context.Context, p *toxiclient.Proxy, d time.Durat
 	if _, err := p.AddToxic("reset", "reset_peer", "downstream", 1, toxiclient.Attributes{"timeout": 0}); err != nil {
 		return err
 	}
-	sleepCtx(context.WithoutCancel(ctx), d)
+	_ = smithytime.SleepWithContext(context.WithoutCancel(ctx), d)
 	return p.RemoveToxic("reset")
 }
 
