@@ -51,7 +51,7 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("%s/%s: %d failures in %.3fs", m.Scenario, m.Tool, m.Failures, m.Seconds)
 		}
 	}
-	for _, want := range []string{"1KiB/c1|ferry", "1KiB/c1|raw", "1KiB/c8|ferry", "6MiB|ferry", "6MiB|raw", "noisy/nocap|ferry", "noisy/cap1|ferry"} {
+	for _, want := range []string{"1KiB/c1|ferry", "1KiB/c1|raw", "1KiB/c8|ferry", "1KiB/idle|ferry", "1KiB/idle|raw", "6MiB|ferry", "6MiB|raw", "noisy/nocap|ferry", "noisy/cap1|ferry"} {
 		m, ok := seen[want]
 		if !ok {
 			t.Errorf("no measurement for %s", want)

@@ -13,7 +13,7 @@ import (
 func (b *bench) chart() string {
 	var xs []string
 	for _, n := range b.scenarioNames() {
-		if isSmall(n) {
+		if isSmall(n) && n != idleScenario {
 			xs = append(xs, n)
 		}
 	}

@@ -36,6 +36,9 @@ const (
 	freshPerTool              // one stack per run and tool
 )
 
+// idleScenario sends one 1 KiB task at a time: latency on an idle fleet.
+const idleScenario = "1KiB/idle"
+
 // scenario is one row of the report.
 type scenario struct {
 	Name        string
@@ -47,6 +50,10 @@ type scenario struct {
 	Fresh       fresh
 	Rclone      bool
 	Sweep       bool // part of the concurrency sweep of the chart
+	// Window is how many tasks the harness keeps outstanding; 0 is
+	// 2 × (K × Concurrency). 1 measures an idle fleet: each task is sent
+	// only once the previous one's event arrived.
+	Window int
 }
 
 // noisySpec is the noisy-neighbour scenario: one customer's backlog of big
@@ -66,6 +73,7 @@ func scenarios(o options) ([]scenario, noisySpec) {
 		return []scenario{
 			{Name: "1KiB/c1", Size: KiB, Tasks: 10, Concurrency: 1, Customers: 8, Sweep: true},
 			{Name: "1KiB/c8", Size: KiB, Tasks: 40, Concurrency: 8, Customers: 8, Sweep: true},
+			{Name: idleScenario, Size: KiB, Tasks: 3, Concurrency: 1, Customers: 8, Window: 1},
 			{Name: "6MiB", Size: 6 * MiB, Tasks: 2, Concurrency: 2, Customers: 2, Distinct: true, Fresh: freshPerRun, Rclone: true},
 		}, noisySpec{BigSize: 2 * MiB, BigTasks: 8, SmallTasks: 8, SmallEvery: 50 * time.Millisecond, Concurrency: 2, Cap: 1}
 	}
@@ -74,11 +82,13 @@ func scenarios(o options) ([]scenario, noisySpec) {
 		mult = 2
 	}
 	set := []scenario{
+		{Name: idleScenario, Size: KiB, Tasks: 30 * mult, Concurrency: 1, Customers: 8, Window: 1},
 		{Name: "1KiB/c1", Size: KiB, Tasks: 300 * mult, Concurrency: 1, Customers: 8, Sweep: true},
 		{Name: "1KiB/c8", Size: KiB, Tasks: 1000 * mult, Concurrency: 8, Customers: 8, Sweep: true},
 		{Name: "1KiB/c64", Size: KiB, Tasks: 3000 * mult, Concurrency: 64, Customers: 8, Sweep: true},
 		{Name: "8MiB", Size: 8 * MiB, Tasks: 32 * mult, Concurrency: 4, Customers: 2, Distinct: true, Fresh: freshPerRun, Rclone: true},
 		{Name: "64MiB", Size: 64 * MiB, Tasks: 8 * mult, Concurrency: 2, Customers: 2, Distinct: true, Fresh: freshPerRun, Rclone: true},
+		{Name: "256MiB", Size: 256 * MiB, Tasks: 2 * mult, Concurrency: 1, Customers: 2, Distinct: true, Fresh: freshPerTool, Rclone: true},
 	}
 	if !o.noBig {
 		set = append(set, scenario{Name: "1GiB", Size: 1 << 30, Tasks: 1, Concurrency: 1, Customers: 1, Distinct: true, Fresh: freshPerTool, Rclone: true})
@@ -367,6 +377,9 @@ func (b *bench) runOne(ctx context.Context, w *world, sc scenario, run int, tool
 			profDone <- nil
 		}
 		window := max(2*sc.Concurrency*b.o.workers, 2)
+		if sc.Window > 0 {
+			window = sc.Window
+		}
 		lr, err := drive(ctx, w.sqs, tasksURL, eventsURL, []stream{{tasks: b.tasksFor(sc.Name, run, tool, objs, sc.Tasks), window: window, wait: true}}, b.o.scenarioMax)
 		if err != nil {
 			if dead := fl.anyExited(); dead != nil {
