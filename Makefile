@@ -62,13 +62,16 @@ fmt: check-go ## gofmt every Go file in place
 fmt-check: check-go ## fail when a Go file is not gofmt-clean
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "not gofmt-clean:"; echo "$$out"; exit 1; fi
 
+# `make run TLS=1` serves the local AWS over https (docs: README, Quickstart).
+TLS ?=
+
 .PHONY: run
-run: check-go ## start the devstack (local AWS + Redis, seeded) in the foreground; Ctrl-C stops it
-	scripts/run.sh
+run: check-go ## start the devstack (local AWS + Redis, seeded) in the foreground; Ctrl-C stops it (TLS=1: https)
+	DEVSTACK_TLS=$(TLS) scripts/run.sh
 
 .PHONY: clean
 clean: ## remove build and run outputs
-	rm -rf $(BIN) .run .devstack.env .devstack.json
+	rm -rf $(BIN) .run .devstack.env .devstack.json .devstack-ca.pem
 
 .PHONY: chaos
 chaos: check-go ## reliability campaign: 4 ferry workers, kills, AWS and network faults, Redis outage and restart (CHAOS_TASKS=10000, CHAOS_SEED, CHAOS_DIR)

@@ -7,6 +7,8 @@
 #
 # Environment:
 #   DEVSTACK_ADDR   listen address of the local AWS endpoint (default 127.0.0.1:4566)
+#   DEVSTACK_TLS    1 serves the endpoint over https (CA in .devstack-ca.pem,
+#                   exported as AWS_CA_BUNDLE); default plain http
 #   FERRY_REDIS_URL used by the devstack when it answers; else an embedded Redis
 #   FERRY_METRICS_ADDR the worker's metrics and health (default 127.0.0.1:9090)
 #   RUN_STATE_DIR   where the files below go (default: the repository)
@@ -14,6 +16,7 @@
 # Files (all git-ignored):
 #   .devstack.env   export lines for a shell:   source .devstack.env
 #   .devstack.json  the seeded world: accounts, buckets, objects, expected outcomes
+#   .devstack-ca.pem the CA of the https endpoint (DEVSTACK_TLS=1 only)
 #   .run/           logs and readiness markers
 #   bin/            the devstack and ferry binaries
 set -euo pipefail
@@ -25,6 +28,16 @@ STATE=${RUN_STATE_DIR:-.}
 RUN_DIR=$STATE/.run
 ENV_FILE=$STATE/.devstack.env
 MANIFEST=$STATE/.devstack.json
+CA_FILE=$STATE/.devstack-ca.pem
+tls_flags=()
+case ${DEVSTACK_TLS:-} in
+"" | 0 | false) ;;
+1 | true) tls_flags=(-tls -ca-file "$CA_FILE") ;;
+*)
+	echo "run: DEVSTACK_TLS=$DEVSTACK_TLS: use 1 for https or 0 (the default) for plain http" >&2
+	exit 2
+	;;
+esac
 BIN_DIR=$STATE/bin
 READY_TIMEOUT_S=${READY_TIMEOUT_S:-120}
 
@@ -68,7 +81,7 @@ start_devstack() {
 	echo "run: building $BIN_DIR/devstack" >&2
 	"$GO" build -o "$BIN_DIR/devstack" ./cmd/devstack
 	rm -f "$RUN_DIR/devstack.ready"
-	"$BIN_DIR/devstack" -addr "$ADDR" -env-file "$ENV_FILE" -manifest "$MANIFEST" \
+	"$BIN_DIR/devstack" -addr "$ADDR" "${tls_flags[@]}" -env-file "$ENV_FILE" -manifest "$MANIFEST" \
 		-tasks-file "$RUN_DIR/demo-tasks.jsonl" \
 		-ready-file "$RUN_DIR/devstack.ready" >/dev/null 2>"$RUN_DIR/devstack.log" &
 	pids+=($!)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 
@@ -49,4 +50,32 @@ func manifestJSON(m demo.Manifest) ([]byte, error) {
 		return nil, err
 	}
 	return b.Bytes(), nil
+}
+
+// writeCA writes the stack's CA certificate where o says (-ca-file, else
+// beside the env file, else a temporary folder) and returns its absolute
+// path, which the env file exports, and what removes it on exit when it is
+// temporary.
+func writeCA(o options, pem []byte) (string, func(), error) {
+	path, remove := o.caFile, func() {}
+	if path == "" && o.envFile != "" {
+		path = filepath.Join(filepath.Dir(o.envFile), ".devstack-ca.pem")
+	}
+	if path == "" {
+		dir, err := os.MkdirTemp("", "devstack-ca")
+		if err != nil {
+			return "", nil, fmt.Errorf("write CA certificate: %w", err)
+		}
+		path, remove = filepath.Join(dir, "ca.pem"), func() { _ = os.RemoveAll(dir) }
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		remove()
+		return "", nil, fmt.Errorf("write CA certificate: %w", err)
+	}
+	if err := writeFileAtomic(abs, pem, 0o644); err != nil {
+		remove()
+		return "", nil, fmt.Errorf("write CA certificate to %s: %w (choose another place with -ca-file)", abs, err)
+	}
+	return abs, remove, nil
 }

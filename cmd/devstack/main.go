@@ -39,6 +39,13 @@ Stops on SIGINT/SIGTERM.
   # once "devstack ready" is printed, in another shell:
   source .devstack.env
 
+With -tls the endpoint is https, with a certificate from a CA generated at
+start; its PEM goes to -ca-file and the export lines point AWS_CA_BUNDLE (the
+AWS SDKs, the aws CLI, boto3, ferry) and RCLONE_CA_CERT (rclone) at it, so
+every tool trusts it with no flag of its own. An rclone remote named
+"devstack" (the fleet's keys) is exported either way:
+  rclone lsf devstack:ferry-internal
+
 flags:
 `
 
@@ -52,8 +59,8 @@ func main() {
 }
 
 type options struct {
-	addr, envFile, manifest, readyFile, tasksFile string
-	register                                      bool
+	addr, envFile, manifest, readyFile, tasksFile, caFile string
+	register, tls                                         bool
 }
 
 // run is main without the process: it returns the exit code (0 after a clean
@@ -67,6 +74,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.StringVar(&o.manifest, "manifest", "", "write the seeded world (accounts, buckets, objects, external IDs, expected outcomes) as JSON to this file")
 	fs.StringVar(&o.tasksFile, "tasks-file", "", "write one demo task per access path as JSON lines (for `ferry enqueue`) to this file")
 	fs.StringVar(&o.readyFile, "ready-file", "", "create this file once everything is seeded and written; removed on exit")
+	fs.BoolVar(&o.tls, "tls", false, "serve https with a certificate from a CA generated at start (see -ca-file)")
+	fs.StringVar(&o.caFile, "ca-file", "", "with -tls, write the CA's PEM here (AWS_CA_BUNDLE points at it); default .devstack-ca.pem beside -env-file, else a temporary file removed on exit")
 	fs.BoolVar(&o.register, "register-integrations", true, "write the demo customers' integrations into Redis (under FERRY_REDIS_PREFIX, default ferry), sealed with the exported dev FERRY_CACHE_KEY")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageText)
@@ -81,6 +90,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "devstack: unexpected argument %q\n", fs.Arg(0))
 		fs.Usage()
+		return 2
+	}
+	if o.caFile != "" && !o.tls {
+		fmt.Fprintln(stderr, "devstack: -ca-file needs -tls (over plain http there is no CA to write)")
 		return 2
 	}
 
@@ -104,7 +117,7 @@ func serve(ctx context.Context, o options, getenv func(string) string, stdout, s
 
 	// kumo runs in a child process (localaws's default): in-process it would
 	// log every S3 request to stdout, which carries the export lines.
-	stack, err := localaws.Start(localaws.Options{Addr: o.addr, Region: demo.DefaultRegion, Logger: &log})
+	stack, err := localaws.Start(localaws.Options{Addr: o.addr, Region: demo.DefaultRegion, Logger: &log, TLS: o.tls})
 	if err != nil {
 		return fmt.Errorf("start local AWS on %s: %w", o.addr, err)
 	}
@@ -126,6 +139,14 @@ func serve(ctx context.Context, o options, getenv func(string) string, stdout, s
 	cancel()
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
+	}
+	if o.tls {
+		caFile, removeCA, err := writeCA(o, stack.CAPEM())
+		if err != nil {
+			return err
+		}
+		defer removeCA()
+		env = env.WithCABundle(caFile)
 	}
 	if o.register {
 		prefix := getenv("FERRY_REDIS_PREFIX")

@@ -223,6 +223,8 @@ func Seed(ctx context.Context, stack *localaws.Stack, redisURL string) (Manifest
 	env := Env{
 		{"AWS_ENDPOINT_URL", stack.URL},
 		{"AWS_REGION", DefaultRegion},
+		// The aws CLI v1 (botocore) reads only this one.
+		{"AWS_DEFAULT_REGION", DefaultRegion},
 		{"AWS_ACCESS_KEY_ID", fleet.AccessKeyID},
 		{"AWS_SECRET_ACCESS_KEY", fleet.SecretAccessKey},
 		{"FERRY_QUEUE_URL", m.Queues.Tasks},
@@ -232,6 +234,16 @@ func Seed(ctx context.Context, stack *localaws.Stack, redisURL string) (Manifest
 		{"FERRY_REDIS_URL", redisURL},
 		{"FERRY_CACHE_KEY", DevCacheKey()},
 	}
+	// An rclone remote named "devstack" signing as the fleet, so rclone works
+	// from the same environment as every other tool: rclone lsf devstack:BUCKET.
+	env = append(env, Env{
+		{"RCLONE_CONFIG_DEVSTACK_TYPE", "s3"},
+		{"RCLONE_CONFIG_DEVSTACK_PROVIDER", "Other"},
+		{"RCLONE_CONFIG_DEVSTACK_ENV_AUTH", "true"},
+		{"RCLONE_CONFIG_DEVSTACK_ENDPOINT", stack.URL},
+		{"RCLONE_CONFIG_DEVSTACK_REGION", DefaultRegion},
+		{"RCLONE_CONFIG_DEVSTACK_FORCE_PATH_STYLE", "true"},
+	}...)
 	return m, env, nil
 }
 
@@ -312,6 +324,20 @@ func (e Env) Lookup(name string) string {
 	return ""
 }
 
+// WithCABundle returns e with the variables that make clients trust the CA
+// certificate at path: AWS_CA_BUNDLE (the AWS SDKs, the aws CLI, boto3,
+// ferry) and RCLONE_CA_CERT (rclone's --ca-cert). path must be absolute so
+// the lines work from any directory.
+func (e Env) WithCABundle(path string) Env {
+	out := make(Env, 0, len(e)+2)
+	for _, v := range e {
+		if v.Name != "AWS_CA_BUNDLE" && v.Name != "RCLONE_CA_CERT" {
+			out = append(out, v)
+		}
+	}
+	return append(out, EnvVar{"AWS_CA_BUNDLE", path}, EnvVar{"RCLONE_CA_CERT", path})
+}
+
 // Script renders the variables as lines a POSIX shell can source. It first
 // unsets the AWS variables that would otherwise override or spoil the
 // devstack's static keys (a session token or profile from the caller's
@@ -322,6 +348,14 @@ func (e Env) Script() string {
 	for _, v := range e {
 		fmt.Fprintf(&b, "export %s=%s\n", v.Name, shellQuote(v.Value))
 	}
+	// The aws CLI v1 sends `aws sqs` in us-east-1 to its legacy endpoint
+	// (queue.amazonaws.com) whatever AWS_ENDPOINT_URL says, unless
+	// --endpoint-url is given; the function gives it.
+	b.WriteString(`aws() { if [ "${1:-}" = sqs ]; then command aws --endpoint-url "$AWS_ENDPOINT_URL" "$@"; else command aws "$@"; fi; }` + "\n")
+	// rclone's S3 backend (aws-sdk-go v1) refuses to start while
+	// AWS_CA_BUNDLE is set: it cannot apply it to rclone's own transport.
+	// It trusts the CA through RCLONE_CA_CERT instead.
+	b.WriteString(`rclone() { AWS_CA_BUNDLE= command rclone "$@"; }` + "\n")
 	return b.String()
 }
 

@@ -87,6 +87,13 @@ func (s *Stack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				Message: "Missing required header for this request: x-amz-content-sha256"})
 			return
 		}
+		if isAWSChunked(r, payloadHash) {
+			// kumo would store the chunk framing as the object's bytes.
+			s.stats.add(svc+":AWSChunked", outcomeError)
+			writeError(w, r, svc, apiError{Status: http.StatusNotImplemented, Code: "NotImplemented",
+				Message: "localaws does not decode aws-chunked request bodies yet; send a signed or UNSIGNED-PAYLOAD body"})
+			return
+		}
 	} else {
 		// Not pooled: the transport may still hold the reader when the
 		// answer is back, and these bodies are small.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -296,7 +297,7 @@ func s3Context(p Principal, r *http.Request) map[string][]string {
 	ctx := map[string][]string{
 		"aws:principalarn":     {pa},
 		"aws:principalaccount": {p.Account},
-		"aws:securetransport":  {"false"},
+		"aws:securetransport":  {strconv.FormatBool(r.TLS != nil)},
 	}
 	if prefix := r.URL.Query().Get("prefix"); prefix != "" {
 		ctx["s3:prefix"] = []string{prefix}

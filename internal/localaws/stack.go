@@ -7,10 +7,12 @@ package localaws
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
@@ -55,12 +57,16 @@ type Options struct {
 	// and its failures at warn; nil discards them. Credentials, tokens and
 	// external IDs are never logged.
 	Logger *zerolog.Logger
+	// TLS serves https, the way clients reach AWS in production, with a
+	// certificate from a CA generated at start (see CAPEM). Over https the
+	// SDKs send S3 bodies aws-chunked with trailing checksums.
+	TLS bool
 }
 
 // Stack is kumo behind the IAM gate, serving S3, SQS and STS on one endpoint.
 type Stack struct {
-	// URL is the gate's base URL, "http://127.0.0.1:PORT"; use it as the
-	// SDK's BaseEndpoint (AWS_ENDPOINT_URL).
+	// URL is the gate's base URL, "http://127.0.0.1:PORT" (https with
+	// Options.TLS); use it as the SDK's BaseEndpoint (AWS_ENDPOINT_URL).
 	URL string
 	// KumoURL is kumo's own endpoint, behind the gate. Requests sent there
 	// bypass every check; it exists for benchmarks and diagnosis.
@@ -74,6 +80,8 @@ type Stack struct {
 	proxy  *httputil.ReverseProxy
 	target *url.URL
 	direct *http.Client // to kumo, for the setup helpers
+	tls    *tlsMaterial // nil over plain http
+	admin  *http.Client // to the gate, see HTTPClient
 
 	mu       sync.RWMutex
 	accounts map[string]bool
@@ -178,12 +186,31 @@ func Start(opts Options) (*Stack, error) {
 		ModifyResponse: s.modifyResponse,
 		ErrorHandler:   s.proxyError,
 	}
+	if opts.TLS {
+		host, _, _ := net.SplitHostPort(opts.Addr)
+		if s.tls, err = newTLSMaterial(host, opts.Now()); err != nil {
+			_ = s.kumo.close()
+			return nil, err
+		}
+	}
 	if s.ln, err = net.Listen("tcp", opts.Addr); err != nil {
 		_ = s.kumo.close()
 		return nil, fmt.Errorf("listen %s: %w", opts.Addr, err)
 	}
+	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second,
+		// A client that does not trust the CA fails its handshake; that
+		// is the client's error to report, not the server's to print.
+		ErrorLog: log.New(debugWriter{s.log}, "", 0)}
 	s.URL = "http://" + s.ln.Addr().String()
-	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second}
+	if s.tls != nil {
+		s.URL = "https://" + s.ln.Addr().String()
+		s.srv.TLSConfig = s.tls.serverConfig()
+		s.ln = tls.NewListener(s.ln, s.srv.TLSConfig)
+	}
+	atr := http.DefaultTransport.(*http.Transport).Clone()
+	atr.Proxy = nil
+	s.clientTLS(atr)
+	s.admin = &http.Client{Transport: atr, Timeout: time.Minute}
 	go func() { _ = s.srv.Serve(s.ln) }()
 	return s, nil
 }
@@ -198,6 +225,7 @@ func (s *Stack) Close() error {
 			err = s.srv.Close()
 		}
 		s.direct.CloseIdleConnections()
+		s.admin.CloseIdleConnections()
 		s.closeErr = errors.Join(err, s.kumo.close())
 	})
 	return s.closeErr
@@ -251,12 +279,17 @@ func (s *Stack) configFor(creds aws.CredentialsProvider, region string) aws.Conf
 	hc := awsclient.New(func(tr *http.Transport) {
 		tr.MaxIdleConns = 512
 		tr.MaxIdleConnsPerHost = 256
+		s.clientTLS(tr)
 	})
 	return aws.Config{
 		Region:       region,
 		Credentials:  aws.NewCredentialsCache(creds),
 		BaseEndpoint: aws.String(s.URL),
 		HTTPClient:   hc,
+		// What config.LoadDefaultConfig (and so ferry) uses: a CRC32 on
+		// every upload, sent as a trailer of an aws-chunked body over https.
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenSupported,
+		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenSupported,
 	}
 }
 
