@@ -2,7 +2,6 @@ package credcache
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -17,11 +16,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
-	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/ferryworks/ferry/internal/awsclient"
+	"github.com/ferryworks/ferry/internal/redislock"
 )
 
 const (
@@ -353,16 +352,15 @@ func (c *Cache) fetchShared(ctx context.Context, t *target) (fetchResult, error)
 	if res, found, err := c.readShared(ctx, t); found || err != nil {
 		return res, err
 	}
-	lk := lockKey(c.o.Prefix, t.customerID)
-	token := randomToken()
+	lock := redislock.New(c.o.Redis, lockKey(c.o.Prefix, t.customerID), c.o.LockTTL)
 	wait := pollMin
 	for {
-		ok, err := c.o.Redis.SetNX(ctx, lk, token, c.o.LockTTL).Result()
+		ok, err := lock.TryLock(ctx)
 		if err != nil {
 			return fetchResult{}, redisError{err}
 		}
 		if ok {
-			defer c.unlock(ctx, lk, token)
+			defer c.unlock(ctx, lock)
 			// The previous holder may have stored its result between our
 			// read and our lock.
 			if res, found, err := c.readShared(ctx, t); found || err != nil {
@@ -384,18 +382,12 @@ func (c *Cache) fetchShared(ctx context.Context, t *target) (fetchResult, error)
 	}
 }
 
-var unlockScript = redis.NewScript(`
-if redis.call("GET", KEYS[1]) == ARGV[1] then
-	return redis.call("DEL", KEYS[1])
-end
-return 0`)
-
 // unlock deletes the lock only if it is still ours: after LockTTL someone
 // else may hold it.
-func (c *Cache) unlock(ctx context.Context, key, token string) {
+func (c *Cache) unlock(ctx context.Context, lock *redislock.Lock) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	if err := unlockScript.Run(ctx, c.o.Redis, []string{key}, token).Err(); err != nil {
+	if err := lock.Unlock(ctx); err != nil {
 		// The lock expires by itself; waiters are delayed at most LockTTL.
 		c.redisFailed(err)
 	}
@@ -676,12 +668,4 @@ func (c *Cache) redisFailed(err error) {
 	if now.UnixNano()-last >= int64(redisWarnInterval) && c.lastWarn.CompareAndSwap(last, now.UnixNano()) {
 		c.log.Warn().Err(err).Msg("redis unavailable: serving credentials from the in-process cache and direct STS calls")
 	}
-}
-
-func randomToken() string {
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		panic(err) // crypto/rand does not fail on supported platforms
-	}
-	return hex.EncodeToString(b)
 }

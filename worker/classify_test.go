@@ -8,6 +8,7 @@ import (
 
 	"github.com/ferryworks/ferry/fetcher"
 	"github.com/ferryworks/ferry/queue"
+	"github.com/ferryworks/ferry/taskstate"
 )
 
 func TestClassify(t *testing.T) {
@@ -48,7 +49,7 @@ func TestClassify(t *testing.T) {
 
 func TestEventAttachments(t *testing.T) {
 	t.Parallel()
-	h, err := NewHandler(HandlerOptions{Copier: nopCopier{}, Publisher: nopPublisher{}, DeadLetters: nopDLQ{}, DLQURL: "x", State: &State{Redis: nil}})
+	h, err := NewHandler(HandlerOptions{Copier: nopCopier{}, Publisher: nopPublisher{}, DeadLetters: nopDLQ{}, DLQURL: "x", State: &taskstate.State{Redis: nil}})
 	if err == nil {
 		t.Fatal("NewHandler accepted a State without Redis")
 	}

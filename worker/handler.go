@@ -17,7 +17,9 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ferryworks/ferry/fetcher"
+	"github.com/ferryworks/ferry/internal/redislock"
 	"github.com/ferryworks/ferry/queue"
+	"github.com/ferryworks/ferry/taskstate"
 )
 
 // Copier copies one attachment; *fetcher.Copier is the production one.
@@ -70,7 +72,7 @@ type HandlerOptions struct {
 	Publisher   Publisher
 	DeadLetters DeadLetters
 	DLQURL      string
-	State       *State
+	State       *taskstate.State
 	Limits      queue.Limits
 	// Parallelism bounds the attachments of one task copied at once
 	// (default 4).
@@ -243,7 +245,7 @@ func (h *Handler) Handle(ctx context.Context, l *queue.Lease) Report {
 		}
 		return rep
 	}
-	if err := h.o.State.Finish(ctx, key, Terminal{EventID: ev.EventID, Type: ev.Type, At: ev.OccurredAt}, lock); err != nil {
+	if err := h.o.State.Finish(ctx, key, taskstate.Terminal{EventID: ev.EventID, Type: ev.Type, At: ev.OccurredAt}, lock); err != nil {
 		// The event is out; without the record a redelivery republishes the
 		// same event id, which consumers deduplicate.
 		log.Warn().Err(err).Msg("terminal state not recorded")
@@ -294,7 +296,7 @@ func (h *Handler) ack(ctx context.Context, l *queue.Lease) error {
 // counts as a receive. A lost lease is not ours to hand back: the message is
 // already visible to others, and a copy would duplicate it. The task's lock
 // is dropped first, so the next delivery need not wait for it as busy.
-func (h *Handler) handBack(l *queue.Lease, rep Report, lock *TaskLock) Report {
+func (h *Handler) handBack(l *queue.Lease, rep Report, lock *redislock.Lock) Report {
 	rep.Outcome = OutcomeReleased
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -393,7 +395,8 @@ func (h *Handler) event(t queue.Task, evType string, results []fetcher.Result, e
 				ar.Source = fe.URI
 			}
 			ar.Status, ar.Mode = string(fe.Kind), string(fe.Mode)
-			ar.Error = &queue.AttachmentError{Stage: string(fe.Stage), Code: fe.Code, Message: fe.Message, Hint: fe.Hint}
+			ae := attachmentError(fe)
+			ar.Error = &ae
 		} else {
 			ar.Error = &queue.AttachmentError{Message: errs[i].Error()}
 		}
@@ -402,16 +405,21 @@ func (h *Handler) event(t queue.Task, evType string, results []fetcher.Result, e
 	return ev
 }
 
+// attachmentError is what an event and a last error say about an
+// attachment's failure.
+func attachmentError(fe *fetcher.Error) queue.AttachmentError {
+	return queue.AttachmentError{Stage: string(fe.Stage), Code: fe.Code, Message: fe.Message, Hint: fe.Hint}
+}
+
 func (h *Handler) recordError(ctx context.Context, log zerolog.Logger, key string, l *queue.Lease, t queue.Task, errs []error, cause error) {
-	le := LastError{MessageID: l.MessageID, ReceiveCount: l.ReceiveCount, At: h.o.Now().UTC(), Error: cause.Error()}
+	le := taskstate.LastError{MessageID: l.MessageID, ReceiveCount: l.ReceiveCount, At: h.o.Now().UTC(), Error: cause.Error()}
 	for i, err := range errs {
 		var fe *fetcher.Error
 		if err == nil || !errors.As(err, &fe) {
 			continue
 		}
-		le.Attachments = append(le.Attachments, AttachmentError{
-			Index: i, Source: fe.URI, Kind: string(fe.Kind), Stage: string(fe.Stage),
-			Code: fe.Code, Message: fe.Message, Hint: fe.Hint,
+		le.Attachments = append(le.Attachments, taskstate.AttachmentError{
+			Index: i, Source: fe.URI, Kind: string(fe.Kind), AttachmentError: attachmentError(fe),
 		})
 	}
 	if err := h.o.State.RecordError(ctx, key, le); err != nil {

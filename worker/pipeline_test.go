@@ -24,6 +24,7 @@ import (
 	"github.com/ferryworks/ferry/internal/demo"
 	"github.com/ferryworks/ferry/internal/testenv"
 	"github.com/ferryworks/ferry/queue"
+	"github.com/ferryworks/ferry/taskstate"
 	"github.com/ferryworks/ferry/worker"
 )
 
@@ -33,7 +34,7 @@ type fleet struct {
 	w        *testenv.World
 	s3       *s3.Client
 	sqs      *sqs.Client
-	state    *worker.State
+	state    *taskstate.State
 	queueURL string
 	dlqURL   string
 	events   string
@@ -58,7 +59,7 @@ func newFleet(t testing.TB, w *testenv.World) *fleet {
 		w:        w,
 		s3:       s3.NewFromConfig(w.FleetConfig, func(o *s3.Options) { o.UsePathStyle = true }),
 		sqs:      sqs.NewFromConfig(w.FleetConfig),
-		state:    &worker.State{Redis: w.Redis, Prefix: w.Prefix},
+		state:    &taskstate.State{Redis: w.Redis, Prefix: w.Prefix},
 		queueURL: w.Manifest.Queues.Tasks,
 		dlqURL:   w.Manifest.Queues.DLQ,
 		events:   w.Manifest.Queues.Events,

@@ -22,7 +22,7 @@ import (
 
 	"github.com/ferryworks/ferry/config"
 	"github.com/ferryworks/ferry/queue"
-	"github.com/ferryworks/ferry/worker"
+	"github.com/ferryworks/ferry/taskstate"
 )
 
 const dlqUsage = `Inspect and replay FERRY_DLQ_URL, the tasks queue's dead-letter queue.
@@ -179,21 +179,21 @@ func (f dlqFilter) match(r dlqRow) bool {
 // dlqRow is a dead letter joined with what ferry knows about its task; it is
 // also the -o json shape of ls and show.
 type dlqRow struct {
-	MessageID         string            `json:"message_id"`
-	OriginalMessageID string            `json:"original_message_id,omitempty"`
-	TaskID            string            `json:"task_id,omitempty"`
-	CustomerID        string            `json:"customer_id,omitempty"`
-	SubmissionID      string            `json:"submission_id,omitempty"`
-	ReceiveCount      int               `json:"receive_count"`
-	ReplayCount       int               `json:"replay_count"`
-	SentAt            time.Time         `json:"sent_at"`
-	AgeSeconds        int64             `json:"age_seconds"`
-	RejectReason      string            `json:"reject_reason,omitempty"`
-	RejectDetail      string            `json:"reject_detail,omitempty"`
-	LastError         *worker.LastError `json:"last_error,omitempty"`
+	MessageID         string               `json:"message_id"`
+	OriginalMessageID string               `json:"original_message_id,omitempty"`
+	TaskID            string               `json:"task_id,omitempty"`
+	CustomerID        string               `json:"customer_id,omitempty"`
+	SubmissionID      string               `json:"submission_id,omitempty"`
+	ReceiveCount      int                  `json:"receive_count"`
+	ReplayCount       int                  `json:"replay_count"`
+	SentAt            time.Time            `json:"sent_at"`
+	AgeSeconds        int64                `json:"age_seconds"`
+	RejectReason      string               `json:"reject_reason,omitempty"`
+	RejectDetail      string               `json:"reject_detail,omitempty"`
+	LastError         *taskstate.LastError `json:"last_error,omitempty"`
 	// Terminal is set when the task's terminal event was already published:
 	// a replay is then acknowledged without work.
-	Terminal *worker.Terminal `json:"terminal,omitempty"`
+	Terminal *taskstate.Terminal `json:"terminal,omitempty"`
 	// Error is the one-line summary the table shows.
 	Error string `json:"error"`
 	// Hint says what to do about Error, when ferry knows.
@@ -223,7 +223,7 @@ const rejectHint = "ferry rejected this message as invalid and will reject it ag
 type dlqEnv struct {
 	sqs   *sqs.Client
 	dl    *queue.DeadLetter
-	state *worker.State // nil without Redis
+	state *taskstate.State // nil without Redis
 	// stateNote says why last errors are missing, when they are.
 	stateNote string
 	now       time.Time
@@ -253,7 +253,7 @@ func (a *app) dlqSetup(ctx context.Context, reqs ...config.Requirement) (*dlqEnv
 			a.log.Warn().Err(err).Msg("redis unavailable: last errors are not shown")
 			e.stateNote = "redis unavailable: last errors are not shown"
 		} else {
-			e.state = &worker.State{Redis: rdb, Prefix: a.cfg.RedisPrefix}
+			e.state = &taskstate.State{Redis: rdb, Prefix: a.cfg.RedisPrefix}
 		}
 	}
 	return e, nil

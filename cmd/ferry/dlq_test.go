@@ -28,7 +28,7 @@ import (
 	"github.com/ferryworks/ferry/internal/localaws"
 	"github.com/ferryworks/ferry/internal/testenv"
 	"github.com/ferryworks/ferry/queue"
-	"github.com/ferryworks/ferry/worker"
+	"github.com/ferryworks/ferry/taskstate"
 )
 
 var (
@@ -195,19 +195,19 @@ func newDLQFixture(t *testing.T) *dlqFixture {
 	}
 	f.ids["bad"] = *out.MessageId
 
-	st := &worker.State{Redis: w.Redis, Prefix: w.Prefix}
+	st := &taskstate.State{Redis: w.Redis, Prefix: w.Prefix}
 	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
-	if err := st.RecordError(ctx, "t-a1", worker.LastError{MessageID: "m-old", ReceiveCount: 5, At: at, Error: "copy: 1 attachment not copied",
-		Attachments: []worker.AttachmentError{{Index: 0, Source: tasks[0].Attachments[0].URI, Kind: "throttled", Stage: "get_object",
-			Code: "SlowDown", Message: "Please reduce your request rate.", Hint: "S3 throttled the read; it clears by itself"}}}); err != nil {
+	if err := st.RecordError(ctx, "t-a1", taskstate.LastError{MessageID: "m-old", ReceiveCount: 5, At: at, Error: "copy: 1 attachment not copied",
+		Attachments: []taskstate.AttachmentError{{Index: 0, Source: tasks[0].Attachments[0].URI, Kind: "throttled",
+			AttachmentError: queue.AttachmentError{Stage: "get_object", Code: "SlowDown", Message: "Please reduce your request rate.", Hint: "S3 throttled the read; it clears by itself"}}}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.RecordError(ctx, "t-a2/s2", worker.LastError{MessageID: "m-old2", ReceiveCount: 5, At: at, Error: "publish t-a2/s2/completed: InternalError"}); err != nil {
+	if err := st.RecordError(ctx, "t-a2/s2", taskstate.LastError{MessageID: "m-old2", ReceiveCount: 5, At: at, Error: "publish t-a2/s2/completed: InternalError"}); err != nil {
 		t.Fatal(err)
 	}
 	// t-a3 reached its terminal event before it was dead-lettered (its
 	// last ack was lost): a replay must be acknowledged without work.
-	if err := st.Finish(ctx, "t-a3", worker.Terminal{EventID: "t-a3/completed", Type: queue.EventCompleted, At: at}, nil); err != nil {
+	if err := st.Finish(ctx, "t-a3", taskstate.Terminal{EventID: "t-a3/completed", Type: queue.EventCompleted, At: at}, nil); err != nil {
 		t.Fatal(err)
 	}
 	return f

@@ -16,6 +16,7 @@ import (
 	"github.com/ferryworks/ferry/config"
 	"github.com/ferryworks/ferry/internal/buildinfo"
 	"github.com/ferryworks/ferry/queue"
+	"github.com/ferryworks/ferry/taskstate"
 	"github.com/ferryworks/ferry/worker"
 )
 
@@ -106,7 +107,7 @@ func (a *app) work(parent context.Context) error {
 		Publisher:   publisher,
 		DeadLetters: dl,
 		DLQURL:      a.cfg.DLQURL,
-		State:       &worker.State{Redis: rdb, Prefix: a.cfg.RedisPrefix, RedisErrors: a.credMetrics.RedisErrors},
+		State:       &taskstate.State{Redis: rdb, Prefix: a.cfg.RedisPrefix, RedisErrors: a.credMetrics.RedisErrors},
 		Limits:      queue.Limits{MaxAttachments: a.cfg.MaxAttachments},
 		Parallelism: a.cfg.TaskParallelism,
 		// A dead worker's task lock expires on the same horizon as its SQS

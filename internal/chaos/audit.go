@@ -19,7 +19,7 @@ import (
 
 	"github.com/ferryworks/ferry/internal/demo"
 	"github.com/ferryworks/ferry/internal/localaws"
-	"github.com/ferryworks/ferry/worker"
+	"github.com/ferryworks/ferry/taskstate"
 )
 
 // audit turns the ledger and the world's final state into the report's
@@ -51,7 +51,7 @@ func (r *Report) audit(ctx context.Context, led *ledger, a *awsSide, sources map
 	// `ferry dlq show` can say why. The restart that loses every key also
 	// loses last errors recorded before it, so only tasks whose last error
 	// is missing are listed, and only without a restart are they a failure.
-	state := &worker.State{Redis: rdb, Prefix: "ferry"}
+	state := &taskstate.State{Redis: rdb, Prefix: "ferry"}
 	for _, id := range r.DLQExhausted {
 		if _, ok, err := state.LastError(ctx, id); err != nil || !ok {
 			r.DLQNoLastError = append(r.DLQNoLastError, id)

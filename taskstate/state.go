@@ -1,24 +1,28 @@
-package worker
+// Package taskstate is the fleet's memory of tasks in Redis: which tasks
+// reached a terminal event, which task is being copied right now, and the
+// last error of a task that is being retried. The worker writes it; the
+// dead-letter tooling reads it to say why a message was dead-lettered and
+// whether replaying it would do anything.
+package taskstate
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/ferryworks/ferry/internal/redislock"
+	"github.com/ferryworks/ferry/queue"
 )
 
-// State is the fleet's memory of tasks in Redis: which tasks reached a
-// terminal event (so a redelivered or resubmitted message is acknowledged
-// without copying or announcing again), which task is being copied right now
-// (so two deliveries of one task do not copy it twice at once), and the last
-// error of a task that is being retried (for the dead-letter tooling).
+// State reads and writes task state: a terminal record (so a redelivered or
+// resubmitted message is acknowledged without copying or announcing again),
+// a per-task lock (so two deliveries of one task do not copy it twice at
+// once), and the last error of a task being retried.
 //
 // Keys, with the task's deduplication key (task id plus submission id) in a
 // hash tag so all of one task's keys share a cluster slot:
@@ -62,15 +66,14 @@ type LastError struct {
 	Attachments  []AttachmentError `json:"attachments,omitempty"`
 }
 
-// AttachmentError is one attachment's failure within a LastError.
+// AttachmentError is one attachment's failure within a LastError: what the
+// task's event would say about it (queue.AttachmentError), plus which
+// attachment it was and whether retrying could help (Kind).
 type AttachmentError struct {
-	Index   int    `json:"index"`
-	Source  string `json:"source"`
-	Kind    string `json:"kind"`
-	Stage   string `json:"stage"`
-	Code    string `json:"code,omitempty"`
-	Message string `json:"message,omitempty"`
-	Hint    string `json:"hint,omitempty"`
+	Index  int    `json:"index"`
+	Source string `json:"source"`
+	Kind   string `json:"kind"`
+	queue.AttachmentError
 }
 
 func (s *State) prefix() string {
@@ -109,7 +112,8 @@ func (s *State) Terminal(ctx context.Context, dedupe string) (Terminal, bool, er
 	return t, true, nil
 }
 
-// RecordError stores the last error of a task that will be retried.
+// RecordError stores the last error of a task that will be retried; Finish
+// drops it once the task reaches its terminal event.
 func (s *State) RecordError(ctx context.Context, dedupe string, e LastError) error {
 	raw, _ := json.Marshal(e)
 	if err := s.Redis.Set(ctx, s.key(dedupe, ":error"), raw, s.ttl()).Err(); err != nil {
@@ -135,68 +139,6 @@ func (s *State) LastError(ctx context.Context, dedupe string) (LastError, bool, 
 	return e, true, nil
 }
 
-// unlockScript deletes the lock only if it still holds our token, so a worker
-// whose lock expired cannot release another worker's lock.
-var unlockScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end`)
-
-// extendScript extends the lock only if it still holds our token.
-var extendScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) else return 0 end`)
-
-// TaskLock is a held per-task lock.
-type TaskLock struct {
-	s     *State
-	key   string
-	token string
-	ttl   time.Duration
-	stop  chan struct{}
-	done  chan struct{}
-	once  sync.Once
-}
-
-func (s *State) newLock(dedupe string, ttl time.Duration) *TaskLock {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	return &TaskLock{s: s, key: s.key(dedupe, ":lock"), token: hex.EncodeToString(b), ttl: ttl,
-		stop: make(chan struct{}), done: make(chan struct{})}
-}
-
-func (l *TaskLock) keep() {
-	defer close(l.done)
-	t := time.NewTicker(l.ttl / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-l.stop:
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), l.ttl/3)
-			_ = extendScript.Run(ctx, l.s.Redis, []string{l.key}, l.token, l.ttl.Milliseconds()).Err()
-			cancel()
-		}
-	}
-}
-
-// Unlock stops extending the lock and releases it if it is still ours. It
-// may be called after Finish released it (then it does nothing).
-func (l *TaskLock) Unlock(ctx context.Context) error {
-	if l == nil || !l.stopKeeping() {
-		return nil
-	}
-	return unlockScript.Run(ctx, l.s.Redis, []string{l.key}, l.token).Err()
-}
-
-// stopKeeping stops the extension goroutine; false when it was already
-// stopped.
-func (l *TaskLock) stopKeeping() bool {
-	stopped := false
-	l.once.Do(func() {
-		close(l.stop)
-		<-l.done
-		stopped = true
-	})
-	return stopped
-}
-
 // beginScript answers, in one round trip, whether the task already has a
 // terminal record ({1, record}) or else takes its lock ({2}) or finds it
 // held by another worker ({3}).
@@ -214,13 +156,16 @@ redis.call("DEL", KEYS[2])
 if ARGV[3] ~= "" and redis.call("GET", KEYS[3]) == ARGV[3] then redis.call("DEL", KEYS[3]) end
 return 1`)
 
-// Begin is Terminal and Lock in one round trip: it returns the task's
-// terminal record when there is one (done is true), else takes the task's
-// lock (lock non-nil) or reports it held by another worker (both nil/false).
-// An error means Redis could not answer; the caller proceeds unlocked.
-func (s *State) Begin(ctx context.Context, dedupe string, ttl time.Duration) (t Terminal, done bool, lock *TaskLock, err error) {
-	l := s.newLock(dedupe, ttl)
-	res, err := beginScript.Run(ctx, s.Redis, []string{s.key(dedupe, ""), l.key}, l.token, ttl.Milliseconds()).Slice()
+// Begin opens a task's attempt in one round trip. When the task already
+// reached a terminal event it returns that record (done is true) and takes
+// no lock: the caller acknowledges without copying. Otherwise it takes the
+// task's lock for ttl, kept alive in the background until Finish or
+// lock.Unlock, or reports it held by another worker (lock nil, done false):
+// the caller retries later. An error means Redis could not answer; the
+// caller proceeds unlocked.
+func (s *State) Begin(ctx context.Context, dedupe string, ttl time.Duration) (t Terminal, done bool, lock *redislock.Lock, err error) {
+	l := redislock.New(s.Redis, s.key(dedupe, ":lock"), ttl)
+	res, err := beginScript.Run(ctx, s.Redis, []string{s.key(dedupe, ""), l.Key()}, l.Token(), ttl.Milliseconds()).Slice()
 	if err != nil {
 		return Terminal{}, false, nil, s.failed(fmt.Errorf("begin task: %w", err))
 	}
@@ -232,20 +177,22 @@ func (s *State) Begin(ctx context.Context, dedupe string, ttl time.Duration) (t 
 		}
 		return t, true, nil, nil
 	case 2:
-		go l.keep()
+		l.Keep()
 		return Terminal{}, false, l, nil
 	default:
 		return Terminal{}, false, nil, nil
 	}
 }
 
-// Finish is RecordTerminal and Unlock in one round trip. lock may be nil
-// (the task ran unlocked).
-func (s *State) Finish(ctx context.Context, dedupe string, t Terminal, lock *TaskLock) error {
+// Finish closes a task's attempt in one round trip: it records the terminal
+// event (so later deliveries of the task are acknowledged by Begin), drops
+// the last error and releases the lock Begin took if it is still ours.
+// lock may be nil (the task ran unlocked); a later lock.Unlock does nothing.
+func (s *State) Finish(ctx context.Context, dedupe string, t Terminal, lock *redislock.Lock) error {
 	token := ""
 	if lock != nil {
-		lock.stopKeeping()
-		token = lock.token
+		lock.StopKeeping()
+		token = lock.Token()
 	}
 	raw, _ := json.Marshal(t)
 	if err := finishScript.Run(ctx, s.Redis, []string{s.key(dedupe, ""), s.key(dedupe, ":error"), s.key(dedupe, ":lock")},

@@ -1,4 +1,4 @@
-package worker_test
+package taskstate_test
 
 import (
 	"context"
@@ -9,21 +9,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/ferryworks/ferry/internal/testenv"
-	"github.com/ferryworks/ferry/worker"
+	"github.com/ferryworks/ferry/taskstate"
 )
 
 func TestStateRoundTripAndRedisErrorsCounted(t *testing.T) {
 	t.Parallel()
 	srv := testenv.StartRedis(t)
 	errs := prometheus.NewCounter(prometheus.CounterOpts{Name: "ferry_redis_errors_total"})
-	st := &worker.State{Redis: srv.Client(), Prefix: "ferry", RedisErrors: errs}
+	st := &taskstate.State{Redis: srv.Client(), Prefix: "ferry", RedisErrors: errs}
 	ctx := context.Background()
 
 	if _, ok, err := st.Terminal(ctx, "t-1"); ok || err != nil {
 		t.Fatalf("Terminal before any record = %v, %v", ok, err)
 	}
-	want := worker.Terminal{EventID: "t-1/completed", Type: "task.completed", At: time.Now().UTC().Truncate(time.Second)}
-	if err := st.RecordError(ctx, "t-1", worker.LastError{Error: "SlowDown"}); err != nil {
+	want := taskstate.Terminal{EventID: "t-1/completed", Type: "task.completed", At: time.Now().UTC().Truncate(time.Second)}
+	if err := st.RecordError(ctx, "t-1", taskstate.LastError{Error: "SlowDown"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.Finish(ctx, "t-1", want, nil); err != nil {
@@ -65,7 +65,7 @@ func TestStateRoundTripAndRedisErrorsCounted(t *testing.T) {
 func TestStateBeginFinish(t *testing.T) {
 	t.Parallel()
 	rdb, prefix := testenv.Redis(t)
-	st := &worker.State{Redis: rdb, Prefix: prefix}
+	st := &taskstate.State{Redis: rdb, Prefix: prefix}
 	ctx := context.Background()
 	_, done, lock, err := st.Begin(ctx, "t-1", 5*time.Second)
 	if err != nil || done || lock == nil {
@@ -74,10 +74,10 @@ func TestStateBeginFinish(t *testing.T) {
 	if _, done2, lock2, err := st.Begin(ctx, "t-1", 5*time.Second); err != nil || done2 || lock2 != nil {
 		t.Fatalf("second Begin = done %v lock %v err %v; want busy", done2, lock2 != nil, err)
 	}
-	if err := st.RecordError(ctx, "t-1", worker.LastError{Error: "x"}); err != nil {
+	if err := st.RecordError(ctx, "t-1", taskstate.LastError{Error: "x"}); err != nil {
 		t.Fatal(err)
 	}
-	want := worker.Terminal{EventID: "t-1/completed", Type: "task.completed", At: time.Now().UTC().Truncate(time.Second)}
+	want := taskstate.Terminal{EventID: "t-1/completed", Type: "task.completed", At: time.Now().UTC().Truncate(time.Second)}
 	if err := st.Finish(ctx, "t-1", want, lock); err != nil {
 		t.Fatal(err)
 	}
