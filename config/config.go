@@ -17,7 +17,7 @@ import (
 // fleet's own credentials when the customer has no delegated integration.
 type CrossAccountMode string
 
-// Cross-account modes (DESIGN.md, product rule 5).
+// Cross-account modes: docs/architecture.md, Access modes, rule 5.
 const (
 	// CrossAccountAllow reads with the fleet's credentials, adding
 	// ExpectedBucketOwner when the customer registered an account ID.

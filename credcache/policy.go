@@ -19,11 +19,14 @@ func TrustPolicy(fleetAccountID, externalID string) string {
 
 // RolePolicy is the sample permission policy of the integration role: read
 // objects and list the bucket (so a missing key reads as 404, not 403).
+// Statement ids say what the statement grants, in the letters and digits IAM
+// allows in a Sid:
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_sid.html
 func RolePolicy(bucket string) string {
 	return policyJSON(map[string]any{
 		"Version": "2012-10-17",
 		"Statement": []any{map[string]any{
-			"Sid":      "scales3access",
+			"Sid":      "ScaleReadObjectsAndListBucket",
 			"Action":   []string{"s3:GetObject", "s3:ListBucket"},
 			"Effect":   "Allow",
 			"Resource": []string{"arn:aws:s3:::" + bucket + "/*", "arn:aws:s3:::" + bucket},
@@ -38,7 +41,7 @@ func BucketPolicy(bucket, fleetAccountID string) string {
 	return policyJSON(map[string]any{
 		"Version": "2012-10-17",
 		"Statement": []any{map[string]any{
-			"Sid":       "scale-s3-access",
+			"Sid":       "ScaleFleetReadObjects",
 			"Action":    []string{"s3:GetObject"},
 			"Effect":    "Allow",
 			"Principal": map[string]any{"AWS": []string{"arn:aws:iam::" + fleetAccountID + ":root"}},

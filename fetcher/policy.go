@@ -16,7 +16,8 @@ const (
 	ModeHTTPS Mode = "https"
 )
 
-// Policy is the fleet's rule for cross-account access (DESIGN.md rule 5).
+// Policy is the fleet's rule for cross-account access (docs/architecture.md,
+// Access modes, rule 5).
 type Policy string
 
 // The cross-account policies.

@@ -55,7 +55,7 @@ func (a *access) owner() *string {
 	return aws.String(a.expectedOwner)
 }
 
-// decide applies DESIGN.md rules 2–5: an enabled integration means delegated
+// decide applies the access rules 2–5 of docs/architecture.md: an enabled integration means delegated
 // access and never the fleet's own credentials; otherwise cross-account
 // access as the fleet policy allows, pinned to the registered account.
 func (c *Copier) decide(ctx context.Context, customer string, loc Location) (*access, *Error) {

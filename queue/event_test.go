@@ -23,7 +23,8 @@ func TestEventID(t *testing.T) {
 	}
 }
 
-// TestEventJSON pins the field names to DESIGN.md's example.
+// TestEventJSON pins the field names to the example event in
+// docs/architecture.md (Wire contracts), which event consumers rely on.
 func TestEventJSON(t *testing.T) {
 	t.Parallel()
 	e := Event{

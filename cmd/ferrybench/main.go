@@ -72,7 +72,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var o options
 	fs.StringVar(&o.out, "out", "", "directory the report, chart and results are written to (required)")
 	fs.BoolVar(&o.smoke, "smoke", false, "tiny sizes and counts, one run: proves the harness works in seconds")
-	fs.BoolVar(&o.full, "full", false, "the issue's full sizes: more tasks, and the noisy neighbour with 200 × 64 MiB")
+	fs.BoolVar(&o.full, "full", false, "full sizes: more tasks, and the noisy neighbour with 200 × 64 MiB (docs/bench.md, Scenarios)")
 	fs.BoolVar(&o.noBig, "no-1gib", false, "leave out the 1 GiB scenario")
 	fs.IntVar(&o.runs, "runs", 3, "runs of every scenario; the report quotes medians with min–max")
 	fs.IntVar(&o.workers, "workers", 2, "`ferry work` processes (K), and raw-loop processes")

@@ -228,7 +228,7 @@ func (b *bench) writeReport() ([]string, error) {
 			b.ratio(sc, toolRaw, cpu).fmt(2), b.ratio(sc, toolRclone, cpu).fmt(2))
 	}
 
-	// Targets of the issue, each next to what this run measured.
+	// The targets (docs/bench.md, Targets), each next to what this run measured.
 	var ts []target
 	mib := func(m measurement) float64 { return m.MiBPerSec }
 	for _, sc := range []string{"64MiB", "256MiB", "1GiB"} {

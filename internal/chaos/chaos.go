@@ -114,8 +114,8 @@ func (o *Options) defaults() {
 }
 
 // visibility is the workers' FERRY_VISIBILITY_TIMEOUT: short, so a message a
-// killed worker held comes back quickly (DESIGN.md: use short visibility
-// timeouts in tests).
+// killed worker held comes back quickly, and so does one whose receive reply
+// kumo lost (docs/architecture.md, Local AWS in tests).
 const visibility = 10 * time.Second
 
 // Run executes one campaign and returns its report. An error means the
@@ -450,7 +450,8 @@ func sleepUntil(ctx context.Context, at time.Time) bool {
 }
 
 // injectAWSFaults sets the campaign's AWS faults: each faulted operation
-// fails rate of its calls, split between the kinds the issue lists.
+// fails rate of its calls, split between the failures AWS really answers
+// with: throttling, server errors, dropped connections and slow answers.
 func injectAWSFaults(stack *localaws.Stack, rate float64) error {
 	var faults []localaws.Fault
 	split := func(op string, fs ...localaws.Fault) {

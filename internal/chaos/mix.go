@@ -53,7 +53,7 @@ type object struct {
 
 // sizeWeights spread attachments from 1 KiB to 64 MiB, with big objects rare
 // enough that a 10,000-task run stays within the emulator's memory (kumo
-// never returns memory; see DESIGN.md).
+// never returns memory; see docs/architecture.md, Local AWS in tests).
 var extraSizes = []struct {
 	name   string
 	size   int64

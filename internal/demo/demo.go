@@ -69,9 +69,9 @@ type CustomerSpec struct {
 	Note            string
 }
 
-// Customers cover every access path of DESIGN.md: delegated OK,
-// cross-account OK, wrong external ID, no grant at all, and a bucket in
-// another region.
+// Customers cover every access path of docs/architecture.md (Access
+// modes): delegated OK, cross-account OK, wrong external ID, no grant at
+// all, and a bucket in another region.
 var Customers = []CustomerSpec{
 	{
 		ID: "acme", AccountID: "222222222222", Bucket: "acme-data", Region: DefaultRegion,

@@ -1,8 +1,8 @@
 package demo
 
-// Task is a task submission in the wire format of DESIGN.md. The demo
-// writes its own (rather than importing queue) so that queue's tests can
-// stand on the demo world without an import cycle.
+// Task is a task submission in queue.Task's wire format (docs/architecture.md,
+// Wire contracts). The demo writes its own (rather than importing queue) so
+// that queue's tests can stand on the demo world without an import cycle.
 type Task struct {
 	Version     int          `json:"version"`
 	TaskID      string       `json:"task_id"`
