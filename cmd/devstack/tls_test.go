@@ -116,6 +116,13 @@ aws s3 cp "s3://globex-data/docs/readme.txt" "$OUT.aws"
 aws sqs send-message --queue-url "$FERRY_QUEUE_URL" --message-body from-the-cli --query MessageId --output text
 aws sqs receive-message --queue-url "$FERRY_QUEUE_URL" --wait-time-seconds 5 --query 'Messages[0].Body' --output text
 rclone copyto "devstack:globex-data/docs/readme.txt" "$OUT.rclone" --no-traverse -q
+# Uploads: over https the aws CLI sends aws-chunked bodies with a trailing
+# CRC32 (put-object: SHA-256); each comes back as sent.
+head -c 3000000 /dev/urandom > "$OUT.up"
+aws s3 cp "$OUT.up" s3://ferry-internal/cli/cp >/dev/null
+aws s3api put-object --bucket ferry-internal --key cli/put --body "$OUT.up" --checksum-algorithm SHA256 >/dev/null
+rclone copyto "$OUT.up" devstack:ferry-internal/cli/rclone -q
+for k in cp put rclone; do aws s3 cp "s3://ferry-internal/cli/$k" "$OUT.back-$k" >/dev/null; done
 `
 	cmd := exec.Command("bash", "-c", script)
 	cmd.Env = append(env, "ENV_FILE="+envFile, "OUT="+out, "PATH="+filepath.Dir(awsCLI)+":"+filepath.Dir(rclone)+":"+os.Getenv("PATH"))
@@ -126,6 +133,19 @@ rclone copyto "devstack:globex-data/docs/readme.txt" "$OUT.rclone" --no-traverse
 	lines := strings.Fields(string(got))
 	if len(lines) < 3 || lines[0] != m.FleetAccountID || lines[len(lines)-1] != "from-the-cli" {
 		t.Errorf("CLI output %q: want the fleet account first and the sent message last", got)
+	}
+	up, err := os.ReadFile(out + ".up")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"cp", "put", "rclone"} {
+		back, err := os.ReadFile(out + ".back-" + k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(back, up) {
+			t.Errorf("upload %s: %d bytes back, %d sent, or they differ", k, len(back), len(up))
+		}
 	}
 	for _, tool := range []string{"aws", "rclone"} {
 		b, err := os.ReadFile(out + "." + tool)

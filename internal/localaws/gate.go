@@ -46,6 +46,9 @@ type gateState struct {
 
 type gateStateKey struct{}
 
+// bodyCheckKey holds the request's *bodyCheck, if any.
+type bodyCheckKey struct{}
+
 // ServeHTTP is the gate: admin endpoints, then authentication, faults and
 // per-service authorisation before the request reaches kumo.
 func (s *Stack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -85,13 +88,6 @@ func (s *Stack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		} else if payloadHash == "" {
 			writeError(w, r, svc, apiError{Status: http.StatusBadRequest, Code: "InvalidRequest",
 				Message: "Missing required header for this request: x-amz-content-sha256"})
-			return
-		}
-		if isAWSChunked(r, payloadHash) {
-			// kumo would store the chunk framing as the object's bytes.
-			s.stats.add(svc+":AWSChunked", outcomeError)
-			writeError(w, r, svc, apiError{Status: http.StatusNotImplemented, Code: "NotImplemented",
-				Message: "localaws does not decode aws-chunked request bodies yet; send a signed or UNSIGNED-PAYLOAD body"})
 			return
 		}
 	} else {
@@ -138,6 +134,21 @@ func (s *Stack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.applyFault(w, r, svc, op) {
 		return
+	}
+	if svc == svcS3 {
+		bc, berr := prepareBody(r, si, key, payloadHash)
+		if berr == nil && bc != nil && bc.want == 0 {
+			berr = bc.verifyEmpty() // nothing reads an empty body on its way to kumo
+		}
+		if berr != nil {
+			s.stats.add(op, outcomeError)
+			s.log.Debug().Str("op", op).Str("code", berr.Code).Msg("request body refused")
+			writeError(w, r, svc, *berr)
+			return
+		}
+		if bc != nil {
+			r = r.WithContext(context.WithValue(r.Context(), bodyCheckKey{}, bc))
+		}
 	}
 	switch svc {
 	case svcSTS:
@@ -278,6 +289,14 @@ func (s *Stack) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 		op = st.op
 	}
 	s.stats.add(op, outcomeError)
+	if bc, _ := r.Context().Value(bodyCheckKey{}).(*bodyCheck); bc != nil {
+		if e := bc.Failure(); e != nil {
+			// The body failed a check before kumo received it whole.
+			s.log.Debug().Str("op", op).Str("code", e.Code).Msg("request body refused")
+			writeError(w, r, svcS3, *e)
+			return
+		}
+	}
 	if errors.Is(err, context.Canceled) {
 		return // the client went away; nobody reads an answer
 	}

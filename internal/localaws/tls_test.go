@@ -1,7 +1,6 @@
 package localaws
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -130,23 +129,6 @@ func TestPlainHTTPIsNotSecureTransport(t *testing.T) {
 	}
 	if _, err := get(testCtx(t), w.s.S3Client(w.fleet, "us-east-1"), "acme-shared", "img/1.jpg"); !isCode(err, "AccessDenied") {
 		t.Fatalf("get over http under a deny-insecure-transport policy: %v, want AccessDenied", err)
-	}
-}
-
-// Until the gate decodes aws-chunked bodies it refuses them, so the chunk
-// framing is never stored as an object's bytes.
-func TestAWSChunkedRefusedNotStored(t *testing.T) {
-	t.Parallel()
-	w := newWorld(t, Options{TLS: true})
-	ctx := testCtx(t)
-	c := w.s.S3Client(w.customer, "us-east-1")
-	_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("acme-private"), Key: aws.String("chunked"),
-		Body: bytes.NewReader([]byte("over https the SDK sends this aws-chunked"))}, noRetry)
-	if !isCode(err, "NotImplemented") {
-		t.Fatalf("aws-chunked put: %v, want NotImplemented", err)
-	}
-	if _, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("acme-private"), Key: aws.String("chunked")}, noRetry); err == nil {
-		t.Fatal("the refused body was stored")
 	}
 }
 
