@@ -32,7 +32,8 @@ const (
 	// long, so an outage costs one failed round trip per interval, not one
 	// per lookup.
 	redisRetryAfter = time.Second
-	// At most one "Redis unavailable" warning per interval per Cache.
+	// A condition that repeats on every lookup (Redis down, the registry
+	// gone) is logged at most once per interval, by message: see throttled.
 	redisWarnInterval = 30 * time.Second
 
 	// Waiters for another process's STS call poll the creds key with a
@@ -70,7 +71,7 @@ type Cache struct {
 	targets map[string]*target
 
 	redisSkipUntil atomic.Int64 // unix nanos, wall clock
-	lastWarn       atomic.Int64 // unix nanos, wall clock
+	redisDownLog   zerolog.Logger
 }
 
 // l1Entry is one customer's in-process state: credentials, or a recent
@@ -103,6 +104,7 @@ func New(opts Options) (*Cache, error) {
 	}
 	return &Cache{
 		o: o, seal: s, log: o.Logger, m: o.Metrics,
+		redisDownLog:  throttled(o.Logger),
 		flightTimeout: 2*o.LockTTL + 30*time.Second,
 		l1:            make(map[string]l1Entry),
 		targets:       make(map[string]*target),
@@ -664,8 +666,12 @@ func (c *Cache) redisFailed(err error) {
 	c.m.redisError()
 	now := time.Now()
 	c.redisSkipUntil.Store(now.Add(redisRetryAfter).UnixNano())
-	last := c.lastWarn.Load()
-	if now.UnixNano()-last >= int64(redisWarnInterval) && c.lastWarn.CompareAndSwap(last, now.UnixNano()) {
-		c.log.Warn().Err(err).Msg("redis unavailable: serving credentials from the in-process cache and direct STS calls")
-	}
+	c.redisDownLog.Warn().Err(err).Msg("redis unavailable: serving credentials from the in-process cache and direct STS calls")
+}
+
+// throttled returns log limited to one event per redisWarnInterval. Each
+// message that repeats gets a logger of its own, so a routine warning never
+// spends the allowance of an error that follows it.
+func throttled(log zerolog.Logger) zerolog.Logger {
+	return log.Sample(&zerolog.BurstSampler{Burst: 1, Period: redisWarnInterval})
 }

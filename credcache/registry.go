@@ -56,7 +56,10 @@ type Registry struct {
 	// redisSkipUntil (unix nanos) makes Get answer from known without
 	// waiting on Redis for a moment after a failure.
 	redisSkipUntil atomic.Int64
-	lastWarn       atomic.Int64
+	// One throttled logger per repeating message: the "Redis down" warning
+	// and the "registry lost" error never silence each other.
+	redisDownLog zerolog.Logger
+	lostLog      zerolog.Logger
 	// sawData is set once this process has seen the registry hold a record
 	// (or written one): from then on a missing record with a missing
 	// registry marker is data loss, not a customer without an integration.
@@ -83,6 +86,7 @@ func NewRegistry(opts Options) (*Registry, error) {
 	return &Registry{
 		rdb: o.Redis, prefix: o.Prefix, roleName: o.RoleName, seal: s,
 		log: o.Logger, metrics: o.Metrics, now: o.Now,
+		redisDownLog: throttled(o.Logger), lostLog: throttled(o.Logger),
 	}, nil
 }
 
@@ -258,11 +262,7 @@ func (r *Registry) Get(ctx context.Context, customerID string) (Integration, err
 }
 
 func (r *Registry) warnLost() {
-	now := time.Now()
-	last := r.lastWarn.Load()
-	if now.UnixNano()-last >= int64(redisWarnInterval) && r.lastWarn.CompareAndSwap(last, now.UnixNano()) {
-		r.log.Error().Msg("integration registry missing from Redis (data loss?): serving integrations last read by this process; restore with `ferry integration import`")
-	}
+	r.lostLog.Error().Msg("integration registry missing from Redis (data loss?): serving integrations last read by this process; restore with `ferry integration import`")
 }
 
 func (r *Registry) remember(customerID string, k knownIntegration) {
@@ -298,10 +298,7 @@ func (r *Registry) lastKnown(customerID string) (Integration, error, bool) {
 func (r *Registry) redisFailed(err error) {
 	now := time.Now()
 	r.redisSkipUntil.Store(now.Add(redisRetryAfter).UnixNano())
-	last := r.lastWarn.Load()
-	if now.UnixNano()-last >= int64(redisWarnInterval) && r.lastWarn.CompareAndSwap(last, now.UnixNano()) {
-		r.log.Warn().Err(err).Msg("redis unavailable: serving integrations last read by this process")
-	}
+	r.redisDownLog.Warn().Err(err).Msg("redis unavailable: serving integrations last read by this process")
 }
 
 // List returns every integration, sorted by customer ID. It SCANs the

@@ -17,7 +17,10 @@ type regionCache struct {
 	rdb    redis.UniversalClient
 	prefix string
 	ttl    time.Duration
-	log    zerolog.Logger
+	// redisDownLog logs a Redis failure at most once per redisWarnInterval:
+	// during an outage every request would fail, and the worker's other
+	// Redis users report the outage too.
+	redisDownLog zerolog.Logger
 
 	mu  sync.Mutex
 	mem map[string]regionEntry
@@ -29,8 +32,13 @@ type regionEntry struct {
 }
 
 func newRegionCache(rdb redis.UniversalClient, prefix string, ttl time.Duration, log zerolog.Logger) *regionCache {
-	return &regionCache{rdb: rdb, prefix: prefix, ttl: ttl, log: log, mem: map[string]regionEntry{}}
+	return &regionCache{
+		rdb: rdb, prefix: prefix, ttl: ttl, mem: map[string]regionEntry{},
+		redisDownLog: log.Sample(&zerolog.BurstSampler{Burst: 1, Period: redisWarnInterval}),
+	}
 }
+
+const redisWarnInterval = 30 * time.Second
 
 // regionKey is the Redis key of bucket's region; the hash tag keeps it on
 // one cluster slot.
@@ -50,7 +58,7 @@ func (r *regionCache) get(ctx context.Context, bucket string) (string, bool) {
 	v, err := r.rdb.Get(ctx, regionKey(r.prefix, bucket)).Result()
 	if err != nil {
 		if err != redis.Nil {
-			r.log.Warn().Err(err).Msg("region cache: redis get failed")
+			r.redisDownLog.Warn().Err(err).Msg("region cache: redis get failed; using the in-process cache")
 		}
 		return "", false
 	}
@@ -64,7 +72,7 @@ func (r *regionCache) put(ctx context.Context, bucket, region string) {
 		return
 	}
 	if err := r.rdb.Set(ctx, regionKey(r.prefix, bucket), region, r.ttl).Err(); err != nil {
-		r.log.Warn().Err(err).Msg("region cache: redis set failed")
+		r.redisDownLog.Warn().Err(err).Msg("region cache: redis set failed; the region is kept in process only")
 	}
 }
 
