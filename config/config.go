@@ -3,30 +3,18 @@
 // standard AWS_* variables the AWS SDK reads itself), overridable by
 // command-line flags, and validated per command so that an operator sees every
 // bad setting in one message. Only cmd/ imports it; every other package takes
-// an options struct of its own.
+// an options struct of its own. Rules a setting must follow that belong to the
+// package using it (a role name, the cross-account policies, the sealing keys'
+// encoding) are that package's, and Validate asks it.
 package config
 
 import (
-	"encoding/base64"
 	"flag"
 	"strings"
 	"time"
-)
 
-// CrossAccountMode decides whether ferry reads a customer's bucket with the
-// fleet's own credentials when the customer has no delegated integration.
-type CrossAccountMode string
-
-// Cross-account modes: docs/architecture.md, Access modes, rule 5.
-const (
-	// CrossAccountAllow reads with the fleet's credentials, adding
-	// ExpectedBucketOwner when the customer registered an account ID.
-	CrossAccountAllow CrossAccountMode = "allow"
-	// CrossAccountRequireOwner refuses cross-account reads for customers
-	// without a registered account ID, closing the confused-deputy hole.
-	CrossAccountRequireOwner CrossAccountMode = "require-owner"
-	// CrossAccountDeny allows delegated access only.
-	CrossAccountDeny CrossAccountMode = "deny"
+	"github.com/ferryworks/ferry/credcache"
+	"github.com/ferryworks/ferry/fetcher"
 )
 
 // PathStyle chooses S3 path-style ("endpoint/bucket/key") or virtual-hosted
@@ -67,7 +55,7 @@ type Config struct {
 	// RefreshWindow is how long before expiry cached credentials are renewed.
 	RefreshWindow time.Duration
 	// CrossAccount is the cross-account policy.
-	CrossAccount CrossAccountMode
+	CrossAccount fetcher.Policy
 	// Concurrency is the number of tasks a worker runs at once.
 	Concurrency int
 	// VisibilityTimeout is the SQS lease a received task starts with.
@@ -161,16 +149,14 @@ var settings = []setting{
 		func(c *Config) flag.Value { return stringValue{&c.RedisPrefix} }},
 	{Var{Name: "FERRY_CACHE_KEY", Flag: "cache-key", Usage: "AES-256 keys sealing cached credentials: base64 of 32 bytes, comma-separated for rotation (the first seals, all open)", Secret: true}, cacheKeyWant,
 		func(c *Config) flag.Value { return stringValue{&c.CacheKey} }},
-	{Var{Name: "FERRY_ROLE_NAME", Flag: "role-name", Default: "ScaleAI-Integration", Usage: "name of the role customers create for delegated access"}, "an IAM role name",
+	{Var{Name: "FERRY_ROLE_NAME", Flag: "role-name", Default: credcache.DefaultRoleName, Usage: "name of the role customers create for delegated access"}, "an IAM role name",
 		func(c *Config) flag.Value { return stringValue{&c.RoleName} }},
 	{Var{Name: "FERRY_SESSION_DURATION", Flag: "session-duration", Default: "1h", Usage: "lifetime of assumed-role credentials (15m..12h)"}, "a duration like 1h",
 		func(c *Config) flag.Value { return durationValue{&c.SessionDuration} }},
 	{Var{Name: "FERRY_REFRESH_WINDOW", Flag: "refresh-window", Default: "5m", Usage: "renew cached credentials this long before they expire (< session duration)"}, "a duration like 5m",
 		func(c *Config) flag.Value { return durationValue{&c.RefreshWindow} }},
-	{Var{Name: "FERRY_CROSS_ACCOUNT", Flag: "cross-account", Default: "allow", Usage: "cross-account reads: allow | require-owner | deny"}, "allow | require-owner | deny",
-		func(c *Config) flag.Value {
-			return enumValue[CrossAccountMode]{&c.CrossAccount, []CrossAccountMode{CrossAccountAllow, CrossAccountRequireOwner, CrossAccountDeny}}
-		}},
+	{Var{Name: "FERRY_CROSS_ACCOUNT", Flag: "cross-account", Default: string(fetcher.PolicyAllow), Usage: "cross-account reads: " + policyChoices}, policyChoices,
+		func(c *Config) flag.Value { return enumValue[fetcher.Policy]{&c.CrossAccount, fetcher.Policies()} }},
 	{Var{Name: "FERRY_CONCURRENCY", Flag: "concurrency", Default: "16", Usage: "tasks one worker runs at once"}, "a positive integer",
 		func(c *Config) flag.Value { return intValue{&c.Concurrency} }},
 	{Var{Name: "FERRY_VISIBILITY_TIMEOUT", Flag: "visibility-timeout", Default: "60s", Usage: "SQS visibility timeout a received task starts with (extended by heartbeats)"}, "a duration like 60s",
@@ -214,6 +200,8 @@ var settings = []setting{
 	{Var{Name: "AWS_ENDPOINT_URL_S3", Usage: "custom S3 endpoint (read by the AWS SDK)"}, "an http(s) URL",
 		func(c *Config) flag.Value { return stringValue{&c.AWSEndpointURLS3} }},
 }
+
+var policyChoices = enumValue[fetcher.Policy]{allowed: fetcher.Policies()}.choices()
 
 const cacheKeyWant = "base64 of 32 bytes, comma-separated for rotation (make one with: openssl rand -base64 32)"
 
@@ -339,27 +327,15 @@ func (c *Config) Settings() []Setting {
 	return out
 }
 
-// CacheKeys decodes FERRY_CACHE_KEY: the first key seals, every key opens,
-// so a new key is rolled out by putting it first and dropping the old one only
-// after the cached credentials it sealed have expired. Entries that do not
-// decode to 32 bytes are left out (Validate reports them); nil when unset.
+// CacheKeys decodes FERRY_CACHE_KEY with credcache.ParseKeys: the first key
+// seals, every key opens. nil when unset or when any key is bad (Validate
+// says which).
 func (c *Config) CacheKeys() [][]byte {
-	var keys [][]byte
-	for _, item := range splitList(c.CacheKey) {
-		if k, ok := decodeKey(item); ok {
-			keys = append(keys, k)
-		}
+	keys, err := credcache.ParseKeys(c.CacheKey)
+	if err != nil {
+		return nil
 	}
 	return keys
-}
-
-func decodeKey(s string) ([]byte, bool) {
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
-		if k, err := enc.DecodeString(s); err == nil {
-			return k, len(k) == 32
-		}
-	}
-	return nil, false
 }
 
 // UsePathStyle says whether S3 requests should use path-style addressing:

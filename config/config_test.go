@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ferryworks/ferry/fetcher"
 )
 
 // key32 returns a valid FERRY_CACHE_KEY item whose bytes are all b.
@@ -61,7 +63,7 @@ func TestDefaults(t *testing.T) {
 		RoleName:            "ScaleAI-Integration",
 		SessionDuration:     time.Hour,
 		RefreshWindow:       5 * time.Minute,
-		CrossAccount:        CrossAccountAllow,
+		CrossAccount:        fetcher.PolicyAllow,
 		Concurrency:         16,
 		VisibilityTimeout:   60 * time.Second,
 		MaxProcessingTime:   time.Hour,
@@ -185,7 +187,7 @@ func TestEnvOverridesDefaults(t *testing.T) {
 		{"RoleName", c.RoleName, "Other-Role"},
 		{"SessionDuration", c.SessionDuration, 2 * time.Hour},
 		{"RefreshWindow (bare seconds)", c.RefreshWindow, 10 * time.Minute},
-		{"CrossAccount (case-insensitive)", c.CrossAccount, CrossAccountRequireOwner},
+		{"CrossAccount (case-insensitive)", c.CrossAccount, fetcher.PolicyRequireOwner},
 		{"Concurrency", c.Concurrency, 32},
 		{"VisibilityTimeout", c.VisibilityTimeout, 2 * time.Minute},
 		{"MaxProcessingTime", c.MaxProcessingTime, 30 * time.Minute},

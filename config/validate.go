@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ferryworks/ferry/credcache"
 )
 
 // Requirement names a setting a command cannot run without. Settings that are
@@ -101,8 +103,6 @@ func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
 
 // Bounds that come from AWS rather than from taste.
 const (
-	minSessionDuration = 15 * time.Minute // STS AssumeRole minimum
-	maxSessionDuration = 12 * time.Hour   // STS AssumeRole maximum (role max permitting)
 	// SQS refuses visibility beyond 12h counted from the first receive, so
 	// no heartbeat can keep a task longer than that.
 	maxVisibility  = 12 * time.Hour
@@ -113,10 +113,9 @@ const (
 )
 
 var (
-	roleNameRE = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
-	bucketRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
-	ipv4RE     = regexp.MustCompile(`^\d+\.\d+\.\d+\.\d+$`)
-	hostRE     = regexp.MustCompile(`^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(:[0-9]{1,5})?$`)
+	bucketRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	ipv4RE   = regexp.MustCompile(`^\d+\.\d+\.\d+\.\d+$`)
+	hostRE   = regexp.MustCompile(`^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(:[0-9]{1,5})?$`)
 )
 
 // Validate checks every setting that is given, plus the presence of those
@@ -169,20 +168,17 @@ func (c *Config) Validate(needs ...Requirement) error {
 		// keys on one slot.
 		add("FERRY_REDIS_PREFIX", c.RedisPrefix, "a non-empty prefix without braces or spaces, e.g. ferry")
 	}
-	if c.CacheKey != "" && !bad("FERRY_CACHE_KEY") {
-		items := strings.Split(c.CacheKey, ",")
-		for _, item := range items {
-			if _, ok := decodeKey(strings.TrimSpace(item)); !ok {
-				add("FERRY_CACHE_KEY", c.CacheKey, cacheKeyWant)
-				break
-			}
+	if strings.TrimSpace(c.CacheKey) != "" && !bad("FERRY_CACHE_KEY") {
+		if _, err := credcache.ParseKeys(c.CacheKey); err != nil {
+			add("FERRY_CACHE_KEY", c.CacheKey, cacheKeyWant)
 		}
 	}
-	if !roleNameRE.MatchString(c.RoleName) {
+	if credcache.ValidRoleName(c.RoleName) != nil {
 		add("FERRY_ROLE_NAME", c.RoleName, "an IAM role name: 1-64 letters, digits and +=,.@_-")
 	}
-	if !bad("FERRY_SESSION_DURATION") && (c.SessionDuration < minSessionDuration || c.SessionDuration > maxSessionDuration) {
-		add("FERRY_SESSION_DURATION", formatDuration(c.SessionDuration), "a duration between 15m and 12h (STS AssumeRole bounds)")
+	if !bad("FERRY_SESSION_DURATION") && (c.SessionDuration < credcache.MinSessionDuration || c.SessionDuration > credcache.MaxSessionDuration) {
+		add("FERRY_SESSION_DURATION", formatDuration(c.SessionDuration), "a duration between "+
+			formatDuration(credcache.MinSessionDuration)+" and "+formatDuration(credcache.MaxSessionDuration)+" (STS AssumeRole bounds)")
 	}
 	if !bad("FERRY_REFRESH_WINDOW") && !bad("FERRY_SESSION_DURATION") && (c.RefreshWindow <= 0 || c.RefreshWindow >= c.SessionDuration) {
 		add("FERRY_REFRESH_WINDOW", formatDuration(c.RefreshWindow), "a positive duration shorter than FERRY_SESSION_DURATION ("+formatDuration(c.SessionDuration)+")")

@@ -175,7 +175,7 @@ func (c *Cache) buildTarget(in Integration) *target {
 		t.err = &AssumeRoleError{CustomerID: in.CustomerID, RoleARN: t.roleARN, Err: ErrNotDelegated}
 		return t
 	}
-	for _, err := range []error{ValidAccountID(in.AccountID), ValidExternalID(in.ExternalID), validRoleName(in.RoleName)} {
+	for _, err := range []error{ValidAccountID(in.AccountID), ValidExternalID(in.ExternalID), ValidRoleName(in.RoleName)} {
 		if err != nil {
 			t.err = &AssumeRoleError{CustomerID: in.CustomerID, RoleARN: t.roleARN, Err: err}
 			return t

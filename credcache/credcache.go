@@ -86,8 +86,14 @@ const (
 	defaultRefreshWindow   = 5 * time.Minute
 	defaultDeniedTTL       = 60 * time.Second
 	defaultLockTTL         = 10 * time.Second
-	minSessionDuration     = 15 * time.Minute
-	maxSessionDuration     = 12 * time.Hour
+)
+
+// The DurationSeconds bounds of STS AssumeRole; the role's own maximum
+// session duration may be lower than MaxSessionDuration.
+// https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html
+const (
+	MinSessionDuration = 15 * time.Minute
+	MaxSessionDuration = 12 * time.Hour
 )
 
 // withDefaults fills zero fields and rejects combinations that cannot work.
@@ -108,13 +114,13 @@ func (o Options) withDefaults(needSTS bool) (Options, error) {
 	if o.RoleName == "" {
 		o.RoleName = DefaultRoleName
 	}
-	if err := validRoleName(o.RoleName); err != nil {
+	if err := ValidRoleName(o.RoleName); err != nil {
 		return o, err
 	}
 	if o.SessionDuration == 0 {
 		o.SessionDuration = defaultSessionDuration
 	}
-	if o.SessionDuration < minSessionDuration || o.SessionDuration > maxSessionDuration {
+	if o.SessionDuration < MinSessionDuration || o.SessionDuration > MaxSessionDuration {
 		return o, fmt.Errorf("credcache: Options.SessionDuration %v: STS accepts 15m to 12h", o.SessionDuration)
 	}
 	if o.RefreshWindow == 0 {

@@ -183,7 +183,9 @@ func ValidExternalID(id string) error {
 	return nil
 }
 
-func validRoleName(name string) error {
+// ValidRoleName returns a *ValidationError unless name is an IAM role name
+// (1–64 characters of [\w+=,.@-]).
+func ValidRoleName(name string) error {
 	if !roleNameRe.MatchString(name) {
 		return &ValidationError{Field: "role_name", Value: clip(name), Reason: "want 1-64 characters of [A-Za-z0-9_+=,.@-]"}
 	}

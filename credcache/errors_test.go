@@ -41,9 +41,9 @@ func TestValidators(t *testing.T) {
 		{"external id 1225 chars", ValidExternalID, strings.Repeat("x", 1225), false},
 		{"external id space", ValidExternalID, "ab cd", false},
 		{"external id quote", ValidExternalID, `ab"cd`, false},
-		{"role default", validRoleName, DefaultRoleName, true},
-		{"role 65 chars", validRoleName, strings.Repeat("r", 65), false},
-		{"role slash", validRoleName, "a/b", false},
+		{"role default", ValidRoleName, DefaultRoleName, true},
+		{"role 65 chars", ValidRoleName, strings.Repeat("r", 65), false},
+		{"role slash", ValidRoleName, "a/b", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

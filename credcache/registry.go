@@ -448,7 +448,7 @@ func (r *Registry) validateImported(in *Integration, now time.Time) error {
 	if in.RoleName == "" {
 		in.RoleName = r.roleName
 	}
-	if err := validRoleName(in.RoleName); err != nil {
+	if err := ValidRoleName(in.RoleName); err != nil {
 		return err
 	}
 	if in.CreatedAt.IsZero() {

@@ -35,6 +35,9 @@ const (
 	PolicyDeny Policy = "deny"
 )
 
+// Policies lists every cross-account policy, the default first.
+func Policies() []Policy { return []Policy{PolicyAllow, PolicyRequireOwner, PolicyDeny} }
+
 // ParsePolicy parses "allow", "require-owner" or "deny"; "" is PolicyAllow.
 // Any other value is an error, so a typo cannot silently widen access.
 func ParsePolicy(s string) (Policy, error) {

@@ -139,17 +139,26 @@ func DecodeTask(body []byte, limits Limits) (Task, error) {
 // peekTaskID reads task_id from a body that failed full decoding, so the
 // failure can still be reported against the task.
 func peekTaskID(body []byte) string {
+	id, _, _ := BodyIDs(body)
+	return id
+}
+
+// BodyIDs reads the ids a message body carries even when it is not a valid
+// task (too large, a field of the wrong type, a dead letter), so the message
+// can still be reported against its task and customer. Each is "" when the
+// body is not a JSON object or the field is absent or not a string. None is
+// checked: use ValidID before putting one in a key or an event.
+func BodyIDs(body []byte) (taskID, customerID, submissionID string) {
 	var p struct {
-		TaskID json.RawMessage `json:"task_id"`
+		TaskID       any `json:"task_id"`
+		CustomerID   any `json:"customer_id"`
+		SubmissionID any `json:"submission_id"`
 	}
 	if json.Unmarshal(body, &p) != nil {
-		return ""
+		return "", "", ""
 	}
-	var s string
-	if json.Unmarshal(p.TaskID, &s) != nil {
-		return ""
-	}
-	return s
+	str := func(v any) string { s, _ := v.(string); return s }
+	return str(p.TaskID), str(p.CustomerID), str(p.SubmissionID)
 }
 
 // Validate checks a task against the schema and limits; the error is an

@@ -170,3 +170,24 @@ func TestValidID(t *testing.T) {
 		}
 	}
 }
+
+func TestBodyIDs(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		body                string
+		task, customer, sub string
+	}{
+		{`{"task_id":"t-1","customer_id":"acme","submission_id":"s-2"}`, "t-1", "acme", "s-2"},
+		{`{"task_id":"t-1","customer_id":7,"attachments":"not a list"}`, "t-1", "", ""},
+		{`{"task_id":"has space","customer_id":"a b"}`, "has space", "a b", ""}, // unchecked
+		{`[1,2]`, "", "", ""},
+		{`not json`, "", "", ""},
+		{``, "", "", ""},
+	}
+	for _, tc := range cases {
+		task, customer, sub := BodyIDs([]byte(tc.body))
+		if task != tc.task || customer != tc.customer || sub != tc.sub {
+			t.Errorf("BodyIDs(%s) = %q, %q, %q; want %q, %q, %q", tc.body, task, customer, sub, tc.task, tc.customer, tc.sub)
+		}
+	}
+}

@@ -6,7 +6,6 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -437,14 +436,22 @@ func (h *Handler) reject(ctx context.Context, l *queue.Lease, cause error) Repor
 	if errors.As(cause, &ite) {
 		reason, detail, rep.TaskID = ite.Reason, ite.Detail, ite.TaskID
 	}
-	rep.CustomerID, rep.TaskID = peekIDs(l.Body, rep.TaskID)
+	taskID, customerID, sub := queue.BodyIDs(l.Body)
+	if rep.TaskID == "" {
+		rep.TaskID = taskID
+	}
+	if queue.ValidID(customerID) {
+		rep.CustomerID = customerID
+	}
+	if !queue.ValidID(sub) {
+		sub = ""
+	}
 	if err := h.o.DeadLetters.SendToDLQ(ctx, h.o.DLQURL, l, reason, detail); err != nil {
 		rep.Outcome, rep.Err = OutcomeRetried, errors.Join(cause, err)
 		_, _ = l.RetryLater(ctx)
 		return rep
 	}
 	if rep.TaskID != "" && queue.ValidID(rep.TaskID) {
-		sub := peekSubmission(l.Body)
 		ev := queue.Event{
 			Version: queue.EventVersion, EventID: queue.EventID(rep.TaskID, sub, queue.EventFailed),
 			Type: queue.EventFailed, TaskID: rep.TaskID, CustomerID: rep.CustomerID, SubmissionID: sub,
@@ -474,37 +481,4 @@ func checkURIs(t queue.Task) error {
 		}
 	}
 	return nil
-}
-
-// peekIDs reads what ids it can from a body that failed validation.
-func peekIDs(body []byte, taskID string) (customerID, task string) {
-	var p struct {
-		TaskID     any `json:"task_id"`
-		CustomerID any `json:"customer_id"`
-	}
-	if json.Unmarshal(body, &p) != nil {
-		return "", taskID
-	}
-	if s, ok := p.CustomerID.(string); ok && queue.ValidID(s) {
-		customerID = s
-	}
-	if taskID == "" {
-		if s, ok := p.TaskID.(string); ok {
-			taskID = s
-		}
-	}
-	return customerID, taskID
-}
-
-func peekSubmission(body []byte) string {
-	var p struct {
-		SubmissionID any `json:"submission_id"`
-	}
-	if json.Unmarshal(body, &p) != nil {
-		return ""
-	}
-	if s, ok := p.SubmissionID.(string); ok && queue.ValidID(s) {
-		return s
-	}
-	return ""
 }

@@ -211,10 +211,6 @@ func (a *app) access(awsCfg aws.Config, rdb redis.UniversalClient, bucket string
 		return nil, nil, err
 	}
 	registry.AttachCache(cache)
-	policy, err := fetcher.ParsePolicy(string(a.cfg.CrossAccount))
-	if err != nil {
-		return nil, nil, err
-	}
 	copier, err := fetcher.New(fetcher.Options{
 		S3:              a.s3Client(awsCfg),
 		Integrations:    registry,
@@ -223,7 +219,7 @@ func (a *app) access(awsCfg aws.Config, rdb redis.UniversalClient, bucket string
 		RedisPrefix:     a.cfg.RedisPrefix,
 		Bucket:          bucket,
 		KeyPrefix:       a.cfg.KeyPrefix,
-		CrossAccount:    policy,
+		CrossAccount:    a.cfg.CrossAccount,
 		PartSize:        int64(a.cfg.PartSize),
 		PartConcurrency: a.cfg.PartConcurrency,
 		MaxObjectBytes:  int64(a.cfg.MaxObjectBytes),

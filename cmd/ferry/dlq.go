@@ -272,7 +272,7 @@ func (e *dlqEnv) row(ctx context.Context, m queue.DLQMessage) dlqRow {
 	if !m.SentAt.IsZero() {
 		r.AgeSeconds = int64(e.now.Sub(m.SentAt) / time.Second)
 	}
-	r.TaskID, r.CustomerID, r.SubmissionID = bodyIDs([]byte(m.Body))
+	r.TaskID, r.CustomerID, r.SubmissionID = queue.BodyIDs([]byte(m.Body))
 	if r.TaskID == "" {
 		r.TaskID = m.Attributes[queue.AttrTaskID]
 	}
@@ -317,20 +317,6 @@ func (e *dlqEnv) row(ctx context.Context, m queue.DLQMessage) dlqRow {
 		r.Error = "no error recorded; terminal event " + r.Terminal.Type + " already published"
 	}
 	return r
-}
-
-// bodyIDs reads the ids a body carries even when it is not a valid task.
-func bodyIDs(body []byte) (task, customer, submission string) {
-	var p struct {
-		TaskID       any `json:"task_id"`
-		CustomerID   any `json:"customer_id"`
-		SubmissionID any `json:"submission_id"`
-	}
-	if json.Unmarshal(body, &p) != nil {
-		return "", "", ""
-	}
-	str := func(v any) string { s, _ := v.(string); return s }
-	return str(p.TaskID), str(p.CustomerID), str(p.SubmissionID)
 }
 
 func (a *app) dlqList(ctx context.Context, f dlqFlags) error {
