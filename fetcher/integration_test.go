@@ -692,3 +692,49 @@ func TestCopyCancelledMidUploadAborts(t *testing.T) {
 		t.Fatalf("%d multipart uploads left after cancellation", len(ups.Uploads))
 	}
 }
+
+// A source request signed for us-east-1 that reaches the bucket's own
+// region (its regional endpoint, as virtual-hosted requests through the
+// global endpoint do) is answered 400 AuthorizationHeaderMalformed with the
+// region in the body only; ferry learns it there, as from a 301's header.
+func TestRegionFromAuthorizationHeaderMalformed(t *testing.T) {
+	t.Parallel()
+	stack := localawsTLS(t)
+	e := newEnv(t, stack)
+	ctx := context.Background()
+	e.newCustomer(t, "far-eu", "eu-west-1", true)
+	cfg := stack.Config(e.fleet, "us-east-1")
+	cfg.BaseEndpoint = aws.String(stack.RegionalEndpoint("eu-west-1"))
+	regional := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true; o.RetryMaxAttempts = 1 })
+	a := &access{mode: ModeCrossAccount}
+	for _, method := range []string{"GET", "HEAD"} {
+		var err error
+		if method == "GET" {
+			_, err = regional.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("far-eu"), Key: aws.String("k")}, a.optFns("")...)
+		} else {
+			_, err = regional.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("far-eu"), Key: aws.String("k")}, a.optFns("")...)
+		}
+		if err == nil || !strings.Contains(err.Error(), "400") {
+			t.Fatalf("%s signed for us-east-1 at eu-west-1: %v, want a 400", method, err)
+		}
+		if r := redirectRegion(err); r != "eu-west-1" {
+			t.Errorf("%s: region learned %q from %v, want eu-west-1", method, r, err)
+		}
+	}
+	// Without the middleware the GET's region is lost with the body.
+	_, err := regional.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("far-eu"), Key: aws.String("k")})
+	if r := redirectRegion(err); r != "" {
+		t.Fatalf("the plain SDK kept the region %q: the middleware would be redundant", r)
+	}
+}
+
+// localawsTLS starts a localaws stack serving https for this test.
+func localawsTLS(t testing.TB) *localaws.Stack {
+	t.Helper()
+	s, err := localaws.Start(localaws.Options{TLS: true})
+	if err != nil {
+		t.Fatalf("start localaws: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}

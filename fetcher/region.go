@@ -1,10 +1,17 @@
 package fetcher
 
 import (
+	"bytes"
 	"context"
+	"encoding/xml"
+	"io"
+	"net/http"
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 )
@@ -86,3 +93,34 @@ func (r *regionCache) putMem(bucket, region string, now time.Time) {
 	}
 	r.mem[bucket] = regionEntry{region: region, expires: now.Add(r.ttl)}
 }
+
+// regionFromErrorBody keeps the region S3 names in the body of a 400
+// AuthorizationHeaderMalformed (a request signed for another region reached
+// the bucket's own region), which the SDK's error deserializer discards: it
+// is copied into the answer's x-amz-bucket-region header, where
+// redirectRegion reads it as it reads a 301's.
+// https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html#ErrorCodeList
+var regionFromErrorBody = s3.WithAPIOptions(func(st *middleware.Stack) error {
+	// Added last and After, so it is the innermost deserializer: it sees
+	// the raw answer before the operation's error deserializer reads it.
+	return st.Deserialize.Add(middleware.DeserializeMiddlewareFunc("ferryRegionFromErrorBody",
+		func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
+			out, md, err := next.HandleDeserialize(ctx, in)
+			resp, ok := out.RawResponse.(*smithyhttp.Response)
+			if err != nil || !ok || resp.StatusCode != http.StatusBadRequest || resp.Body == nil ||
+				resp.Header.Get("x-amz-bucket-region") != "" {
+				return out, md, err
+			}
+			// Error bodies are small; the read is bounded all the same.
+			head, rerr := io.ReadAll(io.LimitReader(resp.Body, 16<<10))
+			resp.Body = struct {
+				io.Reader
+				io.Closer
+			}{io.MultiReader(bytes.NewReader(head), resp.Body), resp.Body}
+			var e struct{ Code, Region string }
+			if rerr == nil && xml.Unmarshal(head, &e) == nil && e.Code == "AuthorizationHeaderMalformed" && e.Region != "" {
+				resp.Header.Set("x-amz-bucket-region", e.Region)
+			}
+			return out, md, err
+		}), middleware.After)
+})

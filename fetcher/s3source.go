@@ -33,9 +33,10 @@ func (a *access) hint(bucket string) hintInput {
 }
 
 // optFns are the per-call options of a source request: the region and, for
-// delegated reads, the customer's credentials in place of the fleet's.
+// delegated reads, the customer's credentials in place of the fleet's; and
+// the region of a wrong-region answer kept where redirectRegion looks.
 func (a *access) optFns(region string) []func(*s3.Options) {
-	var fns []func(*s3.Options)
+	fns := []func(*s3.Options){regionFromErrorBody}
 	if region != "" {
 		fns = append(fns, func(o *s3.Options) { o.Region = region })
 	}
@@ -175,8 +176,9 @@ func (c *Copier) openS3(ctx context.Context, a *access, loc Location) (*object, 
 	return obj, nil
 }
 
-// redirectRegion returns the region S3 named in a 301 PermanentRedirect (or a
-// 400 with the header, which S3 sends for a wrong signing region), or "".
+// redirectRegion returns the region S3 named in a 301 PermanentRedirect or
+// a 400 for a wrong signing region (the header of a HEAD answer, or the
+// body's <Region>, which regionFromErrorBody moves into the header), or "".
 func redirectRegion(err error) string {
 	var re *smithyhttp.ResponseError
 	if !errors.As(err, &re) || re.Response == nil {

@@ -170,6 +170,11 @@ func s3Denied() apiError {
 // authorisation, then key existence — and forwards what passes to kumo.
 func (s *Stack) serveS3(w http.ResponseWriter, r *http.Request, k *accessKey, si sigInfo, c s3Call) {
 	p := k.principal()
+	if e := wrongSigningRegion(r, si); e != nil {
+		s.stats.add(c.Op, outcomeRedirect)
+		writeError(w, r, svcS3, *e)
+		return
+	}
 	if c.Bucket == "" {
 		s.forward(w, r, &gateState{op: c.Op})
 		return
@@ -191,11 +196,11 @@ func (s *Stack) serveS3(w http.ResponseWriter, r *http.Request, k *accessKey, si
 		return
 	}
 	regionHeader := map[string]string{"x-amz-bucket-region": b.region}
-	if b.region != si.Region && c.Op != "s3:GetBucketLocation" {
-		refuse(outcomeRedirect, apiError{Status: http.StatusMovedPermanently, Code: "PermanentRedirect",
-			Message: "The bucket you are attempting to access must be addressed using the specified endpoint. Please send all future requests to this endpoint.",
-			Header:  regionHeader})
-		return
+	if c.Op != "s3:GetBucketLocation" {
+		if e := wrongBucketRegion(r, si, c.Bucket, b.region); e != nil {
+			refuse(outcomeRedirect, *e)
+			return
+		}
 	}
 	expected := r.Header.Get("X-Amz-Expected-Bucket-Owner")
 	if expected == "" {

@@ -280,6 +280,10 @@ func (s *Stack) configFor(creds aws.CredentialsProvider, region string) aws.Conf
 		tr.MaxIdleConns = 512
 		tr.MaxIdleConnsPerHost = 256
 		s.clientTLS(tr)
+		if tr.DialContext == nil {
+			tr.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+		}
+		tr.DialContext = s.dialLocalhostNames(tr.DialContext)
 	})
 	return aws.Config{
 		Region:       region,

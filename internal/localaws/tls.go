@@ -71,8 +71,9 @@ func newTLSMaterial(host string, now time.Time) (*tlsMaterial, error) {
 		NotAfter:     now.Add(certLifetime),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		// *.localhost: the regional host names (s3-eu-west-1.localhost).
+		DNSNames:    []string{"localhost", "*.localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 	}
 	if ip := net.ParseIP(host); ip != nil {
 		if !ip.IsUnspecified() && !ip.IsLoopback() {

@@ -24,6 +24,9 @@ type apiError struct {
 	Code    string
 	Message string
 	Header  map[string]string
+	// XML holds extra elements of an S3 error body (escaped already),
+	// e.g. <Region> or <Endpoint>.
+	XML string
 }
 
 func requestID() string {
@@ -81,12 +84,8 @@ func writeError(w http.ResponseWriter, r *http.Request, svc string, e apiError) 
 			w.WriteHeader(e.Status)
 			return
 		}
-		var extra string
-		if region := e.Header["x-amz-bucket-region"]; region != "" && e.Status == http.StatusMovedPermanently {
-			extra = `<Endpoint>s3.` + xmlEscape(region) + `.amazonaws.com</Endpoint>`
-		}
 		body := `<?xml version="1.0" encoding="UTF-8"?>` + "\n<Error><Code>" + xmlEscape(e.Code) +
-			`</Code><Message>` + xmlEscape(e.Message) + `</Message>` + extra + `<RequestId>` + id +
+			`</Code><Message>` + xmlEscape(e.Message) + `</Message>` + e.XML + `<RequestId>` + id +
 			`</RequestId><HostId>` + id + `</HostId></Error>`
 		h.Set("Content-Type", "application/xml")
 		h.Set("Content-Length", strconv.Itoa(len(body)))
@@ -98,14 +97,14 @@ func writeError(w http.ResponseWriter, r *http.Request, svc string, e apiError) 
 // errUnknownKey is the service's answer to an access key it never issued.
 func errUnknownKey(svc string) apiError {
 	if svc == svcS3 {
-		return apiError{http.StatusForbidden, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.", nil}
+		return apiError{http.StatusForbidden, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.", nil, ""}
 	}
-	return apiError{http.StatusForbidden, "InvalidClientTokenId", "The security token included in the request is invalid.", nil}
+	return apiError{http.StatusForbidden, "InvalidClientTokenId", "The security token included in the request is invalid.", nil, ""}
 }
 
 func errBadSignature() apiError {
 	return apiError{http.StatusForbidden, "SignatureDoesNotMatch",
-		"The request signature we calculated does not match the signature you provided. Check your key and signing method.", nil}
+		"The request signature we calculated does not match the signature you provided. Check your key and signing method.", nil, ""}
 }
 
 func errExpired(svc string) apiError {
@@ -113,26 +112,26 @@ func errExpired(svc string) apiError {
 	if svc == svcS3 {
 		st = http.StatusBadRequest
 	}
-	return apiError{st, "ExpiredToken", "The provided token has expired.", nil}
+	return apiError{st, "ExpiredToken", "The provided token has expired.", nil, ""}
 }
 
 func errBadToken(svc string) apiError {
 	if svc == svcS3 {
-		return apiError{http.StatusForbidden, "InvalidToken", "The provided token is malformed or otherwise invalid.", nil}
+		return apiError{http.StatusForbidden, "InvalidToken", "The provided token is malformed or otherwise invalid.", nil, ""}
 	}
-	return apiError{http.StatusForbidden, "InvalidClientTokenId", "The security token included in the request is invalid.", nil}
+	return apiError{http.StatusForbidden, "InvalidClientTokenId", "The security token included in the request is invalid.", nil, ""}
 }
 
 func errUnsigned(svc string) apiError {
 	if svc == svcS3 {
-		return apiError{http.StatusForbidden, "AccessDenied", "Access Denied", nil}
+		return apiError{http.StatusForbidden, "AccessDenied", "Access Denied", nil, ""}
 	}
-	return apiError{http.StatusForbidden, "MissingAuthenticationToken", "Request is missing Authentication Token", nil}
+	return apiError{http.StatusForbidden, "MissingAuthenticationToken", "Request is missing Authentication Token", nil, ""}
 }
 
 func errMalformedAuth(svc, msg string) apiError {
 	if svc == svcS3 {
-		return apiError{http.StatusBadRequest, "AuthorizationHeaderMalformed", msg, nil}
+		return apiError{http.StatusBadRequest, "AuthorizationHeaderMalformed", msg, nil, ""}
 	}
-	return apiError{http.StatusBadRequest, "IncompleteSignature", msg, nil}
+	return apiError{http.StatusBadRequest, "IncompleteSignature", msg, nil, ""}
 }
