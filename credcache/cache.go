@@ -450,7 +450,9 @@ func (c *Cache) setShared(ctx context.Context, key string, val []byte, ttl time.
 }
 
 // assume calls STS once and records the outcome in L1.
-func (c *Cache) assume(ctx context.Context, t *target) (aws.Credentials, error) {
+func (c *Cache) assume(ctx context.Context, t *target) (creds aws.Credentials, err error) {
+	ctx, span := startAssumeSpan(ctx, t)
+	defer func() { endAssumeSpan(span, err) }()
 	out, err := c.o.STS.AssumeRole(ctx, &sts.AssumeRoleInput{
 		RoleArn:         aws.String(t.roleARN),
 		RoleSessionName: aws.String(SessionName(t.customerID)),
@@ -477,7 +479,7 @@ func (c *Cache) assume(ctx context.Context, t *target) (aws.Credentials, error) 
 			Err: errors.New("STS answered without credentials or expiration")}
 	}
 	c.m.assumeRole("ok")
-	creds := aws.Credentials{
+	creds = aws.Credentials{
 		AccessKeyID:     aws.ToString(out.Credentials.AccessKeyId),
 		SecretAccessKey: aws.ToString(out.Credentials.SecretAccessKey),
 		SessionToken:    aws.ToString(out.Credentials.SessionToken),

@@ -173,6 +173,8 @@ type Lease struct {
 	c        *Consumer
 	handle   string // receipt handle; never logged
 	msgAttrs map[string]types.MessageAttributeValue
+	// awsTraceHeader is the AWSTraceHeader system attribute (X-Ray).
+	awsTraceHeader string
 
 	// Guarded by c.mu.
 	state      leaseState
@@ -377,6 +379,7 @@ func (c *Consumer) Receive(ctx context.Context, max int) ([]*Lease, error) {
 			types.MessageSystemAttributeNameSentTimestamp,
 			types.MessageSystemAttributeNameMessageGroupId,
 			types.MessageSystemAttributeNameMessageDeduplicationId,
+			types.MessageSystemAttributeNameAWSTraceHeader,
 		},
 		MessageAttributeNames: []string{"All"},
 	})
@@ -444,6 +447,7 @@ func (c *Consumer) newLease(m types.Message, now time.Time) *Lease {
 	}
 	l.GroupID = m.Attributes[string(types.MessageSystemAttributeNameMessageGroupId)]
 	l.DeduplicationID = m.Attributes[string(types.MessageSystemAttributeNameMessageDeduplicationId)]
+	l.awsTraceHeader = m.Attributes[string(types.MessageSystemAttributeNameAWSTraceHeader)]
 	return l
 }
 

@@ -12,6 +12,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ferryworks/ferry/tracing"
 )
 
 // Message attribute names ferry sets on task and event messages.
@@ -57,6 +61,19 @@ func (p *Producer) Send(ctx context.Context, tasks []Task) []SendResult {
 	var entries []types.SendMessageBatchRequestEntry
 	var owner []int // entries[k] carries tasks[owner[k]]
 	var sizes []int
+	// One producer span per task: each message starts (or continues) its
+	// own trace, which the worker and the task's event carry on.
+	var spans []trace.Span
+	if tracing.On() {
+		spans = make([]trace.Span, len(tasks))
+	}
+	defer func() {
+		for i, sp := range spans {
+			if sp != nil {
+				endSpan(sp, aws.String(res[i].MessageID), res[i].Err)
+			}
+		}
+	}()
 	for i, t := range tasks {
 		res[i].TaskID = t.TaskID
 		body, err := EncodeTask(t, p.limits)
@@ -70,6 +87,11 @@ func (p *Producer) Send(ctx context.Context, tasks []Task) []SendResult {
 				AttrCustomerID: stringAttr(t.CustomerID),
 				AttrTaskID:     stringAttr(t.TaskID),
 			},
+		}
+		if spans != nil {
+			_, spans[i] = startSendSpan(ctx, p.queueURL, e.MessageAttributes, func() []attribute.KeyValue {
+				return []attribute.KeyValue{attribute.String("ferry.task_id", t.TaskID), attribute.String("ferry.customer_id", t.CustomerID)}
+			})
 		}
 		if p.fifo {
 			g := t.CustomerID

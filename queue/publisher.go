@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
+	"go.opentelemetry.io/otel/attribute"
 )
 
 // Publisher publishes terminal task events to the events queue.
@@ -41,7 +42,7 @@ const publishAttempts = 3
 // (EventID from EventID(TaskID, SubmissionID, Type)). Transient SQS errors
 // are retried a few times; a redelivered task publishes the same event id,
 // so consumers deduplicate duplicates that a retry may cause.
-func (p *Publisher) Publish(ctx context.Context, e Event) error {
+func (p *Publisher) Publish(ctx context.Context, e Event) (err error) {
 	if e.TaskID == "" || e.Type == "" {
 		return errors.New("queue: event needs task_id and type")
 	}
@@ -68,6 +69,17 @@ func (p *Publisher) Publish(ctx context.Context, e Event) error {
 	if e.CustomerID != "" {
 		in.MessageAttributes[AttrCustomerID] = stringAttr(e.CustomerID)
 	}
+	_, span := startSendSpan(ctx, p.queueURL, in.MessageAttributes, func() []attribute.KeyValue {
+		return []attribute.KeyValue{attribute.String("ferry.event_id", e.EventID), attribute.String("ferry.event_type", e.Type)}
+	})
+	var out *sqs.SendMessageOutput
+	defer func() {
+		var id *string
+		if out != nil {
+			id = out.MessageId
+		}
+		endSpan(span, id, err)
+	}()
 	if p.fifo {
 		group := e.CustomerID
 		if group == "" {
@@ -77,7 +89,7 @@ func (p *Publisher) Publish(ctx context.Context, e Event) error {
 		in.MessageDeduplicationId = aws.String(DeduplicationID(e.EventID))
 	}
 	for attempt := 1; ; attempt++ {
-		_, err = p.api.SendMessage(ctx, in)
+		out, err = p.api.SendMessage(ctx, in)
 		if err == nil {
 			p.Metrics.publishedEvent(e.Type)
 			return nil

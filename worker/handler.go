@@ -160,7 +160,18 @@ type Report struct {
 // Handle processes one delivery and settles its lease (ack, retry later,
 // release or dead-letter). ctx is the work context: when it ends (a hard
 // shutdown), unfinished work is released for another worker at once.
+//
+// The delivery is traced as a consumer span continuing the trace the message
+// came with; the copies, the AssumeRole calls and the event's publication
+// are its children, and the event carries the trace on.
 func (h *Handler) Handle(ctx context.Context, l *queue.Lease) Report {
+	ctx, span := l.StartProcessSpan(ctx)
+	rep := h.handle(ctx, l)
+	endProcessSpan(span, rep)
+	return rep
+}
+
+func (h *Handler) handle(ctx context.Context, l *queue.Lease) Report {
 	task, err := queue.DecodeTask(l.Body, h.o.Limits)
 	if err == nil {
 		err = checkURIs(task)
@@ -320,9 +331,11 @@ func (h *Handler) copyAll(ctx context.Context, t queue.Task, attempt int) ([]fet
 	g.SetLimit(h.o.Parallelism)
 	for i, a := range t.Attachments {
 		g.Go(func() error {
-			results[i], errs[i] = h.o.Copier.Copy(ctx, fetcher.Request{
+			cctx, span := startCopySpan(ctx, i)
+			results[i], errs[i] = h.o.Copier.Copy(cctx, fetcher.Request{
 				CustomerID: t.CustomerID, TaskID: t.TaskID, Index: i, URI: a.URI, Name: a.Name, Attempt: attempt,
 			})
+			endCopySpan(span, results[i], errs[i])
 			return nil
 		})
 	}

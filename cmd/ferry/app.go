@@ -46,6 +46,8 @@ type app struct {
 	// credMetrics are credcache's collectors once access built them with
 	// metrics; the worker counts its own Redis errors on the same counter.
 	credMetrics *credcache.Metrics
+	// stopTrace flushes and stops tracing (nil until startTracing).
+	stopTrace func(context.Context) error
 }
 
 func newApp() *app {
@@ -69,7 +71,7 @@ func (a *app) loadConfig(cmd *cobra.Command) error {
 	a.stdout, a.stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
 	a.log = newLogger(a.stderr, a.cfg.LogLevel, a.cfg.LogFormat)
 	redis.SetLogger(redisLogger{a.log})
-	return nil
+	return a.startTracing(cmd.Context())
 }
 
 // redisLogger sends go-redis's own lines (a pool that cannot dial, …) to the

@@ -26,6 +26,7 @@ func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
 func run(args []string) int {
 	app := newApp()
+	defer app.stopTracing()
 	root := &cobra.Command{
 		Use:           "ferry",
 		Short:         "ferry copies customers' attachments from their S3 buckets into internal storage",
