@@ -76,6 +76,12 @@ type Config struct {
 	TaskParallelism int
 	// CustomerMaxInflight caps one customer's concurrent tasks; 0 is no cap.
 	CustomerMaxInflight int
+	// CustomerFleetMaxInflight caps one customer's concurrent tasks across
+	// every worker sharing the Redis; 0 is no cap.
+	CustomerFleetMaxInflight int
+	// CustomerFleetLeaseTTL is how long a dead worker's fleet-wide places
+	// stay taken.
+	CustomerFleetLeaseTTL time.Duration
 	// HTTPAllowHosts are the hosts plain https attachments may come from.
 	HTTPAllowHosts []string
 	// S3PathStyle is the addressing setting; use UsePathStyle.
@@ -163,7 +169,7 @@ var settings = []setting{
 		func(c *Config) flag.Value { return durationValue{&c.VisibilityTimeout} }},
 	{Var{Name: "FERRY_MAX_PROCESSING_TIME", Flag: "max-processing-time", Default: "1h", Usage: "upper bound on one task, heartbeats included"}, "a duration like 1h",
 		func(c *Config) flag.Value { return durationValue{&c.MaxProcessingTime} }},
-	{Var{Name: "FERRY_SHUTDOWN_TIMEOUT", Flag: "shutdown-timeout", Default: "30s", Usage: "how long SIGTERM waits for running tasks before releasing them"}, "a duration like 30s",
+	{Var{Name: "FERRY_SHUTDOWN_TIMEOUT", Flag: "shutdown-timeout", Default: "30s", Usage: "how long SIGTERM waits for running tasks before handing them back"}, "a duration like 30s",
 		func(c *Config) flag.Value { return durationValue{&c.ShutdownTimeout} }},
 	{Var{Name: "FERRY_MAX_OBJECT_BYTES", Flag: "max-object-bytes", Default: "5GiB", Usage: "largest attachment copied (bytes, or with a unit: 64MiB, 5GiB)"}, "a byte size like 5368709120, 64MiB or 5GiB",
 		func(c *Config) flag.Value { return byteSizeValue{&c.MaxObjectBytes} }},
@@ -177,6 +183,10 @@ var settings = []setting{
 		func(c *Config) flag.Value { return intValue{&c.TaskParallelism} }},
 	{Var{Name: "FERRY_CUSTOMER_MAX_INFLIGHT", Flag: "customer-max-inflight", Default: "0", Usage: "most tasks of one customer running at once in a worker (0 = no cap)"}, "a non-negative integer",
 		func(c *Config) flag.Value { return intValue{&c.CustomerMaxInflight} }},
+	{Var{Name: "FERRY_CUSTOMER_FLEET_MAX_INFLIGHT", Flag: "customer-fleet-max-inflight", Default: "0", Usage: "most tasks of one customer running at once across all workers, held as leases in Redis (0 = no cap)"}, "a non-negative integer",
+		func(c *Config) flag.Value { return intValue{&c.CustomerFleetMaxInflight} }},
+	{Var{Name: "FERRY_CUSTOMER_FLEET_LEASE_TTL", Flag: "customer-fleet-lease-ttl", Default: "30s", Usage: "lifetime of a fleet-wide place, renewed while its task runs: how long a killed worker's places stay taken"}, "a duration like 30s",
+		func(c *Config) flag.Value { return durationValue{&c.CustomerFleetLeaseTTL} }},
 	{Var{Name: "FERRY_HTTP_ALLOW_HOSTS", Flag: "http-allow-hosts", Usage: "comma-separated hosts plain https attachments may be fetched from (*.example.com allowed); empty refuses all"}, "a comma-separated list of host names",
 		func(c *Config) flag.Value { return listValue{&c.HTTPAllowHosts} }},
 	{Var{Name: "FERRY_S3_PATH_STYLE", Flag: "s3-path-style", Default: "auto", Usage: "S3 path-style addressing: auto (when an endpoint URL is set) | true | false"}, "auto | true | false",

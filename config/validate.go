@@ -193,6 +193,7 @@ func (c *Config) Validate(needs ...Requirement) error {
 		{"FERRY_PART_CONCURRENCY", c.PartConcurrency, 1},
 		{"FERRY_TASK_PARALLELISM", c.TaskParallelism, 1},
 		{"FERRY_CUSTOMER_MAX_INFLIGHT", c.CustomerMaxInflight, 0},
+		{"FERRY_CUSTOMER_FLEET_MAX_INFLIGHT", c.CustomerFleetMaxInflight, 0},
 	} {
 		if !bad(n.name) && n.v < n.min {
 			want := "a positive integer"
@@ -207,6 +208,11 @@ func (c *Config) Validate(needs ...Requirement) error {
 	}
 	if !bad("FERRY_MAX_PROCESSING_TIME") && (c.MaxProcessingTime <= 0 || c.MaxProcessingTime > maxVisibility) {
 		add("FERRY_MAX_PROCESSING_TIME", formatDuration(c.MaxProcessingTime), "a positive duration up to 12h (SQS cannot extend a lease beyond 12h)")
+	}
+	if !bad("FERRY_CUSTOMER_FLEET_LEASE_TTL") && (c.CustomerFleetLeaseTTL < time.Second || c.CustomerFleetLeaseTTL > time.Hour) {
+		// Renewed every third of it: shorter than a second would spend the
+		// worker on renewals and lose leases to one slow Redis reply.
+		add("FERRY_CUSTOMER_FLEET_LEASE_TTL", formatDuration(c.CustomerFleetLeaseTTL), "a duration between 1s and 1h")
 	}
 	if !bad("FERRY_SHUTDOWN_TIMEOUT") && c.ShutdownTimeout <= 0 {
 		add("FERRY_SHUTDOWN_TIMEOUT", formatDuration(c.ShutdownTimeout), "a positive duration")

@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ferryworks/ferry/admission"
 	"github.com/ferryworks/ferry/fetcher"
 	"github.com/ferryworks/ferry/internal/redislock"
 	"github.com/ferryworks/ferry/queue"
@@ -60,8 +61,9 @@ const (
 	// receive on standard queues.
 	OutcomeReleased Outcome = "released"
 	// OutcomeDeferred: the customer already had CustomerMaxInflight tasks
-	// running here; the message is requeued with a short delay so one
-	// customer's flood cannot take every slot.
+	// running here, or FleetCap's Max across the fleet; the message is
+	// requeued with a short delay (spending no receive) so one customer's
+	// flood cannot take every slot.
 	OutcomeDeferred Outcome = "deferred"
 )
 
@@ -87,7 +89,12 @@ type HandlerOptions struct {
 	// the cap is requeued with DeferDelay (Lease.Requeue), which does not
 	// bring it nearer the DLQ.
 	CustomerMaxInflight int
-	// DeferDelay is how long a delivery over the customer cap waits before
+	// FleetCap caps one customer's tasks running at once across every
+	// worker (FERRY_CUSTOMER_FLEET_MAX_INFLIGHT); nil or Max 0 is no cap. A
+	// delivery over it is requeued with DeferDelay like one over
+	// CustomerMaxInflight. When Redis cannot answer, the task runs uncapped.
+	FleetCap *admission.FleetCap
+	// DeferDelay is how long a delivery over a customer cap waits before
 	// it is delivered again (default 1 s, whole seconds).
 	DeferDelay time.Duration
 	Logger     zerolog.Logger
@@ -188,6 +195,22 @@ func (h *Handler) handle(ctx context.Context, l *queue.Lease) Report {
 	defer h.leave(task.CustomerID)
 	key := task.DedupeKey()
 	log := h.o.Logger.With().Str("task_id", task.TaskID).Str("customer_id", task.CustomerID).Str("message_id", l.MessageID).Logger()
+
+	place, ok, err := h.o.FleetCap.Acquire(ctx, task.CustomerID)
+	switch {
+	case err != nil:
+		// The cap shares load fairly; it is not worth stopping work for.
+		log.Warn().Err(err).Msg("fleet-wide cap unavailable; running uncapped")
+	case !ok:
+		rep.Outcome = OutcomeDeferred
+		rep.Err = l.Requeue(ctx, h.o.DeferDelay)
+		return rep
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = place.Release(rctx) // if Redis cannot answer, the place lapses after its TTL
+	}()
 
 	// Already announced? Else take the task's lock (one round trip).
 	t, done, lock, err := h.o.State.Begin(ctx, key, h.o.LockTTL)

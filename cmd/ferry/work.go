@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	"github.com/ferryworks/ferry/admission"
 	"github.com/ferryworks/ferry/config"
 	"github.com/ferryworks/ferry/internal/buildinfo"
 	"github.com/ferryworks/ferry/queue"
@@ -25,7 +26,7 @@ attachments into FERRY_BUCKET and publish one terminal event per task to
 FERRY_EVENTS_QUEUE_URL.
 
 On SIGTERM or SIGINT the worker stops receiving, lets in-flight tasks finish
-within FERRY_SHUTDOWN_TIMEOUT, releases the rest for other workers and exits 0.
+within FERRY_SHUTDOWN_TIMEOUT, hands the rest back for other workers and exits 0.
 A second signal exits at once (unfinished messages come back after their
 visibility timeout).`
 
@@ -102,6 +103,16 @@ func (a *app) work(parent context.Context) error {
 	dl.Metrics = qm
 	publisher := queue.NewPublisher(sqsAPI, a.cfg.EventsQueueURL)
 	wm := worker.NewMetrics(a.reg)
+	fleetCap, err := admission.New(admission.Options{Redis: rdb, Prefix: a.cfg.RedisPrefix,
+		Max: a.cfg.CustomerFleetMaxInflight, LeaseTTL: a.cfg.CustomerFleetLeaseTTL,
+		RedisErrors: a.credMetrics.RedisErrors, Logger: a.log})
+	if err != nil {
+		return err
+	}
+	// Places are renewed until the pool has drained, past the first signal.
+	renew, stopRenew := context.WithCancel(context.Background())
+	defer stopRenew()
+	go fleetCap.Run(renew)
 	handler, err := worker.NewHandler(worker.HandlerOptions{
 		Copier:      copier,
 		Publisher:   publisher,
@@ -115,6 +126,7 @@ func (a *app) work(parent context.Context) error {
 		LockTTL:             a.cfg.VisibilityTimeout,
 		BusyDelay:           min(max(a.cfg.VisibilityTimeout/2, time.Second), time.Minute),
 		CustomerMaxInflight: a.cfg.CustomerMaxInflight,
+		FleetCap:            fleetCap,
 		Logger:              a.log,
 		Metrics:             wm,
 	})

@@ -42,6 +42,8 @@ type gateState struct {
 	onStatus func(status int)
 	// onResponse may rewrite kumo's answer before the client sees it.
 	onResponse func(resp *http.Response)
+	// longPoll is a ReceiveMessage that waits, run as short polls.
+	longPoll *longPoll
 }
 
 type gateStateKey struct{}
@@ -132,6 +134,7 @@ func (s *Stack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, svc, *aerr)
 		return
 	}
+	defer s.inflight.enter(op)()
 	if s.applyFault(w, r, svc, op) {
 		return
 	}
@@ -154,7 +157,11 @@ func (s *Stack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case svcSTS:
 		s.serveSTS(w, r, op, key, form)
 	case svcSQS:
-		s.forward(w, r, &gateState{op: op, onResponse: s.fifoHook(op, body.Bytes())})
+		st := &gateState{op: op, onResponse: s.fifoHook(op, body.Bytes())}
+		if op == "sqs:ReceiveMessage" {
+			st.longPoll = parseLongPoll(body.Bytes())
+		}
+		s.forward(w, r, st)
 	default:
 		s.serveS3(w, r, key, si, call)
 	}

@@ -337,3 +337,38 @@ func TestSQSFIFOReturnsGroupID(t *testing.T) {
 		}
 	}
 }
+
+// A long poll returns a message that becomes visible while it waits: one
+// whose delivery delay ends, and one whose visibility timeout ends, as SQS
+// does (kumo alone wakes a poll only when a call changes the queue).
+func TestSQSLongPollSeesMessagesBecomingVisible(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, Options{})
+	ctx := testCtx(t)
+	fleet := mustAccount(t, s, fleetID)
+	qURL, err := s.CreateQueue(ctx, Queue{Name: "waits"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.SQSClient(fleet, "us-east-1")
+	if _, err := c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(qURL), MessageBody: aws.String("delayed"), DelaySeconds: 2}); err != nil {
+		t.Fatal(err)
+	}
+	// One poll of 20 s, begun while the message is still delayed.
+	out, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(qURL), WaitTimeSeconds: 20, VisibilityTimeout: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Messages) != 1 || aws.ToString(out.Messages[0].Body) != "delayed" {
+		t.Fatalf("the long poll returned %d messages, want the delayed one once its delay ended", len(out.Messages))
+	}
+	// Not deleted: it is hidden for 2 s, then the next poll must see it.
+	out, err = c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(qURL), WaitTimeSeconds: 20,
+		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Messages) != 1 || out.Messages[0].Attributes["ApproximateReceiveCount"] != "2" {
+		t.Fatalf("the second long poll returned %+v, want the message again with receive count 2", out.Messages)
+	}
+}

@@ -91,7 +91,9 @@ type Stack struct {
 
 	faults faultSet
 	stats  statSet
-	fifo   fifoIDs
+	// inflight counts requests in progress per operation.
+	inflight inflightSet
+	fifo     fifoIDs
 
 	closeOnce sync.Once
 	closeErr  error
@@ -180,7 +182,7 @@ func Start(opts Options) (*Stack, error) {
 			// The client's address means nothing to kumo.
 			pr.Out.Header.Del("X-Forwarded-For")
 		},
-		Transport:      tr,
+		Transport:      longPollTransport{tr},
 		FlushInterval:  -1,
 		BufferPool:     proxyBufferPool{},
 		ModifyResponse: s.modifyResponse,
