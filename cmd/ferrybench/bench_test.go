@@ -51,7 +51,7 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("%s/%s: %d failures in %.3fs", m.Scenario, m.Tool, m.Failures, m.Seconds)
 		}
 	}
-	for _, want := range []string{"1KiB/c1|ferry", "1KiB/c1|raw", "1KiB/c8|ferry", "1KiB/idle|ferry", "1KiB/idle|raw", "6MiB|ferry", "6MiB|raw", "noisy/nocap|ferry", "noisy/cap1|ferry"} {
+	for _, want := range []string{"1KiB/c1|ferry", "1KiB/c1|raw", "1KiB/c8|ferry", "1KiB/idle|ferry", "1KiB/idle|raw", "6MiB|ferry", "6MiB|raw", "noisy/nocap|ferry", "noisy/cap1|ferry", "noisy/fleetcap1|ferry"} {
 		m, ok := seen[want]
 		if !ok {
 			t.Errorf("no measurement for %s", want)
@@ -69,6 +69,11 @@ func TestSmoke(t *testing.T) {
 	if m := seen["1KiB/c1|ferry"]; m.RedisPerTsk <= 0 {
 		t.Errorf("Redis commands per task not measured: %v", m.RedisPerTsk)
 	}
+	// Each 1 KiB task is one source read and one event; the worker's Redis
+	// work shows up command by command.
+	if m := seen["1KiB/c1|ferry"]; m.CallsPerTask["s3:GetObject"] < 1 || m.CallsPerTask["sqs:SendMessage"] < 1 || len(m.RedisCmdsPerTask) == 0 {
+		t.Errorf("cost per task not measured: AWS %v, Redis %v", m.CallsPerTask, m.RedisCmdsPerTask)
+	}
 	if len(res.Assume) == 0 {
 		t.Error("no AssumeRole counts")
 	}
@@ -82,7 +87,7 @@ func TestSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"## Results", "## Ratios", "## Targets", "## Noisy neighbour", "| 1KiB/c8 | ferry |"} {
+	for _, want := range []string{"## Results", "## Ratios", "## Targets", "## Noisy neighbour", "| 1KiB/c8 | ferry |", "## Cost per task", "| noisy/fleetcap1 |"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("summary.md lacks %q", want)
 		}

@@ -277,6 +277,8 @@ func (b *bench) writeReport() ([]string, error) {
 		p("| %s | %s | %s |\n", t.What, t.Measured, t.Met)
 	}
 
+	p("%s", b.costSection(names))
+
 	var noisyNames []string
 	for _, n := range names {
 		if strings.HasPrefix(n, "noisy/") {
@@ -284,7 +286,7 @@ func (b *bench) writeReport() ([]string, error) {
 		}
 	}
 	if len(noisyNames) > 0 {
-		p("\n## Noisy neighbour\n\nOne customer's backlog of big tasks is enqueued first; the other customers then submit 1 KiB tasks at a steady rate. The run ends with the last small task (the backlog is abandoned).\n\n| setting | small tasks | small p50 ms | small p95 ms | small p99 ms | big tasks finished meanwhile |\n|---|---|---|---|---|---|\n")
+		p("\n## Noisy neighbour\n\nOne customer's backlog of big tasks is enqueued first; the other customers then submit 1 KiB tasks at a steady rate. The run ends with the last small task (the backlog is abandoned). `capN` is `FERRY_CUSTOMER_MAX_INFLIGHT=N` in each of the %d workers (the noisy customer may hold N slots per worker); `fleetcapN` is `FERRY_CUSTOMER_FLEET_MAX_INFLIGHT=N` (N slots across the fleet, held as leases in Redis).\n\n| setting | small tasks | small p50 ms | small p95 ms | small p99 ms | big tasks finished meanwhile |\n|---|---|---|---|---|---|\n", b.noisyWorkers())
 		for _, n := range noisyNames {
 			g := func(f func(measurement) float64) spread { return spreadOf(b.pick(n, toolFerry, f)) }
 			p("| %s | %s | %s | %s | %s | %s |\n", n, g(func(m measurement) float64 { return float64(m.Tasks) }).fmt(0),

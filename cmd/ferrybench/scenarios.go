@@ -123,8 +123,13 @@ type measurement struct {
 	Missing     int     `json:"missing,omitempty"`
 	// Noisy-neighbour runs: the cap and the big customer's tasks finished
 	// while the small ones ran.
-	Cap     int `json:"cap,omitempty"`
-	BigDone int `json:"big_done,omitempty"`
+	Cap      int `json:"cap,omitempty"`
+	FleetCap int `json:"fleet_cap,omitempty"`
+	BigDone  int `json:"big_done,omitempty"`
+	// CallsPerTask is what the local AWS served per task, by operation;
+	// RedisCmdsPerTask the Redis commands, by command (ferry runs only).
+	CallsPerTask     map[string]float64 `json:"aws_calls_per_task,omitempty"`
+	RedisCmdsPerTask map[string]float64 `json:"redis_commands_per_task_by_command,omitempty"`
 }
 
 // bench is one ferrybench invocation's state.
@@ -272,10 +277,10 @@ func runBench(ctx context.Context, o options, log zerolog.Logger) ([]string, err
 			}
 		}
 		if selected("noisy") {
-			for _, capN := range []int{0, noisy.Cap} {
-				m, err := b.runNoisy(ctx, noisy, capN, run)
+			for _, setting := range noisySettings(noisy) {
+				m, err := b.runNoisy(ctx, noisy, setting, run)
 				if err != nil {
-					return nil, fmt.Errorf("noisy (cap %d) run %d: %w", capN, run, err)
+					return nil, fmt.Errorf("%s run %d: %w", setting.Name, run, err)
 				}
 				log.Info().Str("scenario", m.Scenario).Int("run", run).Float64("small_p99_ms", round(m.P99ms, 1)).
 					Int("big_done", m.BigDone).Msg("measured")
@@ -370,6 +375,7 @@ func (b *bench) runOne(ctx context.Context, w *world, sc scenario, run int, tool
 			return m, err
 		}
 		cmdsBefore, _ := commandCalls(ctx, b.rdb)
+		costBefore := b.costSnapshot(ctx, w)
 		profDone := make(chan error, 1)
 		if tool == toolFerry && b.o.pprof {
 			go func() { profDone <- fl.cpuProfile(ctx, filepath.Join(b.o.out, "cpu-"+tag+".pprof"), 10) }()
@@ -396,6 +402,7 @@ func (b *bench) runOne(ctx context.Context, w *world, sc scenario, run int, tool
 			if ok {
 				m.RedisPerTsk = float64(cmdsAfter-cmdsBefore) / float64(sc.Tasks)
 			}
+			b.recordCost(ctx, w, costBefore, &m)
 		}
 		if perr := <-profDone; perr != nil {
 			b.log.Warn().Err(perr).Msg("cpu profile")
@@ -430,15 +437,12 @@ func (b *bench) runOne(ctx context.Context, w *world, sc scenario, run int, tool
 }
 
 // runNoisy measures the small customers' latency while one customer's
-// backlog of big tasks sits in the queue ahead of them, with capN as
-// FERRY_CUSTOMER_MAX_INFLIGHT (0: no cap). Each setting gets a fresh stack;
-// the backlog need not drain: the run ends with the last small task.
-func (b *bench) runNoisy(ctx context.Context, ns noisySpec, capN, run int) (measurement, error) {
-	name := "noisy/nocap"
-	if capN > 0 {
-		name = fmt.Sprintf("noisy/cap%d", capN)
-	}
-	m := measurement{Scenario: name, Tool: toolFerry, Run: run, Cap: capN, RedisPerTsk: -1}
+// backlog of big tasks sits in the queue ahead of them, under one cap
+// setting (noisySettings). Each setting gets a fresh stack; the backlog
+// need not drain: the run ends with the last small task.
+func (b *bench) runNoisy(ctx context.Context, ns noisySpec, setting noisySetting, run int) (measurement, error) {
+	name := setting.Name
+	m := measurement{Scenario: name, Tool: toolFerry, Run: run, Cap: setting.PerWorker, FleetCap: setting.Fleet, RedisPerTsk: -1}
 	w, err := newWorld(ctx, b.rdb, b.redisURL, b.log)
 	if err != nil {
 		return m, err
@@ -455,7 +459,7 @@ func (b *bench) runNoisy(ctx context.Context, ns noisySpec, capN, run int) (meas
 	// The noisy customer is the first; the small tasks come from the others.
 	small = small[1:]
 	tag := fmt.Sprintf("%s-r%d", strings.ReplaceAll(name, "/", "-"), run)
-	fl, err := startFerryFleet(ctx, b.ferryBin, b.ferryEnv(w, ns.Concurrency, capN), b.o.workers, b.logDir, tag)
+	fl, err := startFerryFleet(ctx, b.ferryBin, b.noisyEnv(w, ns, setting), b.noisyWorkers(), b.logDir, tag)
 	if err != nil {
 		return m, err
 	}

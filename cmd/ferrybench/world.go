@@ -3,14 +3,12 @@ package main
 import (
 	"github.com/ferryworks/ferry/internal/devproc"
 
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"os/exec"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -265,29 +263,10 @@ func (r *redisServer) stop() {
 // commandCalls sums INFO commandstats calls, leaving out INFO itself. ok is
 // false when the server does not report command statistics.
 func commandCalls(ctx context.Context, rdb redis.UniversalClient) (int64, bool) {
-	s, err := rdb.Info(ctx, "commandstats").Result()
-	if err != nil {
-		return 0, false
-	}
+	stats, ok := commandStats(ctx, rdb)
 	var total int64
-	found := false
-	sc := bufio.NewScanner(strings.NewReader(s))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		name, rest, ok := strings.Cut(line, ":")
-		if !ok || !strings.HasPrefix(name, "cmdstat_") {
-			continue
-		}
-		found = true
-		if name == "cmdstat_info" {
-			continue
-		}
-		for _, f := range strings.Split(rest, ",") {
-			if v, ok := strings.CutPrefix(f, "calls="); ok {
-				n, _ := strconv.ParseInt(v, 10, 64)
-				total += n
-			}
-		}
+	for _, n := range stats {
+		total += n
 	}
-	return total, found
+	return total, ok
 }
