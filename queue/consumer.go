@@ -399,7 +399,9 @@ func (c *Consumer) Receive(ctx context.Context, max int) ([]*Lease, error) {
 	now := time.Now()
 	leases := make([]*Lease, 0, len(out.Messages))
 	for _, m := range out.Messages {
-		leases = append(leases, c.newLease(m, now))
+		l := c.newLease(m, now)
+		c.m.receivedAge(l.SentAt, now)
+		leases = append(leases, l)
 	}
 	c.mu.Lock()
 	if c.closed {

@@ -926,11 +926,18 @@ func TestCloseFlushesAcks(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 	want := map[string]float64{"ferry_queue_messages_received_total": 2, "ferry_queue_messages_acked_total": 1}
+	var sawAge bool
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
+		if mf.GetName() == "ferry_queue_message_age_seconds" {
+			sawAge = true
+			if n := mf.GetMetric()[0].GetHistogram().GetSampleCount(); n != 2 {
+				t.Errorf("ferry_queue_message_age_seconds observed %d receipts, want 2", n)
+			}
+		}
 		if w, ok := want[mf.GetName()]; ok {
 			if got := mf.GetMetric()[0].GetCounter().GetValue(); got != w {
 				t.Errorf("%s = %v, want %v", mf.GetName(), got, w)
@@ -940,6 +947,9 @@ func TestCloseFlushesAcks(t *testing.T) {
 	}
 	if len(want) != 0 {
 		t.Errorf("metrics not gathered: %v", want)
+	}
+	if !sawAge {
+		t.Error("ferry_queue_message_age_seconds not gathered")
 	}
 }
 

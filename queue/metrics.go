@@ -1,6 +1,10 @@
 package queue
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics are the queue package's Prometheus counters. A nil *Metrics is
 // valid and records nothing, so tests and tools need not register any.
@@ -14,6 +18,7 @@ type Metrics struct {
 	extended   prometheus.Counter
 	deadLetter *prometheus.CounterVec
 	published  *prometheus.CounterVec
+	age        prometheus.Histogram
 }
 
 // NewMetrics creates the counters and registers them with reg; registering
@@ -56,9 +61,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "ferry_events_published_total",
 			Help: "Events published, by type.",
 		}, []string{"type"}),
+		// SQS's ApproximateAgeOfOldestMessage is a CloudWatch metric that
+		// GetQueueAttributes does not return; the age of what workers
+		// receive is the queue's age as ferry sees it.
+		age: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "ferry_queue_message_age_seconds",
+			Help:    "Time a message waited in the tasks queue, from when it was (last) sent to its receipt.",
+			Buckets: prometheus.ExponentialBuckets(0.1, 3, 11),
+		}),
 	}
 	reg.MustRegister(m.sqsErrors, m.received, m.acked, m.retried, m.released,
-		m.leaseLost, m.extended, m.deadLetter, m.published)
+		m.leaseLost, m.extended, m.deadLetter, m.published, m.age)
 	return m
 }
 
@@ -71,6 +84,12 @@ func (m *Metrics) sqsError(op string) {
 func (m *Metrics) add(c func(*Metrics) prometheus.Counter, n int) {
 	if m != nil && n > 0 {
 		c(m).Add(float64(n))
+	}
+}
+
+func (m *Metrics) receivedAge(sentAt, now time.Time) {
+	if m != nil && !sentAt.IsZero() {
+		m.age.Observe(max(now.Sub(sentAt), 0).Seconds())
 	}
 }
 
