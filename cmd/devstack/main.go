@@ -61,6 +61,8 @@ func main() {
 type options struct {
 	addr, envFile, manifest, readyFile, tasksFile, caFile string
 	register, tls                                         bool
+	accounts                                              int
+	iamDelay                                              time.Duration
 }
 
 // run is main without the process: it returns the exit code (0 after a clean
@@ -76,6 +78,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.StringVar(&o.readyFile, "ready-file", "", "create this file once everything is seeded and written; removed on exit")
 	fs.BoolVar(&o.tls, "tls", false, "serve https with a certificate from a CA generated at start (see -ca-file)")
 	fs.StringVar(&o.caFile, "ca-file", "", "with -tls, write the CA's PEM here (AWS_CA_BUNDLE points at it); default .devstack-ca.pem beside -env-file, else a temporary file removed on exit")
+	fs.IntVar(&o.accounts, "accounts", demo.DefaultSpareAccounts, "spare empty customer accounts to create, with admin keys in the manifest (spare_accounts)")
+	fs.DurationVar(&o.iamDelay, "iam-delay", 0, "how long a role created or changed through the IAM API takes to reach STS and S3 (AWS's eventual consistency), e.g. 10s")
 	fs.BoolVar(&o.register, "register-integrations", true, "write the demo customers' integrations into Redis (under FERRY_REDIS_PREFIX, default ferry), sealed with the exported dev FERRY_CACHE_KEY")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageText)
@@ -85,6 +89,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		return 2
+	}
+	if o.accounts < 0 || o.accounts > 100 {
+		fmt.Fprintf(stderr, "devstack: -accounts %d: give 0 to 100 spare accounts\n", o.accounts)
+		return 2
+	}
+	if o.iamDelay < 0 {
+		fmt.Fprintf(stderr, "devstack: -iam-delay %v: give a duration of 0 or more, e.g. 10s\n", o.iamDelay)
 		return 2
 	}
 	if fs.NArg() > 0 {
@@ -117,7 +129,7 @@ func serve(ctx context.Context, o options, getenv func(string) string, stdout, s
 
 	// kumo runs in a child process (localaws's default): in-process it would
 	// log every S3 request to stdout, which carries the export lines.
-	stack, err := localaws.Start(localaws.Options{Addr: o.addr, Region: demo.DefaultRegion, Logger: &log, TLS: o.tls})
+	stack, err := localaws.Start(localaws.Options{Addr: o.addr, Region: demo.DefaultRegion, Logger: &log, TLS: o.tls, IAMDelay: o.iamDelay})
 	if err != nil {
 		return fmt.Errorf("start local AWS on %s: %w", o.addr, err)
 	}
@@ -135,7 +147,11 @@ func serve(ctx context.Context, o options, getenv func(string) string, stdout, s
 	}()
 
 	seedCtx, cancel := context.WithTimeout(ctx, seedTimeout)
-	m, env, err := demo.Seed(seedCtx, stack, redisURL)
+	spares := o.accounts
+	if spares == 0 {
+		spares = -1 // none
+	}
+	m, env, err := demo.SeedWith(seedCtx, stack, redisURL, demo.SeedOptions{SpareAccounts: spares})
 	cancel()
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
@@ -177,7 +193,8 @@ func serve(ctx context.Context, o options, getenv func(string) string, stdout, s
 		if err != nil {
 			return fmt.Errorf("encode manifest: %w", err)
 		}
-		if err := writeFileAtomic(o.manifest, data, 0o644); err != nil {
+		// 0600: the manifest holds the customer accounts' (dev) admin keys.
+		if err := writeFileAtomic(o.manifest, data, 0o600); err != nil {
 			return fmt.Errorf("write manifest: %w", err)
 		}
 	}

@@ -133,14 +133,42 @@ func devKey() []byte {
 	return k[:]
 }
 
-// Manifest describes the seeded world for demos and tests.
+// Manifest describes the seeded world for demos and tests. It holds the
+// (dev-only) admin keys of every customer and spare account: keep it
+// private to the user running the devstack.
 type Manifest struct {
-	FleetAccountID string             `json:"fleet_account_id"`
-	Endpoint       string             `json:"endpoint"`
-	Region         string             `json:"region"`
-	InternalBucket string             `json:"internal_bucket"`
-	Queues         ManifestQueues     `json:"queues"`
-	Customers      []ManifestCustomer `json:"customers"`
+	FleetAccountID string `json:"fleet_account_id"`
+	// FleetCanonicalUserID is the fleet account's S3 canonical user ID,
+	// the grantee object ACLs name.
+	FleetCanonicalUserID string             `json:"fleet_canonical_user_id"`
+	Endpoint             string             `json:"endpoint"`
+	Region               string             `json:"region"`
+	InternalBucket       string             `json:"internal_bucket"`
+	Queues               ManifestQueues     `json:"queues"`
+	Customers            []ManifestCustomer `json:"customers"`
+	// SpareAccounts are empty accounts to set an integration up from
+	// nothing, as a new customer would.
+	SpareAccounts []SpareAccount `json:"spare_accounts"`
+}
+
+// SpareAccount is an empty customer account with its admin (root) keys.
+type SpareAccount struct {
+	AccountID            string `json:"account_id"`
+	AdminAccessKeyID     string `json:"admin_access_key_id"`
+	AdminSecretAccessKey string `json:"admin_secret_access_key"`
+}
+
+// DefaultSpareAccounts is how many spare accounts Seed creates.
+const DefaultSpareAccounts = 3
+
+// SpareAccountID is the account ID of the i-th spare account (from 1).
+func SpareAccountID(i int) string { return fmt.Sprintf("9%011d", i) }
+
+// SeedOptions tunes Seed.
+type SeedOptions struct {
+	// SpareAccounts is how many empty accounts to create; negative means
+	// none, zero DefaultSpareAccounts.
+	SpareAccounts int
 }
 
 // ManifestQueues are the queue URLs as CreateQueue returned them.
@@ -169,6 +197,11 @@ type ManifestCustomer struct {
 	Integration string `json:"integration,omitempty"`
 	Expected    string `json:"expected"`
 	Note        string `json:"note"`
+	// AdminAccessKeyID and AdminSecretAccessKey are the account's root
+	// keys (dev only): with them anyone can act as the customer, e.g. with
+	// the aws CLI.
+	AdminAccessKeyID     string `json:"admin_access_key_id"`
+	AdminSecretAccessKey string `json:"admin_secret_access_key"`
 }
 
 // Customer returns the manifest entry for id, or false.
@@ -181,19 +214,38 @@ func (m Manifest) Customer(id string) (ManifestCustomer, bool) {
 	return ManifestCustomer{}, false
 }
 
-// Seed creates the fleet, its queues and bucket, and the demo customers in
-// stack, and returns the manifest and the environment a shell needs to talk
-// to it as the fleet. redisURL is exported as FERRY_REDIS_URL.
+// Seed creates the fleet, its queues and bucket, the demo customers and
+// DefaultSpareAccounts spare accounts in stack, and returns the manifest
+// and the environment a shell needs to talk to it as the fleet. redisURL is
+// exported as FERRY_REDIS_URL.
 func Seed(ctx context.Context, stack *localaws.Stack, redisURL string) (Manifest, Env, error) {
+	return SeedWith(ctx, stack, redisURL, SeedOptions{})
+}
+
+// SeedWith is Seed with options.
+func SeedWith(ctx context.Context, stack *localaws.Stack, redisURL string, o SeedOptions) (Manifest, Env, error) {
 	fleet, err := stack.NewAccount(FleetAccountID)
 	if err != nil {
 		return Manifest{}, nil, fmt.Errorf("fleet account: %w", err)
 	}
 	m := Manifest{
-		FleetAccountID: fleet.ID,
-		Endpoint:       stack.URL,
-		Region:         DefaultRegion,
-		InternalBucket: InternalBucket,
+		FleetAccountID:       fleet.ID,
+		FleetCanonicalUserID: localaws.CanonicalUserID(fleet.ID),
+		Endpoint:             stack.URL,
+		Region:               DefaultRegion,
+		InternalBucket:       InternalBucket,
+		SpareAccounts:        []SpareAccount{},
+	}
+	spares := o.SpareAccounts
+	if spares == 0 {
+		spares = DefaultSpareAccounts
+	}
+	for i := 1; i <= spares; i++ {
+		a, err := stack.NewAccount(SpareAccountID(i))
+		if err != nil {
+			return Manifest{}, nil, fmt.Errorf("spare account %d: %w", i, err)
+		}
+		m.SpareAccounts = append(m.SpareAccounts, SpareAccount{AccountID: a.ID, AdminAccessKeyID: a.AccessKeyID, AdminSecretAccessKey: a.SecretAccessKey})
 	}
 
 	// The DLQ must exist before the queue whose redrive policy names it.
@@ -248,13 +300,15 @@ func Seed(ctx context.Context, stack *localaws.Stack, redisURL string) (Manifest
 }
 
 func seedCustomer(ctx context.Context, stack *localaws.Stack, fleetID string, spec CustomerSpec) (ManifestCustomer, error) {
-	if _, err := stack.NewAccount(spec.AccountID); err != nil {
+	admin, err := stack.NewAccount(spec.AccountID)
+	if err != nil {
 		return ManifestCustomer{}, fmt.Errorf("account: %w", err)
 	}
 	mc := ManifestCustomer{
 		ID: spec.ID, AccountID: spec.AccountID, Bucket: spec.Bucket, Region: spec.Region,
 		Access: spec.Access, ExternalID: spec.ExternalID, Expected: spec.Expected, Note: spec.Note,
 		SHA256: map[string]string{}, Sizes: map[string]int64{},
+		AdminAccessKeyID: admin.AccessKeyID, AdminSecretAccessKey: admin.SecretAccessKey,
 	}
 	b := localaws.Bucket{Name: spec.Bucket, Owner: spec.AccountID, Region: spec.Region}
 	if spec.Access == AccessCrossAccount {

@@ -26,6 +26,10 @@ type Fault struct {
 	Probability float64 `json:"probability,omitempty"`
 	LatencyMS   int     `json:"latency_ms,omitempty"`
 	Drop        bool    `json:"drop,omitempty"`
+	// SessionSeconds (sts:AssumeRole only) makes the issued credentials
+	// expire after this many seconds, whatever DurationSeconds asked for:
+	// a session that runs out in the middle of a long copy.
+	SessionSeconds int `json:"session_seconds,omitempty"`
 }
 
 // ErrInvalidFault is returned (wrapped) by InjectFault for a fault that
@@ -36,8 +40,12 @@ func (f Fault) validate() error {
 	switch {
 	case f.Operation == "":
 		return fmt.Errorf("%w: operation is required", ErrInvalidFault)
-	case f.Status == 0 && f.Code == "" && f.LatencyMS == 0 && !f.Drop:
-		return fmt.Errorf("%w: %s: needs status/code, latency_ms or drop", ErrInvalidFault, f.Operation)
+	case f.SessionSeconds != 0 && f.Operation != "sts:AssumeRole":
+		return fmt.Errorf("%w: %s: session_seconds applies to sts:AssumeRole only", ErrInvalidFault, f.Operation)
+	case f.SessionSeconds < 0:
+		return fmt.Errorf("%w: %s: negative session_seconds", ErrInvalidFault, f.Operation)
+	case f.Status == 0 && f.Code == "" && f.LatencyMS == 0 && !f.Drop && f.SessionSeconds == 0:
+		return fmt.Errorf("%w: %s: needs status/code, latency_ms, drop or session_seconds", ErrInvalidFault, f.Operation)
 	case f.Status != 0 && (f.Status < 400 || f.Status > 599):
 		return fmt.Errorf("%w: %s: status %d is not an error status", ErrInvalidFault, f.Operation, f.Status)
 	case f.Count < 0, f.LatencyMS < 0, f.Probability < 0, f.Probability > 1:
@@ -155,11 +163,13 @@ func defaultCodeForStatus(status int) string {
 }
 
 // applyFault performs the fault's effects. It reports whether the request
-// was answered (error or dropped connection) and must not proceed.
-func (s *Stack) applyFault(w http.ResponseWriter, r *http.Request, svc, op string) bool {
+// was answered (error or dropped connection) and must not proceed, and the
+// fault that fired (zero when none), whose effects on the answer itself
+// (SessionSeconds) are the operation's to apply.
+func (s *Stack) applyFault(w http.ResponseWriter, r *http.Request, svc, op string) (bool, Fault) {
 	f, ok := s.faults.take(op)
 	if !ok {
-		return false
+		return false, Fault{}
 	}
 	s.log.Debug().Str("op", op).Int("status", f.Status).Str("code", f.Code).Int("latency_ms", f.LatencyMS).
 		Bool("drop", f.Drop).Msg("injected fault")
@@ -170,7 +180,7 @@ func (s *Stack) applyFault(w http.ResponseWriter, r *http.Request, svc, op strin
 		case <-r.Context().Done():
 			t.Stop()
 			s.stats.add(op, outcomeFault)
-			return true
+			return true, f
 		}
 	}
 	switch {
@@ -181,11 +191,11 @@ func (s *Stack) applyFault(w http.ResponseWriter, r *http.Request, svc, op strin
 		} else {
 			panic(http.ErrAbortHandler) // HTTP/2 or a wrapped writer: abort the stream instead
 		}
-		return true
+		return true, f
 	case f.Status != 0:
 		s.stats.add(op, outcomeFault)
 		writeError(w, r, svc, apiError{Status: f.Status, Code: f.Code, Message: f.Message})
-		return true
+		return true, f
 	}
-	return false
+	return false, f
 }

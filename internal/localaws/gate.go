@@ -63,9 +63,11 @@ func (s *Stack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if svc == "" {
 		svc = guessService(r)
 	}
-	if svc != svcS3 && svc != svcSQS && svc != svcSTS {
+	switch svc {
+	case svcS3, svcSQS, svcSTS, svcIAM, svcKMS:
+	default:
 		writeError(w, r, svcS3, apiError{Status: http.StatusBadRequest, Code: "InvalidRequest",
-			Message: "localaws serves s3, sqs and sts; the request is signed for " + svc})
+			Message: "localaws serves s3, sqs, sts, iam and kms; the request is signed for " + svc})
 		return
 	}
 	if !signed {
@@ -125,6 +127,11 @@ func (s *Stack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case svcSTS:
 		form = stsForm(r, body.Bytes())
 		op = "sts:" + form.Get("Action")
+	case svcIAM:
+		form = stsForm(r, body.Bytes())
+		op = "iam:" + form.Get("Action")
+	case svcKMS:
+		op = "kms:" + kmsAction(r)
 	}
 
 	key, aerr := s.authenticate(r.Context(), r, si, payloadHash)
@@ -135,7 +142,8 @@ func (s *Stack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.inflight.enter(op)()
-	if s.applyFault(w, r, svc, op) {
+	answered, fault := s.applyFault(w, r, svc, op)
+	if answered {
 		return
 	}
 	if svc == svcS3 {
@@ -155,7 +163,11 @@ func (s *Stack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch svc {
 	case svcSTS:
-		s.serveSTS(w, r, op, key, form)
+		s.serveSTS(w, r, op, key, form, fault)
+	case svcIAM:
+		s.serveIAM(w, r, op, key, form)
+	case svcKMS:
+		s.serveKMS(w, r, op, key, si, body.Bytes())
 	case svcSQS:
 		st := &gateState{op: op, onResponse: s.fifoHook(op, body.Bytes())}
 		if op == "sqs:ReceiveMessage" {

@@ -65,6 +65,9 @@ func classifyS3(r *http.Request) s3Call {
 				return set("ListObjects", "ListBucket")
 			}
 			c.OwnerOnly = true
+			if has("encryption") {
+				return set("GetBucketEncryption", "GetEncryptionConfiguration")
+			}
 			return set("GetBucket"+subresourceName(q), "GetBucket"+subresourceName(q))
 		case http.MethodPut:
 			switch {
@@ -75,6 +78,9 @@ func classifyS3(r *http.Request) s3Call {
 				return set("CreateBucket", "CreateBucket")
 			}
 			c.OwnerOnly = true
+			if has("encryption") {
+				return set("PutBucketEncryption", "PutEncryptionConfiguration")
+			}
 			return set("PutBucket"+subresourceName(q), "PutBucket"+subresourceName(q))
 		case http.MethodDelete:
 			switch {
@@ -86,6 +92,9 @@ func classifyS3(r *http.Request) s3Call {
 				return set("DeleteBucket", "DeleteBucket")
 			}
 			c.OwnerOnly = true
+			if has("encryption") {
+				return set("DeleteBucketEncryption", "PutEncryptionConfiguration")
+			}
 			return set("DeleteBucket"+subresourceName(q), "PutBucket"+subresourceName(q))
 		case http.MethodPost:
 			if has("delete") {
@@ -176,6 +185,10 @@ func (s *Stack) serveS3(w http.ResponseWriter, r *http.Request, k *accessKey, si
 		return
 	}
 	if c.Bucket == "" {
+		if c.Op == "s3:ListBuckets" {
+			s.serveListBuckets(w, p)
+			return
+		}
 		s.forward(w, r, &gateState{op: c.Op})
 		return
 	}
@@ -214,7 +227,25 @@ func (s *Stack) serveS3(w http.ResponseWriter, r *http.Request, k *accessKey, si
 		refuse(outcomeDenied, denied)
 		return
 	}
-	if !s.allowedS3(p, c.Action, c.Resource(), b, c.OwnerOnly, r) {
+	v := s.s3Verdict(p, c.Action, c.Resource(), b, c.OwnerOnly, r)
+	if !v.allowed && !v.explicitDeny && c.Action == "s3:GetObject" && c.Key != "" && b.ownership != OwnershipBucketOwnerEnforced {
+		// Object ACLs are one more resource-based grant: across accounts
+		// the caller's identity must allow as well; with
+		// BucketOwnerEnforced they grant nothing
+		// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/about-object-ownership.html).
+		s.mu.RLock()
+		granted := s.aclGrantsReadLocked(c.Bucket, c.Key, p)
+		s.mu.RUnlock()
+		v.allowed = granted && (p.Account == b.owner || v.identity == Allow)
+	}
+	if !v.allowed {
+		refuse(outcomeDenied, denied)
+		return
+	}
+	if b.requesterPays && p.Account != b.owner && !requesterPaysAcknowledged(r) {
+		// "If the request does not include x-amz-request-payer, Amazon S3
+		// returns a 403 error"
+		// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/ObjectsinRequesterPaysBuckets.html).
 		refuse(outcomeDenied, denied)
 		return
 	}
@@ -224,15 +255,81 @@ func (s *Stack) serveS3(w http.ResponseWriter, r *http.Request, k *accessKey, si
 			return
 		}
 	}
-	switch c.Op {
-	case "s3:PutBucketPolicy", "s3:GetBucketPolicy", "s3:DeleteBucketPolicy":
+	switch {
+	case c.Op == "s3:PutBucketPolicy", c.Op == "s3:GetBucketPolicy", c.Op == "s3:DeleteBucketPolicy":
 		s.serveBucketPolicy(w, r, c)
+		return
+	case isBucketSetting(c.Op):
+		s.serveBucketSetting(w, r, c, p, si)
+		return
+	case c.Op == "s3:PutObjectAcl", c.Op == "s3:GetObjectAcl":
+		s.serveObjectACL(w, r, c, b)
 		return
 	}
 	st := &gateState{op: c.Op}
 	switch c.Op {
+	case "s3:PutObject", "s3:CopyObject", "s3:CreateMultipartUpload":
+		grants, canned, present, e := aclFromRequest(r.Header, nil, b.owner)
+		if e == nil {
+			e = checkWriteACL(b, grants, canned, present)
+		}
+		if e == nil {
+			e = s.applySSE(r, p, b)
+		}
+		if e != nil {
+			refuse(outcomeDenied, *e)
+			return
+		}
+		// A write replaces the object's ACL with the one it carries
+		// (private when none). A multipart upload's ACL is recorded when
+		// it starts: the gate does not track uploads.
+		ak := aclKey(c.Bucket, c.Key)
+		sse, sseKey := r.Header.Get("X-Amz-Server-Side-Encryption"), r.Header.Get("X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id")
+		st.onResponse = func(resp *http.Response) {
+			// S3 answers a write with the encryption it applied.
+			if resp.StatusCode/100 == 2 && sse != "" {
+				resp.Header.Set("X-Amz-Server-Side-Encryption", sse)
+				if sseKey != "" {
+					resp.Header.Set("X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id", sseKey)
+				}
+			}
+		}
+		st.onStatus = func(status int) {
+			if status/100 != 2 {
+				return
+			}
+			s.mu.Lock()
+			if len(grants) == 0 {
+				delete(s.acls, ak)
+			} else {
+				s.acls[ak] = grants
+			}
+			s.mu.Unlock()
+		}
+	case "s3:DeleteObject":
+		ak := aclKey(c.Bucket, c.Key)
+		st.onStatus = func(status int) {
+			if status/100 == 2 {
+				s.mu.Lock()
+				delete(s.acls, ak)
+				s.mu.Unlock()
+			}
+		}
+	}
+	switch c.Op {
 	case "s3:GetObject", "s3:HeadObject":
 		st.hideMissing = !s.allowedS3(p, "s3:ListBucket", "arn:aws:s3:::"+c.Bucket, b, false, r)
+		if c.Op == "s3:GetObject" {
+			st.onResponse = func(resp *http.Response) {
+				if resp.StatusCode/100 != 2 {
+					return
+				}
+				if e := s.kmsReadCheck(p, resp.Header, b); e != nil {
+					s.log.Debug().Str("op", c.Op).Str("principal", p.ARN).Str("bucket", c.Bucket).Msg("kms:Decrypt refused")
+					replaceWithError(resp, *e)
+				}
+			}
+		}
 	case "s3:HeadBucket":
 		st.bucketRegion = b.region
 	case "s3:DeleteBucket":
@@ -251,24 +348,52 @@ func (s *Stack) serveS3(w http.ResponseWriter, r *http.Request, k *accessKey, si
 // within the owner's account an identity or bucket-policy Allow suffices
 // (the root is allowed everything); across accounts both must allow.
 func (s *Stack) allowedS3(p Principal, action, resource string, b *bucketInfo, ownerOnly bool, r *http.Request) bool {
+	return s.s3Verdict(p, action, resource, b, ownerOnly, r).allowed
+}
+
+// s3Verdict is allowedS3 with what led to it, for grants beyond policies
+// (object ACLs) that an explicit Deny still beats.
+type s3Verdict struct {
+	allowed      bool
+	explicitDeny bool
+	identity     Decision
+}
+
+func (s *Stack) s3Verdict(p Principal, action, resource string, b *bucketInfo, ownerOnly bool, r *http.Request) s3Verdict {
 	req := EvalRequest{Principal: p, Action: action, Resource: resource, Context: s3Context(p, r)}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	identity := s.identityDecision(p, req)
+	v := s3Verdict{identity: identity}
 	if identity == Deny {
-		return false
+		v.explicitDeny = true
+		return v
 	}
 	if ownerOnly {
-		return p.Account == b.owner && identity == Allow
+		v.allowed = p.Account == b.owner && identity == Allow
+		return v
 	}
 	bucket := b.policy.Evaluate(req, true)
 	if bucket == Deny {
-		return false
+		v.explicitDeny = true
+		return v
 	}
 	if p.Account == b.owner {
-		return identity == Allow || bucket == Allow
+		v.allowed = identity == Allow || bucket == Allow
+	} else {
+		v.allowed = identity == Allow && bucket == Allow
 	}
-	return identity == Allow && bucket == Allow
+	return v
+}
+
+// requesterPaysAcknowledged reports whether a request carries
+// x-amz-request-payer: requester (a header, or a presigned URL's query).
+func requesterPaysAcknowledged(r *http.Request) bool {
+	v := r.Header.Get("X-Amz-Request-Payer")
+	if v == "" {
+		v = r.URL.Query().Get("x-amz-request-payer")
+	}
+	return strings.EqualFold(v, "requester")
 }
 
 // identityDecision is the caller's own policies' verdict: a root may do
@@ -278,12 +403,12 @@ func (s *Stack) identityDecision(p Principal, req EvalRequest) Decision {
 	if p.IsRoot() {
 		return Allow
 	}
-	role := s.roles[p.RoleARN]
+	role := s.activeRoleLocked(p.RoleARN)
 	if role == nil {
 		return NoMatch
 	}
 	d := NoMatch
-	for _, pol := range role.policies {
+	for _, pol := range s.policiesOf(role) {
 		switch pol.Evaluate(req, false) {
 		case Deny:
 			return Deny
@@ -383,7 +508,20 @@ func (s *Stack) createBucket(w http.ResponseWriter, r *http.Request, p Principal
 			Message: "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again."})
 		return
 	}
-	bi := &bucketInfo{owner: p.Account, region: region}
+	// New buckets have ACLs disabled unless the request asks otherwise
+	// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/about-object-ownership.html).
+	ownership := r.Header.Get("X-Amz-Object-Ownership")
+	switch ownership {
+	case "":
+		ownership = OwnershipBucketOwnerEnforced
+	case OwnershipBucketOwnerEnforced, OwnershipBucketOwnerPreferred, OwnershipObjectWriter:
+	default:
+		s.mu.Unlock()
+		s.stats.add(c.Op, outcomeError)
+		writeError(w, r, svcS3, apiError{Status: http.StatusBadRequest, Code: "InvalidArgument", Message: "Invalid x-amz-object-ownership header: " + ownership})
+		return
+	}
+	bi := &bucketInfo{owner: p.Account, region: region, ownership: ownership, created: s.opts.Now()}
 	s.buckets[c.Bucket] = bi
 	s.mu.Unlock()
 	r.Body = io.NopCloser(bytes.NewReader(raw))

@@ -53,6 +53,11 @@ type Options struct {
 	// shares buckets and queues: use it only where one stack runs per
 	// process (cmd/devstack) or a child process is impossible.
 	InProcessKumo bool
+	// IAMDelay is how long a role created or changed through the IAM API
+	// takes to reach STS and S3, as IAM's eventual consistency does in AWS:
+	// until then they see the previous version (no role, for a new one).
+	// Zero applies changes from the next request on.
+	IAMDelay time.Duration
 	// Logger receives the gate's decisions (denials, faults) at debug level
 	// and its failures at warn; nil discards them. Credentials, tokens and
 	// external IDs are never logged.
@@ -86,7 +91,10 @@ type Stack struct {
 	mu       sync.RWMutex
 	accounts map[string]bool
 	keys     map[string]*accessKey
-	roles    map[string]*roleInfo // by role ARN
+	roles    map[string]*roleInfo // newest version by role ARN
+	policies map[string]*managedPolicy
+	kmsKeys  map[string]*kmsKey    // by key ARN
+	acls     map[string][]aclGrant // object ACL grants by aclKey, beyond the owner's
 	buckets  map[string]*bucketInfo
 
 	faults faultSet
@@ -115,19 +123,20 @@ func (k *accessKey) principal() Principal {
 	return Principal{ARN: k.arn, Account: k.account, RoleARN: k.roleARN}
 }
 
-type roleInfo struct {
-	Role
-	arn      string
-	id       string
-	trust    *Policy
-	policies []*Policy
-}
-
 type bucketInfo struct {
 	owner      string
 	region     string
+	created    time.Time
 	policyText string
 	policy     *Policy
+	// ownership is the Object Ownership setting; BucketOwnerEnforced
+	// disables ACLs.
+	ownership     string
+	requesterPays bool
+	// sseAlgorithm and sseKeyARN are the default encryption ("" = S3's
+	// own AES256; "aws:kms" with the key's ARN, or "" for aws/s3).
+	sseAlgorithm string
+	sseKeyARN    string
 }
 
 // Start starts kumo and the gate in front of it.
@@ -147,6 +156,9 @@ func Start(opts Options) (*Stack, error) {
 		accounts: map[string]bool{},
 		keys:     map[string]*accessKey{},
 		roles:    map[string]*roleInfo{},
+		policies: map[string]*managedPolicy{},
+		kmsKeys:  map[string]*kmsKey{},
+		acls:     map[string][]aclGrant{},
 		buckets:  map[string]*bucketInfo{},
 	}
 	if opts.Logger != nil {
@@ -333,9 +345,11 @@ func RoleARN(account, name string) string {
 	return "arn:aws:iam::" + account + ":role/" + name
 }
 
-// PutRole creates or replaces a role and returns its ARN. Invalid policy JSON
-// is an error. Sessions already issued for the role see the new policies
-// from their next request on, as in IAM.
+// PutRole creates or replaces a role (its policies become inline policies
+// named policy-1, policy-2, …) and returns its ARN. Invalid policy JSON is
+// an error. It takes effect at once, whatever Options.IAMDelay says:
+// sessions already issued for the role see the new policies from their next
+// request on.
 func (s *Stack) PutRole(r Role) (string, error) {
 	if !accountIDPattern.MatchString(r.AccountID) {
 		return "", fmt.Errorf("role %q: account id %q is not 12 digits", r.Name, r.AccountID)
@@ -347,25 +361,27 @@ func (s *Stack) PutRole(r Role) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("role %s trust policy: %w", r.Name, err)
 	}
-	ri := &roleInfo{Role: r, arn: RoleARN(r.AccountID, r.Name), trust: trust}
+	ri := &roleInfo{arn: RoleARN(r.AccountID, r.Name), account: r.AccountID, name: r.Name, path: "/",
+		created: s.opts.Now().UTC().Truncate(time.Second), maxSession: r.MaxSessionDuration,
+		trustText: r.TrustPolicy, trust: trust}
 	for i, text := range r.Policies {
 		p, err := ParsePolicy(text)
 		if err != nil {
 			return "", fmt.Errorf("role %s policy %d: %w", r.Name, i, err)
 		}
-		ri.policies = append(ri.policies, p)
+		ri.inline = append(ri.inline, inlinePolicy{name: "policy-" + strconv.Itoa(i+1), text: text, doc: p})
 	}
-	if ri.MaxSessionDuration == 0 {
-		ri.MaxSessionDuration = time.Hour
+	if ri.maxSession == 0 {
+		ri.maxSession = time.Hour
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old, ok := s.roles[ri.arn]; ok {
-		ri.id = old.id
+	if old := s.latestRoleLocked(ri.arn); old != nil {
+		ri.id, ri.created = old.id, old.created
 	} else {
 		ri.id = "AROA" + randomUpper(17)
 	}
-	s.roles[ri.arn] = ri
+	s.putRoleVersionLocked(ri, false)
 	return ri.arn, nil
 }
 
@@ -376,6 +392,15 @@ type Bucket struct {
 	Owner  string // account ID
 	Region string // default Options.Region
 	Policy string
+	// ObjectOwnership is the bucket's Object Ownership; "" is S3's default
+	// for new buckets, BucketOwnerEnforced (ACLs disabled).
+	ObjectOwnership string
+	// RequesterPays makes requests from other accounts carry
+	// x-amz-request-payer: requester.
+	RequesterPays bool
+	// KMSKeyARN, when set, is the bucket's default encryption key
+	// (SSE-KMS); objects put afterwards are encrypted with it.
+	KMSKeyARN string
 }
 
 // CreateBucket creates the bucket in kumo and records its owner, region and
@@ -384,7 +409,14 @@ func (s *Stack) CreateBucket(ctx context.Context, b Bucket) error {
 	if b.Region == "" {
 		b.Region = s.opts.Region
 	}
-	bi := &bucketInfo{owner: b.Owner, region: b.Region}
+	if b.ObjectOwnership == "" {
+		b.ObjectOwnership = OwnershipBucketOwnerEnforced
+	}
+	bi := &bucketInfo{owner: b.Owner, region: b.Region, created: s.opts.Now(), ownership: b.ObjectOwnership,
+		requesterPays: b.RequesterPays}
+	if b.KMSKeyARN != "" {
+		bi.sseAlgorithm, bi.sseKeyARN = "aws:kms", b.KMSKeyARN
+	}
 	if b.Policy != "" {
 		p, err := ParsePolicy(b.Policy)
 		if err != nil {
@@ -443,23 +475,89 @@ func (s *Stack) SetBucketPolicy(bucket, policy string) error {
 }
 
 // PutObject stores an object as the bucket's owner, bypassing authorisation.
+// A bucket with SSE-KMS default encryption stores it encrypted with its key.
 func (s *Stack) PutObject(ctx context.Context, bucket, key string, body io.Reader, size int64, contentType string) error {
 	s.mu.RLock()
-	_, ok := s.buckets[bucket]
+	b, ok := s.buckets[bucket]
 	s.mu.RUnlock()
 	if !ok {
 		return fmt.Errorf("put s3://%s/%s: %w", bucket, key, ErrNoSuchBucket)
 	}
+	h := http.Header{}
+	if contentType != "" {
+		h.Set("Content-Type", contentType)
+	}
+	if b.sseAlgorithm == "aws:kms" {
+		h.Set("X-Amz-Server-Side-Encryption", "aws:kms")
+		if b.sseKeyARN != "" {
+			h.Set("X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id", b.sseKeyARN)
+		}
+	}
 	p := (&url.URL{Path: "/" + bucket + "/" + key}).EscapedPath()
-	if err := s.kumoDo(ctx, http.MethodPut, p, body, size, contentType); err != nil {
+	if err := s.kumoDoHeader(ctx, http.MethodPut, p, body, size, h); err != nil {
 		return fmt.Errorf("put s3://%s/%s: %w", bucket, key, err)
 	}
+	s.mu.Lock()
+	delete(s.acls, aclKey(bucket, key))
+	s.mu.Unlock()
+	return nil
+}
+
+// GrantObjectRead adds an ACL grant of READ on an existing object to
+// account's canonical user ID, as `put-object-acl --grant-read id=…` does.
+// It fails where S3 would: on a bucket whose ACLs are disabled
+// (BucketOwnerEnforced).
+func (s *Stack) GrantObjectRead(ctx context.Context, bucket, key, account string) error {
+	s.mu.RLock()
+	b, ok := s.buckets[bucket]
+	s.mu.RUnlock()
+	switch {
+	case !ok:
+		return fmt.Errorf("grant read on s3://%s/%s: %w", bucket, key, ErrNoSuchBucket)
+	case b.ownership == OwnershipBucketOwnerEnforced:
+		return fmt.Errorf("grant read on s3://%s/%s: the bucket's Object Ownership is BucketOwnerEnforced, which disables ACLs", bucket, key)
+	case !s.kumoObjectExists(ctx, bucket, key):
+		return fmt.Errorf("grant read on s3://%s/%s: no such object", bucket, key)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := aclKey(bucket, key)
+	s.acls[k] = append(s.acls[k], aclGrant{id: CanonicalUserID(account), permission: "READ"})
+	return nil
+}
+
+// SetObjectOwnership changes a bucket's Object Ownership, as
+// PutBucketOwnershipControls does; existing ACLs stay recorded but grant
+// nothing while it is BucketOwnerEnforced.
+func (s *Stack) SetObjectOwnership(bucket, ownership string) error {
+	switch ownership {
+	case OwnershipBucketOwnerEnforced, OwnershipBucketOwnerPreferred, OwnershipObjectWriter:
+	default:
+		return fmt.Errorf("object ownership %q is not BucketOwnerEnforced, BucketOwnerPreferred or ObjectWriter", ownership)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.buckets[bucket]
+	if !ok {
+		return fmt.Errorf("set object ownership of %s: %w", bucket, ErrNoSuchBucket)
+	}
+	nb := *b
+	nb.ownership = ownership
+	s.buckets[bucket] = &nb
 	return nil
 }
 
 // kumoDo sends an unsigned S3 request straight to kumo (kumo does not check
 // signatures); the setup helpers use it to bypass the gate.
 func (s *Stack) kumoDo(ctx context.Context, method, path string, body io.Reader, size int64, contentType string) error {
+	h := http.Header{}
+	if contentType != "" {
+		h.Set("Content-Type", contentType)
+	}
+	return s.kumoDoHeader(ctx, method, path, body, size, h)
+}
+
+func (s *Stack) kumoDoHeader(ctx context.Context, method, path string, body io.Reader, size int64, h http.Header) error {
 	req, err := http.NewRequestWithContext(ctx, method, s.kumo.URL+path, body)
 	if err != nil {
 		return err
@@ -467,8 +565,8 @@ func (s *Stack) kumoDo(ctx context.Context, method, path string, body io.Reader,
 	if size >= 0 {
 		req.ContentLength = size
 	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
+	for k, v := range h {
+		req.Header[k] = v
 	}
 	resp, err := s.direct.Do(req)
 	if err != nil {

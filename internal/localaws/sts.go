@@ -18,14 +18,14 @@ const stsNS = "https://sts.amazonaws.com/doc/2011-06-15/"
 
 // serveSTS answers STS itself (query protocol): AssumeRole and
 // GetCallerIdentity, in the XML the SDK parses.
-func (s *Stack) serveSTS(w http.ResponseWriter, r *http.Request, op string, k *accessKey, form url.Values) {
+func (s *Stack) serveSTS(w http.ResponseWriter, r *http.Request, op string, k *accessKey, form url.Values, fault Fault) {
 	switch form.Get("Action") {
 	case "GetCallerIdentity":
 		s.stats.add(op, outcomeOK)
 		writeSTS(w, "GetCallerIdentity", "<Arn>"+xmlEscape(k.arn)+"</Arn><UserId>"+xmlEscape(k.userID)+
 			"</UserId><Account>"+k.account+"</Account>")
 	case "AssumeRole":
-		s.assumeRole(w, r, op, k, form)
+		s.assumeRole(w, r, op, k, form, fault.SessionSeconds)
 	default:
 		s.stats.add(op, outcomeError)
 		writeError(w, r, svcSTS, apiError{Status: http.StatusBadRequest, Code: "InvalidAction",
@@ -50,8 +50,9 @@ func validationError(field, value, constraint string) apiError {
 
 // assumeRole issues temporary credentials when the role exists, its trust
 // policy admits the caller (with the sts:ExternalId condition) and the
-// caller's own policies allow sts:AssumeRole on it.
-func (s *Stack) assumeRole(w http.ResponseWriter, r *http.Request, op string, k *accessKey, form url.Values) {
+// caller's own policies allow sts:AssumeRole on it. sessionSeconds > 0 (a
+// fault) cuts the session's lifetime to that many seconds.
+func (s *Stack) assumeRole(w http.ResponseWriter, r *http.Request, op string, k *accessKey, form url.Values, sessionSeconds int) {
 	fail := func(outcome string, e apiError) {
 		s.stats.add(op, outcome)
 		s.log.Debug().Str("op", op).Str("principal", k.arn).Str("role", form.Get("RoleArn")).Str("code", e.Code).Msg("AssumeRole refused")
@@ -105,14 +106,14 @@ func (s *Stack) assumeRole(w http.ResponseWriter, r *http.Request, op string, k 
 	req := EvalRequest{Principal: k.principal(), Action: "sts:AssumeRole", Resource: roleARN, Context: ctx}
 
 	s.mu.RLock()
-	role := s.roles[roleARN]
+	role := s.activeRoleLocked(roleARN)
 	var trust, identity Decision
 	var maxDur time.Duration
 	var roleID string
 	if role != nil {
 		trust = role.trust.Evaluate(req, true)
 		identity = s.identityDecision(k.principal(), req)
-		maxDur, roleID = role.MaxSessionDuration, role.id
+		maxDur, roleID = role.maxSession, role.id
 	}
 	s.mu.RUnlock()
 	if role == nil || trust != Allow || identity != Allow {
@@ -129,6 +130,9 @@ func (s *Stack) assumeRole(w http.ResponseWriter, r *http.Request, op string, k 
 		return
 	}
 
+	if sessionSeconds > 0 {
+		duration = time.Duration(sessionSeconds) * time.Second
+	}
 	account := roleAccount(roleARN)
 	roleName := roleARN[strings.LastIndex(roleARN, "/")+1:]
 	tk := &accessKey{

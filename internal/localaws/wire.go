@@ -15,6 +15,8 @@ const (
 	svcS3  = "s3"
 	svcSQS = "sqs"
 	svcSTS = "sts"
+	svcIAM = "iam"
+	svcKMS = "kms"
 )
 
 // apiError is an answer the gate gives itself, written in the wire format of
@@ -63,12 +65,24 @@ func writeError(w http.ResponseWriter, r *http.Request, svc string, e apiError) 
 		h.Set("Content-Length", strconv.Itoa(len(body)))
 		w.WriteHeader(e.Status)
 		_, _ = w.Write(body)
-	case svcSTS:
+	case svcKMS:
+		// KMS speaks JSON 1.1; its errors carry the code in __type.
+		h.Set("x-amzn-RequestId", id)
+		h.Set("Content-Type", "application/x-amz-json-1.1")
+		body, _ := json.Marshal(map[string]string{"__type": e.Code, "message": e.Message})
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(e.Status)
+		_, _ = w.Write(body)
+	case svcSTS, svcIAM:
 		typ := "Sender"
 		if e.Status >= 500 {
 			typ = "Receiver"
 		}
-		body := `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>` + typ +
+		ns := stsNS
+		if svc == svcIAM {
+			ns = iamNS
+		}
+		body := `<ErrorResponse xmlns="` + ns + `"><Error><Type>` + typ +
 			`</Type><Code>` + xmlEscape(e.Code) + `</Code><Message>` + xmlEscape(e.Message) +
 			`</Message></Error><RequestId>` + id + `</RequestId></ErrorResponse>`
 		h.Set("x-amzn-RequestId", id)
@@ -96,8 +110,11 @@ func writeError(w http.ResponseWriter, r *http.Request, svc string, e apiError) 
 
 // errUnknownKey is the service's answer to an access key it never issued.
 func errUnknownKey(svc string) apiError {
-	if svc == svcS3 {
+	switch svc {
+	case svcS3:
 		return apiError{http.StatusForbidden, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.", nil, ""}
+	case svcKMS:
+		return apiError{http.StatusBadRequest, "UnrecognizedClientException", "The security token included in the request is invalid.", nil, ""}
 	}
 	return apiError{http.StatusForbidden, "InvalidClientTokenId", "The security token included in the request is invalid.", nil, ""}
 }
