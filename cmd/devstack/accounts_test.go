@@ -66,8 +66,9 @@ func startSeededBinary(t *testing.T, bin string, args ...string) (demo.Manifest,
 // With only the manifest, anyone can act as a customer: the demo accounts'
 // and the spare accounts' admin keys drive the aws CLI, and -iam-delay holds
 // a new role back from STS while IAM already shows it.
+// Not parallel: aws CLI round trips would hold a parallel slot long enough
+// to run the contexts of waiting tests out on a loaded machine.
 func TestBinaryCustomerAccounts(t *testing.T) {
-	t.Parallel()
 	bin := buildBinary(t)
 	m, vars, manifestFile := startSeededBinary(t, bin, "-accounts", "2", "-iam-delay", "10m")
 	if st, err := os.Stat(manifestFile); err != nil || st.Mode().Perm() != 0o600 {

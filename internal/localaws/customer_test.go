@@ -1,6 +1,7 @@
 package localaws
 
 import (
+	"context"
 	"encoding/json"
 	"net/url"
 	"path/filepath"
@@ -77,17 +78,26 @@ func wantCLIError(t *testing.T, err error, code string) {
 	}
 }
 
+// cliCtx bounds a test driven by the aws CLI. Such tests are not parallel:
+// each CLI command costs a Python round trip, and on a loaded machine they
+// would hold parallel slots long enough to run other tests' contexts out
+// while those wait.
+func cliCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 // A customer sets up delegated access with the aws CLI, as the integration
 // guide tells them: role, trust policy with external ID, a managed read
 // policy, a bucket with an SSE-KMS default key. The fleet's reads follow
 // each change from the next request on.
 func TestCustomerDrivesDelegatedSetupWithCLI(t *testing.T) {
-	t.Parallel()
 	s := startStack(t, Options{})
 	fleet := mustAccount(t, s, "111111111111")
 	cust := mustAccount(t, s, "")
 	cli := newAWSCLI(t, s, cust)
-	ctx := testCtx(t)
+	ctx := cliCtx(t)
 
 	trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:root"},` +
 		`"Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:ExternalId":"ext-1234"}}}]}`
@@ -210,12 +220,11 @@ func TestCustomerDrivesDelegatedSetupWithCLI(t *testing.T) {
 // Cross-account access granted per object with ACLs, a bucket policy, and
 // Requester Pays, as a customer sets them with the aws CLI.
 func TestCustomerDrivesCrossAccountGrantsWithCLI(t *testing.T) {
-	t.Parallel()
 	s := startStack(t, Options{})
 	fleet := mustAccount(t, s, "111111111111")
 	cust := mustAccount(t, s, "")
 	cli := newAWSCLI(t, s, cust)
-	ctx := testCtx(t)
+	ctx := cliCtx(t)
 	fs3 := s.S3Client(fleet, "us-east-1")
 
 	fleetCanon := *mustListBuckets(t, fs3).Owner.ID
