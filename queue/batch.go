@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	smithytime "github.com/aws/smithy-go/time"
 )
@@ -112,7 +113,7 @@ func outcomeOf(successIDs []string, failed []types.BatchResultErrorEntry) batchO
 		}
 	}
 	for _, f := range failed {
-		if i, err := strconv.Atoi(deref(f.Id)); err == nil {
+		if i, err := strconv.Atoi(aws.ToString(f.Id)); err == nil {
 			o.failed[i] = f
 		}
 	}

@@ -428,12 +428,12 @@ func (c *Consumer) Receive(ctx context.Context, max int) ([]*Lease, error) {
 
 func (c *Consumer) newLease(m types.Message, now time.Time) *Lease {
 	l := &Lease{
-		MessageID:  deref(m.MessageId),
-		Body:       []byte(deref(m.Body)),
+		MessageID:  aws.ToString(m.MessageId),
+		Body:       []byte(aws.ToString(m.Body)),
 		Attributes: map[string]string{},
 		ReceivedAt: now,
 		c:          c,
-		handle:     deref(m.ReceiptHandle),
+		handle:     aws.ToString(m.ReceiptHandle),
 		msgAttrs:   m.MessageAttributes,
 		lost:       make(chan struct{}),
 		turn:       make(chan struct{}),
@@ -607,7 +607,7 @@ func (c *Consumer) extendChunk(chunk []extension) {
 	}
 	var ids []string
 	for _, s := range out.Successful {
-		ids = append(ids, deref(s.Id))
+		ids = append(ids, aws.ToString(s.Id))
 	}
 	o := outcomeOf(ids, out.Failed)
 	var lost []*Lease
@@ -655,7 +655,7 @@ func (c *Consumer) flushDeletes(ctx context.Context, reqs []*settleReq) {
 		}
 		ids := make([]string, len(out.Successful))
 		for j, s := range out.Successful {
-			ids[j] = deref(s.Id)
+			ids[j] = aws.ToString(s.Id)
 		}
 		return outcomeOf(ids, out.Failed), nil
 	})
@@ -680,7 +680,7 @@ func (c *Consumer) flushChanges(ctx context.Context, reqs []*settleReq) {
 		}
 		ids := make([]string, len(out.Successful))
 		for j, s := range out.Successful {
-			ids[j] = deref(s.Id)
+			ids[j] = aws.ToString(s.Id)
 		}
 		return outcomeOf(ids, out.Failed), nil
 	})

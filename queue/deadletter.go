@@ -166,11 +166,11 @@ func (d *DeadLetter) Hold(ctx context.Context, dlqURL string, n int, hold time.D
 
 func dlqMessage(m types.Message) DLQMessage {
 	dm := DLQMessage{
-		MessageID:  deref(m.MessageId),
-		Body:       deref(m.Body),
+		MessageID:  aws.ToString(m.MessageId),
+		Body:       aws.ToString(m.Body),
 		Attributes: map[string]string{},
 		GroupID:    m.Attributes[string(types.MessageSystemAttributeNameMessageGroupId)],
-		handle:     deref(m.ReceiptHandle),
+		handle:     aws.ToString(m.ReceiptHandle),
 		msgAttrs:   m.MessageAttributes,
 	}
 	for k, v := range m.MessageAttributes {
@@ -208,7 +208,7 @@ func (d *DeadLetter) Return(ctx context.Context, dlqURL string, msgs []DLQMessag
 			}
 			var ids []string
 			for _, s := range out.Successful {
-				ids = append(ids, deref(s.Id))
+				ids = append(ids, aws.ToString(s.Id))
 			}
 			return outcomeOf(ids, out.Failed), nil
 		})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
 )
@@ -47,7 +48,7 @@ func (e *BatchEntryError) Is(target error) bool {
 }
 
 func batchEntryError(op string, f types.BatchResultErrorEntry) *BatchEntryError {
-	return &BatchEntryError{Operation: op, Code: deref(f.Code), Message: deref(f.Message), SenderFault: f.SenderFault}
+	return &BatchEntryError{Operation: op, Code: aws.ToString(f.Code), Message: aws.ToString(f.Message), SenderFault: f.SenderFault}
 }
 
 // leaseLostCode recognises every way SQS says a receipt handle is no longer
@@ -73,11 +74,4 @@ func leaseLostErr(err error) bool {
 		return leaseLostCode(ae.ErrorCode(), ae.ErrorMessage())
 	}
 	return false
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }

@@ -125,10 +125,10 @@ func (p *Producer) Send(ctx context.Context, tasks []Task) []SendResult {
 			}
 			var ids []string
 			for _, s := range out.Successful {
-				id := deref(s.Id)
+				id := aws.ToString(s.Id)
 				ids = append(ids, id)
 				if j, err := strconv.Atoi(id); err == nil && j < len(chunk) {
-					res[owner[chunk[j]]].MessageID = deref(s.MessageId)
+					res[owner[chunk[j]]].MessageID = aws.ToString(s.MessageId)
 				}
 			}
 			return outcomeOf(ids, out.Failed), nil
@@ -175,7 +175,7 @@ func stringAttr(v string) types.MessageAttributeValue {
 func messageSize(body string, attrs map[string]types.MessageAttributeValue) int {
 	n := len(body)
 	for k, v := range attrs {
-		n += len(k) + len(deref(v.DataType)) + len(deref(v.StringValue)) + len(v.BinaryValue)
+		n += len(k) + len(aws.ToString(v.DataType)) + len(aws.ToString(v.StringValue)) + len(v.BinaryValue)
 	}
 	return n
 }
