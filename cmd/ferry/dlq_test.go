@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/ferryworks/ferry/deadletter"
 	"github.com/ferryworks/ferry/internal/localaws"
 	"github.com/ferryworks/ferry/internal/testenv"
 	"github.com/ferryworks/ferry/queue"
@@ -218,11 +219,11 @@ func TestDLQListShowDoNotConsume(t *testing.T) {
 	f := newDLQFixture(t)
 	env := worldEnv(f.w)
 
-	rows := jsonLines[dlqRow](t, ferry(t, env, "dlq", "ls", "-o", "json").want(t, 0).stdout)
+	rows := jsonLines[deadletter.Row](t, ferry(t, env, "dlq", "ls", "-o", "json").want(t, 0).stdout)
 	if len(rows) != 6 {
 		t.Fatalf("ls: %d rows, want 6: %+v", len(rows), rows)
 	}
-	byMsg := map[string]dlqRow{}
+	byMsg := map[string]deadletter.Row{}
 	for _, r := range rows {
 		byMsg[r.MessageID] = r
 	}
@@ -302,12 +303,12 @@ func TestDLQListShowDoNotConsume(t *testing.T) {
 		}
 	}
 	show = ferry(t, env, "dlq", "show", f.ids["t-a3"], "-o", "json").want(t, 0).stdout
-	if r := jsonLines[dlqRow](t, show); len(r) != 1 || r[0].Terminal == nil || r[0].Terminal.EventID != "t-a3/completed" {
+	if r := jsonLines[deadletter.Row](t, show); len(r) != 1 || r[0].Terminal == nil || r[0].Terminal.EventID != "t-a3/completed" {
 		t.Errorf("show t-a3 -o json: %s", show)
 	}
 	ferry(t, env, "dlq", "show", "no-such-id").want(t, 1)
 	// Everything read so far is readable again at once.
-	if rows := jsonLines[dlqRow](t, ferry(t, env, "dlq", "ls", "-o", "json").want(t, 0).stdout); len(rows) != 6 {
+	if rows := jsonLines[deadletter.Row](t, ferry(t, env, "dlq", "ls", "-o", "json").want(t, 0).stdout); len(rows) != 6 {
 		t.Errorf("ls right after ls and show: %d rows, want 6", len(rows))
 	}
 	if d := queueDepth(t, f.api, f.dlq); d.total() != 6 {
@@ -316,7 +317,7 @@ func TestDLQListShowDoNotConsume(t *testing.T) {
 
 	// Without Redis, ls still lists, without last errors.
 	noRedis := worldEnv(f.w, "FERRY_REDIS_URL=")
-	rows = jsonLines[dlqRow](t, ferry(t, noRedis, "dlq", "ls", "-o", "json").want(t, 0).stdout)
+	rows = jsonLines[deadletter.Row](t, ferry(t, noRedis, "dlq", "ls", "-o", "json").want(t, 0).stdout)
 	if len(rows) != 6 {
 		t.Errorf("ls without Redis: %d rows, want 6", len(rows))
 	}
@@ -353,7 +354,7 @@ func TestDLQReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := ferry(t, env, "dlq", "replay", "--filter", "customer=acme", "-o", "json").want(t, 1)
-	sums := jsonLines[replaySummary](t, r.stdout)
+	sums := jsonLines[deadletter.Summary](t, r.stdout)
 	if len(sums) != 1 {
 		t.Fatalf("replay -o json: %q", r.stdout)
 	}
@@ -640,47 +641,6 @@ func collectEvents(t *testing.T, api *sqs.Client, url string, n int, timeout, qu
 			if _, err := api.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle}); err != nil {
 				t.Fatal(err)
 			}
-		}
-	}
-}
-
-func TestDLQFilterAndRate(t *testing.T) {
-	t.Parallel()
-	row := dlqRow{TaskID: "t-1", CustomerID: "acme", Error: "copy: get_object SlowDown"}
-	filters := []struct {
-		in      string
-		match   bool
-		invalid bool
-	}{
-		{"", true, false},
-		{"customer=acme", true, false},
-		{"customer=ac*,task=t-?", true, false},
-		{"customer=globex", false, false},
-		{"error=slowdown", true, false},
-		{"error=AccessDenied", false, false},
-		{"colour=red", false, true},
-		{"customer", false, true},
-		{"task=[", false, true},
-	}
-	for _, c := range filters {
-		f, err := parseDLQFilter(c.in)
-		if (err != nil) != c.invalid {
-			t.Errorf("parseDLQFilter(%q): %v, invalid %v", c.in, err, c.invalid)
-			continue
-		}
-		if err == nil && f.match(row) != c.match {
-			t.Errorf("filter %q matches %v, want %v", c.in, !c.match, c.match)
-		}
-	}
-	rates := []struct {
-		in   string
-		want float64
-		bad  bool
-	}{{"", 0, false}, {"10", 10, false}, {"50/s", 50, false}, {"120/m", 2, false}, {"x/s", 0, true}, {"5/h", 0, true}, {"-1", 0, true}}
-	for _, c := range rates {
-		got, err := parseRate(c.in)
-		if (err != nil) != c.bad || got != c.want {
-			t.Errorf("parseRate(%q) = %v, %v; want %v (error %v)", c.in, got, err, c.want, c.bad)
 		}
 	}
 }
