@@ -527,3 +527,44 @@ func TestCustomerCapDefersFlood(t *testing.T) {
 		t.Errorf("the small task finished after %d flood tasks; with the cap it must not wait for the flood", floodBeforeSmall)
 	}
 }
+
+// The fleet-wide cap shares capacity fairly; it guards nothing that must
+// not happen, so with Redis unreachable a task runs uncapped rather than
+// waiting: it completes, and nothing is deferred.
+func TestFleetCapWithoutRedisRunsUncapped(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartRedis(t)
+	w := testenv.NewWorldOn(t, srv.Client(), srv.URL, "ferry")
+	f := newFleet(t, w)
+	globex := w.Customer(t, "globex")
+	var mu sync.Mutex
+	outcomes := map[worker.Outcome]int{}
+	f.start(t, fleetOptions{fleetCap: 1, wrap: func(h worker.TaskHandler) worker.TaskHandler {
+		return handlerFunc(func(ctx context.Context, l *queue.Lease) worker.Report {
+			rep := h.Handle(ctx, l)
+			mu.Lock()
+			outcomes[rep.Outcome]++
+			mu.Unlock()
+			return rep
+		})
+	}})
+	// A task first, so the worker knows globex's integration from memory.
+	f.enqueue(t, task("t-warm", "globex", s3uri(globex, globex.Objects[0])))
+	f.collect(t, 1, 60*time.Second, 0)
+	srv.Stop()
+	mu.Lock()
+	clear(outcomes)
+	mu.Unlock()
+	f.enqueue(t, task("t-nocap-0", "globex", s3uri(globex, globex.Objects[0])), task("t-nocap-1", "globex", s3uri(globex, globex.Objects[1])))
+	evs := byTask(f.collect(t, 2, 60*time.Second, time.Second))
+	for _, id := range []string{"t-nocap-0", "t-nocap-1"} {
+		if len(evs[id]) != 1 || evs[id][0].Type != queue.EventCompleted {
+			t.Errorf("%s with Redis down: %+v, want completed", id, evs[id])
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if outcomes[worker.OutcomeDeferred] != 0 {
+		t.Errorf("%d deliveries deferred with Redis down, want none: the cap must not stop work", outcomes[worker.OutcomeDeferred])
+	}
+}

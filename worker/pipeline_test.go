@@ -19,6 +19,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/rs/zerolog"
 
+	"github.com/ferryworks/ferry/admission"
 	"github.com/ferryworks/ferry/credcache"
 	"github.com/ferryworks/ferry/fetcher"
 	"github.com/ferryworks/ferry/internal/demo"
@@ -50,6 +51,7 @@ type fleetOptions struct {
 	publish    func(queue.Event) // sees each event as it is published
 	quietLog   bool              // log nothing (benchmarks)
 	custCap    int               // CustomerMaxInflight
+	fleetCap   int               // FleetCap's Max, on the world's Redis
 	copier     func(worker.Copier) worker.Copier
 }
 
@@ -118,9 +120,13 @@ func (f *fleet) start(t testing.TB, o fleetOptions) (stop func(), done <-chan er
 	if o.copier != nil {
 		cp = o.copier(copier)
 	}
+	fc, err := admission.New(admission.Options{Redis: f.w.Redis, Prefix: f.w.Prefix, Max: o.fleetCap, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
 	h, err := worker.NewHandler(worker.HandlerOptions{Copier: cp, Publisher: pub,
 		DeadLetters: queue.NewDeadLetter(f.sqs), DLQURL: f.dlqURL, State: f.state, BusyDelay: time.Second, Logger: log,
-		CustomerMaxInflight: o.custCap, DeferDelay: time.Second})
+		CustomerMaxInflight: o.custCap, FleetCap: fc, DeferDelay: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
