@@ -256,14 +256,48 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 
 func isUsageError(err error) bool {
 	var ue usageError
-	if errors.As(err, &ue) {
-		return true
+	return errors.As(err, &ue)
+}
+
+// typeUsageErrors makes cobra's own mistakes-in-the-call errors usage errors
+// (exit 2) by type, not by their text: flag errors through
+// SetFlagErrorFunc, argument errors by wrapping every command's Args, and an
+// unknown subcommand of root by root's own Args (cobra reports it only
+// through its message otherwise).
+func typeUsageErrors(root *cobra.Command) {
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usagef("%v (see `%s --help`)", err, c.CommandPath())
+	})
+	root.Args = func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], c.CommandPath())
+		if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += "; did you mean " + strings.Join(s, " or ") + "?"
+		}
+		return usagef("%s (see `%s --help`)", msg, c.CommandPath())
 	}
-	// cobra's own flag and argument errors.
-	s := err.Error()
-	return strings.HasPrefix(s, "unknown command") || strings.HasPrefix(s, "unknown flag") ||
-		strings.HasPrefix(s, "unknown shorthand flag") || strings.Contains(s, "flag needs an argument") ||
-		strings.HasPrefix(s, "invalid argument") || strings.Contains(s, "accepts ") || strings.HasPrefix(s, "required flag")
+	root.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
+	var wrap func(c *cobra.Command)
+	wrap = func(c *cobra.Command) {
+		if check := c.Args; check != nil {
+			c.Args = func(c *cobra.Command, args []string) error {
+				if err := check(c, args); err != nil {
+					var ue usageError
+					if errors.As(err, &ue) {
+						return err
+					}
+					return usagef("%v (see `%s --help`)", err, c.CommandPath())
+				}
+				return nil
+			}
+		}
+		for _, sub := range c.Commands() {
+			wrap(sub)
+		}
+	}
+	wrap(root)
 }
 
 // outputFormat validates -o.

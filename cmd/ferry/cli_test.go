@@ -167,6 +167,9 @@ func TestIntegrationCommands(t *testing.T) {
 		{[]string{"integration", "show", "ghost"}, 1, "ferry integration enable ghost"},
 		{[]string{"integration", "import"}, 2, "--file"},
 		{[]string{"no-such-command"}, 2, "unknown command"},
+		{[]string{"integration", "list", "--no-such-flag"}, 2, "see `ferry integration list --help`"},
+		{[]string{"integration", "show"}, 2, "accepts 1 arg"},
+		{[]string{"integration", "list", "extra"}, 2, "unknown command \"extra\""},
 	}
 	for _, b := range bad {
 		r := runCLI(t, env, "", b.args...)

@@ -9,10 +9,12 @@ import (
 	"os"
 	"text/tabwriter"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/spf13/cobra"
 
 	"github.com/ferryworks/ferry/credcache"
+	"github.com/ferryworks/ferry/fetcher"
 )
 
 const integrationUsage = `Manage customers' AWS integrations (the registry in Redis).
@@ -31,157 +33,238 @@ const integrationUsage = `Manage customers' AWS integrations (the registry in Re
 
 func newIntegrationCommand(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "integration", Short: "Manage customers' AWS integrations", Long: integrationUsage}
-	var account, externalID, bucket, output, file string
-
-	enable := &cobra.Command{
-		Use: "enable CUSTOMER --account ID", Short: "Enable delegated access", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if account == "" {
-				return usagef("enable needs --account: the customer's 12-digit AWS account ID")
-			}
-			return a.integrationEnable(cmd.Context(), args[0], account, externalID, bucket)
-		},
-	}
-	enable.Flags().StringVar(&account, "account", "", "the customer's 12-digit AWS account ID")
-	enable.Flags().StringVar(&externalID, "external-id", "", "keep this external ID (customers migrating an existing role)")
-	enable.Flags().StringVar(&bucket, "bucket", "", "bucket name to fill into the sample permission policy")
-
-	disable := &cobra.Command{
-		Use: "disable CUSTOMER", Short: "Disable delegated access", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			reg, err := a.registry(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if err := reg.Disable(cmd.Context(), args[0]); err != nil {
-				return explainRegistryError(err, args[0])
-			}
-			fmt.Fprintf(a.stdout, "%s: delegated access disabled; reads use the fleet's credentials (cross-account)\n", args[0])
-			return nil
-		},
-	}
-
-	register := &cobra.Command{
-		Use: "register-account CUSTOMER --account ID", Short: "Record the customer's AWS account (cross-account owner check)", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if account == "" {
-				return usagef("register-account needs --account: the customer's 12-digit AWS account ID")
-			}
-			reg, err := a.registry(cmd.Context())
-			if err != nil {
-				return err
-			}
-			in, err := reg.RegisterAccount(cmd.Context(), args[0], account)
-			if err != nil {
-				return explainRegistryError(err, args[0])
-			}
-			fmt.Fprintf(a.stdout, "%s: account %s registered; cross-account reads now require buckets owned by it\n", in.CustomerID, in.AccountID)
-			return nil
-		},
-	}
-	register.Flags().StringVar(&account, "account", "", "the customer's 12-digit AWS account ID")
-
-	show := &cobra.Command{
-		Use: "show CUSTOMER", Short: "Show one integration (includes the external ID)", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := outputFormat(output); err != nil {
-				return err
-			}
-			reg, err := a.registry(cmd.Context())
-			if err != nil {
-				return err
-			}
-			in, err := reg.Get(cmd.Context(), args[0])
-			if err != nil {
-				return explainRegistryError(err, args[0])
-			}
-			if output == "json" {
-				return writeJSON(a.stdout, in)
-			}
-			printIntegrations(a.stdout, []credcache.Integration{in}, true)
-			return nil
-		},
-	}
-	show.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
-
-	list := &cobra.Command{
-		Use: "list", Short: "List integrations", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := outputFormat(output); err != nil {
-				return err
-			}
-			reg, err := a.registry(cmd.Context())
-			if err != nil {
-				return err
-			}
-			all, err := reg.List(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if output == "json" {
-				if all == nil {
-					all = []credcache.Integration{}
-				}
-				return writeJSON(a.stdout, all)
-			}
-			printIntegrations(a.stdout, all, false)
-			return nil
-		},
-	}
-	list.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
-
-	export := &cobra.Command{
-		Use: "export", Short: "Write every integration as JSON", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			reg, err := a.registry(cmd.Context())
-			if err != nil {
-				return err
-			}
-			var w io.Writer = a.stdout
-			if file != "" {
-				fh, err := os.OpenFile(file, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-				if err != nil {
-					return fmt.Errorf("export --file: %w", err)
-				}
-				defer fh.Close()
-				w = fh
-			}
-			return reg.Export(cmd.Context(), w)
-		},
-	}
-	export.Flags().StringVar(&file, "file", "", "write here instead of stdout (created with mode 0600: it holds external IDs)")
-
-	imp := &cobra.Command{
-		Use: "import --file F", Short: "Load integrations from an export (all or nothing)", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if file == "" {
-				return usagef("import needs --file: a file written by `ferry integration export` (- for stdin)")
-			}
-			reg, err := a.registry(cmd.Context())
-			if err != nil {
-				return err
-			}
-			var r io.Reader = cmd.InOrStdin()
-			if file != "-" {
-				fh, err := os.Open(file)
-				if err != nil {
-					return fmt.Errorf("import --file: %w", err)
-				}
-				defer fh.Close()
-				r = fh
-			}
-			n, err := reg.Import(cmd.Context(), r)
-			if err != nil {
-				return fmt.Errorf("import %s: %w (nothing was written)", file, err)
-			}
-			fmt.Fprintf(a.stdout, "imported %d integrations\n", n)
-			return nil
-		},
-	}
-	imp.Flags().StringVar(&file, "file", "", "file written by `ferry integration export` (- for stdin)")
-
-	cmd.AddCommand(enable, disable, register, show, list, export, imp)
+	cmd.AddCommand(
+		(&integrationEnableCommand{app: a}).command(),
+		(&integrationDisableCommand{app: a}).command(),
+		(&integrationRegisterCommand{app: a}).command(),
+		(&integrationShowCommand{app: a}).command(),
+		(&integrationListCommand{app: a}).command(),
+		(&integrationExportCommand{app: a}).command(),
+		(&integrationImportCommand{app: a}).command(),
+	)
 	return cmd
+}
+
+const accountUsage = "the customer's 12-digit AWS account ID"
+
+// integrationEnableCommand is `ferry integration enable`.
+type integrationEnableCommand struct {
+	app                         *app
+	account, externalID, bucket string
+}
+
+func (c *integrationEnableCommand) command() *cobra.Command {
+	cmd := &cobra.Command{
+		Use: "enable CUSTOMER --account ID", Short: "Enable delegated access", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return c.Run(cmd.Context(), args[0]) },
+	}
+	cmd.Flags().StringVar(&c.account, "account", "", accountUsage)
+	cmd.Flags().StringVar(&c.externalID, "external-id", "", "keep this external ID (customers migrating an existing role)")
+	cmd.Flags().StringVar(&c.bucket, "bucket", "", "bucket name to fill into the sample permission policy")
+	return cmd
+}
+
+func (c *integrationEnableCommand) Run(ctx context.Context, customer string) error {
+	if c.account == "" {
+		return usagef("enable needs --account: " + accountUsage)
+	}
+	return c.app.integrationEnable(ctx, customer, c.account, c.externalID, c.bucket)
+}
+
+// integrationDisableCommand is `ferry integration disable`.
+type integrationDisableCommand struct{ app *app }
+
+func (c *integrationDisableCommand) command() *cobra.Command {
+	return &cobra.Command{
+		Use: "disable CUSTOMER", Short: "Disable delegated access", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return c.Run(cmd.Context(), args[0]) },
+	}
+}
+
+func (c *integrationDisableCommand) Run(ctx context.Context, customer string) error {
+	reg, err := c.app.registry(ctx)
+	if err != nil {
+		return err
+	}
+	if err := reg.Disable(ctx, customer); err != nil {
+		return explainRegistryError(err, customer)
+	}
+	fmt.Fprintf(c.app.stdout, "%s: delegated access disabled; reads use the fleet's credentials (cross-account)\n", customer)
+	return nil
+}
+
+// integrationRegisterCommand is `ferry integration register-account`.
+type integrationRegisterCommand struct {
+	app     *app
+	account string
+}
+
+func (c *integrationRegisterCommand) command() *cobra.Command {
+	cmd := &cobra.Command{
+		Use: "register-account CUSTOMER --account ID", Short: "Record the customer's AWS account (cross-account owner check)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return c.Run(cmd.Context(), args[0]) },
+	}
+	cmd.Flags().StringVar(&c.account, "account", "", accountUsage)
+	return cmd
+}
+
+func (c *integrationRegisterCommand) Run(ctx context.Context, customer string) error {
+	if c.account == "" {
+		return usagef("register-account needs --account: " + accountUsage)
+	}
+	reg, err := c.app.registry(ctx)
+	if err != nil {
+		return err
+	}
+	in, err := reg.RegisterAccount(ctx, customer, c.account)
+	if err != nil {
+		return explainRegistryError(err, customer)
+	}
+	fmt.Fprintf(c.app.stdout, "%s: account %s registered; cross-account reads now require buckets owned by it\n", in.CustomerID, in.AccountID)
+	return nil
+}
+
+// integrationShowCommand is `ferry integration show`.
+type integrationShowCommand struct {
+	app    *app
+	output string
+}
+
+func (c *integrationShowCommand) command() *cobra.Command {
+	cmd := &cobra.Command{
+		Use: "show CUSTOMER", Short: "Show one integration (includes the external ID)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return c.Run(cmd.Context(), args[0]) },
+	}
+	cmd.Flags().StringVarP(&c.output, "output", "o", "text", "output format: text or json")
+	return cmd
+}
+
+func (c *integrationShowCommand) Run(ctx context.Context, customer string) error {
+	if err := outputFormat(c.output); err != nil {
+		return err
+	}
+	reg, err := c.app.registry(ctx)
+	if err != nil {
+		return err
+	}
+	in, err := reg.Get(ctx, customer)
+	if err != nil {
+		return explainRegistryError(err, customer)
+	}
+	if c.output == "json" {
+		return writeJSON(c.app.stdout, in)
+	}
+	printIntegrations(c.app.stdout, []credcache.Integration{in}, true)
+	return nil
+}
+
+// integrationListCommand is `ferry integration list`.
+type integrationListCommand struct {
+	app    *app
+	output string
+}
+
+func (c *integrationListCommand) command() *cobra.Command {
+	cmd := &cobra.Command{
+		Use: "list", Short: "List integrations", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return c.Run(cmd.Context()) },
+	}
+	cmd.Flags().StringVarP(&c.output, "output", "o", "text", "output format: text or json")
+	return cmd
+}
+
+func (c *integrationListCommand) Run(ctx context.Context) error {
+	if err := outputFormat(c.output); err != nil {
+		return err
+	}
+	reg, err := c.app.registry(ctx)
+	if err != nil {
+		return err
+	}
+	all, err := reg.List(ctx)
+	if err != nil {
+		return err
+	}
+	if c.output == "json" {
+		if all == nil {
+			all = []credcache.Integration{}
+		}
+		return writeJSON(c.app.stdout, all)
+	}
+	printIntegrations(c.app.stdout, all, false)
+	return nil
+}
+
+// integrationExportCommand is `ferry integration export`.
+type integrationExportCommand struct {
+	app  *app
+	file string
+}
+
+func (c *integrationExportCommand) command() *cobra.Command {
+	cmd := &cobra.Command{
+		Use: "export", Short: "Write every integration as JSON", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return c.Run(cmd.Context()) },
+	}
+	cmd.Flags().StringVar(&c.file, "file", "", "write here instead of stdout (created with mode 0600: it holds external IDs)")
+	return cmd
+}
+
+func (c *integrationExportCommand) Run(ctx context.Context) error {
+	reg, err := c.app.registry(ctx)
+	if err != nil {
+		return err
+	}
+	var w io.Writer = c.app.stdout
+	if c.file != "" {
+		fh, err := os.OpenFile(c.file, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+		if err != nil {
+			return fmt.Errorf("export --file: %w", err)
+		}
+		defer fh.Close()
+		w = fh
+	}
+	return reg.Export(ctx, w)
+}
+
+// integrationImportCommand is `ferry integration import`.
+type integrationImportCommand struct {
+	app  *app
+	file string
+}
+
+func (c *integrationImportCommand) command() *cobra.Command {
+	cmd := &cobra.Command{
+		Use: "import --file F", Short: "Load integrations from an export (all or nothing)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return c.Run(cmd.Context(), cmd.InOrStdin()) },
+	}
+	cmd.Flags().StringVar(&c.file, "file", "", "file written by `ferry integration export` (- for stdin)")
+	return cmd
+}
+
+func (c *integrationImportCommand) Run(ctx context.Context, stdin io.Reader) error {
+	if c.file == "" {
+		return usagef("import needs --file: a file written by `ferry integration export` (- for stdin)")
+	}
+	reg, err := c.app.registry(ctx)
+	if err != nil {
+		return err
+	}
+	r := stdin
+	if c.file != "-" {
+		fh, err := os.Open(c.file)
+		if err != nil {
+			return fmt.Errorf("import --file: %w", err)
+		}
+		defer fh.Close()
+		r = fh
+	}
+	n, err := reg.Import(ctx, r)
+	if err != nil {
+		return fmt.Errorf("import %s: %w (nothing was written)", c.file, err)
+	}
+	fmt.Fprintf(c.app.stdout, "imported %d integrations\n", n)
+	return nil
 }
 
 func (a *app) integrationEnable(ctx context.Context, customer, account, externalID, bucket string) error {
@@ -206,7 +289,7 @@ func (a *app) integrationEnable(ctx context.Context, customer, account, external
 	if bucket == "" {
 		bucket = "YOUR_BUCKET_NAME"
 	}
-	fleet := *id.Account
+	fleet := aws.ToString(id.Account)
 	fmt.Fprintf(a.stdout, `Delegated access enabled for %s.
 
 Send the customer these steps (they are shown the external ID only now):
@@ -244,9 +327,9 @@ func printIntegrations(w io.Writer, all []credcache.Integration, withExternalID 
 		fmt.Fprintln(tw, "CUSTOMER\tACCOUNT\tMODE\tROLE\tUPDATED")
 	}
 	for _, in := range all {
-		mode, role := "cross_account", "-"
+		mode, role := fetcher.ModeCrossAccount, "-"
 		if in.Enabled {
-			mode, role = "delegated", in.RoleName
+			mode, role = fetcher.ModeDelegated, in.RoleName
 		}
 		acct := in.AccountID
 		if acct == "" {

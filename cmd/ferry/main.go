@@ -47,6 +47,7 @@ func run(args []string) int {
 		newDLQCommand(app),
 		newVersionCommand(app),
 	)
+	typeUsageErrors(root)
 	root.SetArgs(args)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
