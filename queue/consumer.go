@@ -217,6 +217,24 @@ func (l *Lease) Ack(ctx context.Context) error {
 	return l.c.deletes.submit(ctx, &settleReq{l: l, ack: true, done: make(chan error, 1)})
 }
 
+// AckAsync is Ack without the wait: it queues the delete and returns a
+// channel that yields what Ack would have returned once the batch call
+// answered (one value; read it once). A caller can so free the resources
+// of a finished task while its ack shares a batch call with others. Close
+// flushes queued acks, and a FIFO group's next lease waits for this one's
+// answer as it waits for Ack.
+func (l *Lease) AckAsync(ctx context.Context) <-chan error {
+	r := &settleReq{l: l, ack: true, done: make(chan error, 1)}
+	if err := l.begin(); err != nil {
+		r.done <- err
+		return r.done
+	}
+	if err := l.c.deletes.enqueue(ctx, r); err != nil {
+		r.done <- err
+	}
+	return r.done
+}
+
 // RetryLater makes the message visible again after an exponential backoff
 // with full jitter computed from ReceiveCount: a random delay in
 // [0, min(RetryMax, RetryBase·2^(ReceiveCount-1))], also capped by SQS's
@@ -343,6 +361,13 @@ func (l *Lease) markLost() {
 }
 
 func (l *Lease) endTurn() { l.turnOnce.Do(func() { close(l.turn) }) }
+
+// settling says whether a settle call for the lease is queued or in flight.
+func (l *Lease) settling() bool {
+	l.c.mu.Lock()
+	defer l.c.mu.Unlock()
+	return l.state == leaseSettling
+}
 
 func (l *Lease) acked() bool {
 	l.c.mu.Lock()
@@ -748,19 +773,28 @@ func (b *batcher) close() { b.once.Do(func() { close(b.stop) }) }
 // submit queues r and waits for its batch to be answered. If ctx ends
 // after r was queued, the call still happens; only the wait is abandoned.
 func (b *batcher) submit(ctx context.Context, r *settleReq) error {
-	select {
-	case b.in <- r:
-	case <-b.stopped:
-		r.l.finish(r, ErrClosed)
-		return ErrClosed
-	case <-ctx.Done():
-		r.l.finish(r, ctx.Err())
-		return ctx.Err()
+	if err := b.enqueue(ctx, r); err != nil {
+		return err
 	}
 	select {
 	case err := <-r.done:
 		return err
 	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// enqueue hands r to the batcher; the answer arrives on r.done. An error
+// means r was not queued (and its lease is finished with that error).
+func (b *batcher) enqueue(ctx context.Context, r *settleReq) error {
+	select {
+	case b.in <- r:
+		return nil
+	case <-b.stopped:
+		r.l.finish(r, ErrClosed)
+		return ErrClosed
+	case <-ctx.Done():
+		r.l.finish(r, ctx.Err())
 		return ctx.Err()
 	}
 }

@@ -891,6 +891,52 @@ func TestLeaseLost(t *testing.T) {
 
 // TestCloseFlushesAcks: an ack waiting for its batch window is sent by
 // Close, and Close stops Receive and later acks.
+// TestAckAsyncHoldsGroup: AckAsync returns before the delete is answered,
+// and the next lease of the FIFO group runs only once it was, seeing the
+// message acked (not halted, as after a release).
+func TestAckAsyncHoldsGroup(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	url := e.queue(t, localaws.Queue{Name: "tasks", FIFO: true})
+	mustSend(t, NewProducer(e.sqs, url, Limits{}), task("a-0", "ga"), task("a-1", "ga"))
+	// An hour's batch window: the first ack is answered only by Close.
+	c := e.consumer(t, groupFromCustomer{e.sqs}, ConsumerOptions{QueueURL: url, WaitTime: time.Second,
+		VisibilityTimeout: 30 * time.Second, AckBatchWindow: time.Hour})
+	seq := NewSequencer()
+	ctx := testCtx(t, 60*time.Second)
+	leases := receiveN(ctx, t, c, 2)
+
+	var acked <-chan error
+	if err := seq.Run(ctx, leases[0], func(context.Context) error {
+		acked = leases[0].AckAsync(ctx)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-acked:
+		t.Fatalf("AckAsync answered (%v) before its batch was sent", err)
+	default:
+	}
+	second := make(chan error, 1)
+	var sawAcked bool
+	go func() {
+		second <- seq.Run(ctx, leases[1], func(ctx context.Context) error {
+			sawAcked = leases[0].acked()
+			return leases[1].Release(ctx)
+		})
+	}()
+	if err := c.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-acked; err != nil {
+		t.Fatalf("async ack: %v", err)
+	}
+	if err := <-second; errors.Is(err, ErrGroupHalted) || !sawAcked {
+		t.Fatalf("next lease of the group: Run = %v, ran after the ack = %v; want it run once the first was acked", err, sawAcked)
+	}
+}
+
 func TestCloseFlushesAcks(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

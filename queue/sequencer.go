@@ -48,6 +48,12 @@ func (s *Sequencer) Run(ctx context.Context, l *Lease, fn func(context.Context) 
 			return ErrGroupHalted
 		}
 	}
-	defer l.endTurn()
+	defer func() {
+		// A settle still in flight (AckAsync) ends the turn when it is
+		// answered, so the next lease sees whether this one was acked.
+		if !l.settling() {
+			l.endTurn()
+		}
+	}()
 	return fn(ctx)
 }

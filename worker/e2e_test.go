@@ -184,6 +184,26 @@ func TestInvalidMessagesDeadLettered(t *testing.T) {
 }
 
 // A transient fault is retried with backoff and the task completes.
+// A finished task's slot takes the next delivery while its ack waits for a
+// batch call: with one slot and acks held back for an hour, both tasks
+// still complete, and stopping the worker sends the held acks.
+func TestSlotFreeWhileAckPending(t *testing.T) {
+	t.Parallel()
+	w := testenv.NewWorld(t)
+	f := newFleet(t, w)
+	globex := w.Customer(t, "globex")
+	f.enqueue(t, task("t-first", "globex", s3uri(globex, globex.Objects[0])), task("t-second", "globex", s3uri(globex, globex.Objects[0])))
+	stop, _ := f.start(t, fleetOptions{slots: 1, ackWindow: time.Hour})
+	evs := byTask(f.collect(t, 2, 60*time.Second, 0))
+	if len(evs["t-first"]) != 1 || len(evs["t-second"]) != 1 {
+		t.Fatalf("events %v, want one for each task", evs)
+	}
+	stop() // flushes the held acks
+	if v, inflight := f.queueDepth(t, f.queueURL); v+inflight != 0 {
+		t.Fatalf("tasks queue holds %d visible and %d in flight after shutdown, want both acked", v, inflight)
+	}
+}
+
 func TestTransientFaultRetried(t *testing.T) {
 	t.Parallel()
 	w := testenv.NewWorld(t)

@@ -162,6 +162,21 @@ type Report struct {
 	EventID    string
 	Bytes      int64
 	Err        error
+	// Acked, when not nil, answers the delivery's ack, which was queued
+	// but not yet sent or answered when Handle returned (nil: deleted);
+	// Err does not include it. Wait reads it.
+	Acked <-chan error
+}
+
+// Wait waits for a pending ack (Acked) and adds its failure to Err.
+func (r *Report) Wait() {
+	if r.Acked == nil {
+		return
+	}
+	if err := <-r.Acked; err != nil {
+		r.Err = errors.Join(r.Err, fmt.Errorf("ack: %w", err))
+	}
+	r.Acked = nil
 }
 
 // Handle processes one delivery and settles its lease (ack, retry later,
@@ -219,7 +234,7 @@ func (h *Handler) handle(ctx context.Context, l *queue.Lease) Report {
 		log.Warn().Err(err).Msg("task state unavailable; proceeding unlocked (an identical event may repeat)")
 	case done:
 		rep.Outcome, rep.EventID = OutcomeDuplicate, t.EventID
-		rep.Err = h.ack(ctx, l)
+		rep.Acked = l.AckAsync(ctx)
 		return rep
 	case lock == nil:
 		// Not a failure: requeued, so a long copy cannot push a duplicate
@@ -283,7 +298,10 @@ func (h *Handler) handle(ctx context.Context, l *queue.Lease) Report {
 		// same event id, which consumers deduplicate.
 		log.Warn().Err(err).Msg("terminal state not recorded")
 	}
-	rep.Err = h.ack(ctx, l)
+	// The task is done once the ack is queued: its slot can take the next
+	// delivery while the ack waits for a batch call (the pool waits for
+	// the answer before it counts the delivery done).
+	rep.Acked = l.AckAsync(ctx)
 	return rep
 }
 
@@ -310,13 +328,6 @@ func (h *Handler) leave(customer string) {
 	if h.inflight[customer]--; h.inflight[customer] <= 0 {
 		delete(h.inflight, customer)
 	}
-}
-
-func (h *Handler) ack(ctx context.Context, l *queue.Lease) error {
-	if err := l.Ack(ctx); err != nil {
-		return fmt.Errorf("ack: %w", err)
-	}
-	return nil
 }
 
 // handBack returns an interrupted delivery to the queue at once: the work

@@ -53,6 +53,7 @@ type fleetOptions struct {
 	custCap    int               // CustomerMaxInflight
 	fleetCap   int               // FleetCap's Max, on the world's Redis
 	copier     func(worker.Copier) worker.Copier
+	ackWindow  time.Duration // the consumer's AckBatchWindow
 }
 
 func newFleet(t testing.TB, w *testenv.World) *fleet {
@@ -105,7 +106,7 @@ func (f *fleet) start(t testing.TB, o fleetOptions) (stop func(), done <-chan er
 		t.Fatal(err)
 	}
 	consumer, err := queue.NewConsumer(f.sqs, queue.ConsumerOptions{QueueURL: o.queueURL, WaitTime: time.Second,
-		VisibilityTimeout: o.visibility, RetryBase: o.retryBase, RetryMax: 2 * o.retryBase, Logger: log})
+		VisibilityTimeout: o.visibility, RetryBase: o.retryBase, RetryMax: 2 * o.retryBase, AckBatchWindow: o.ackWindow, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

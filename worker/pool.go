@@ -49,7 +49,8 @@ type Pool struct {
 	o        PoolOptions
 	seq      *queue.Sequencer
 	slots    chan struct{}
-	wg       sync.WaitGroup
+	wg       sync.WaitGroup // deliveries holding a slot
+	acks     sync.WaitGroup // finished deliveries waiting for their ack
 	draining chan struct{}
 	drainOne sync.Once
 }
@@ -118,10 +119,19 @@ func (p *Pool) RunUntil(ctx, hard context.Context) error {
 	}
 	flush, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := p.o.Receiver.Close(flush); err != nil {
+	err := p.o.Receiver.Close(flush)
+	p.acks.Wait() // answered by the flush
+	if err != nil {
 		return fmt.Errorf("worker: flush on shutdown: %w", err)
 	}
 	return nil
+}
+
+// release gives back the slot of a delivery whose work is over.
+func (p *Pool) release() {
+	p.o.Metrics.inflightAdd(-1)
+	<-p.slots
+	p.wg.Done()
 }
 
 // poll takes a free slot (and any others free at that moment, up to a
@@ -164,17 +174,23 @@ func (p *Pool) poll(ctx, work context.Context) {
 }
 
 func (p *Pool) run(work context.Context, l *queue.Lease) {
-	defer func() {
-		p.o.Metrics.inflightAdd(-1)
-		<-p.slots
-		p.wg.Done()
-	}()
 	start := time.Now()
 	var rep Report
 	err := p.seq.Run(work, l, func(ctx context.Context) error {
 		rep = p.o.Handler.Handle(ctx, l)
 		return nil
 	})
+	if rep.Acked != nil {
+		// The task's work is over: its slot takes the next delivery while
+		// the ack waits for a batch call. Shutdown waits for such acks
+		// after the consumer flushed them.
+		p.acks.Add(1)
+		defer p.acks.Done()
+		p.release()
+		rep.Wait()
+	} else {
+		defer p.release()
+	}
 	if err != nil {
 		// Waiting behind an earlier message of its FIFO group that did not
 		// complete (or interrupted while waiting): hand it back.
