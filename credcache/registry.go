@@ -393,9 +393,11 @@ func (r *Registry) Export(ctx context.Context, w io.Writer) error {
 // customer it lists (customers not listed are left alone). The whole file is
 // validated first and then written in one MULTI/EXEC transaction, so a bad
 // entry anywhere means nothing is written (an *ImportError matching
-// ErrInvalidImport). On a Redis Cluster the transaction is split per slot by
-// the client and is therefore not atomic across customers. It returns the
-// number of integrations written.
+// ErrInvalidImport). On a Redis Cluster, which refuses transactions across
+// slots, each customer is written in a transaction of its own: a Redis
+// failure part way leaves the customers before it imported and the rest
+// untouched, and running the same import again completes it. It returns
+// the number of integrations written.
 func (r *Registry) Import(ctx context.Context, rd io.Reader) (int, error) {
 	dec := json.NewDecoder(rd)
 	dec.DisallowUnknownFields()
@@ -470,27 +472,42 @@ func (r *Registry) write(ctx context.Context, list []Integration, replace bool) 
 		return err
 	}
 	r.sawData.Store(true)
-	_, err := r.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
-		for _, in := range list {
-			key := integrationKey(r.prefix, in.CustomerID)
-			if replace {
-				pipe.Del(ctx, key)
-			}
-			pipe.HSet(ctx, key, r.encode(in))
-			if in.ExternalID == "" {
-				pipe.HDel(ctx, key, fieldExternalID)
-			}
-			if in.AccountID == "" {
-				pipe.HDel(ctx, key, fieldAccountID)
-			}
-			pipe.Del(ctx, credsKey(r.prefix, in.CustomerID), deniedKey(r.prefix, in.CustomerID))
+	// A Redis Cluster refuses a transaction whose keys span slots, and each
+	// customer's keys share one slot (their hash tag): there, every
+	// customer is its own transaction.
+	batches := [][]Integration{list}
+	if _, ok := r.rdb.(*redis.ClusterClient); ok {
+		batches = make([][]Integration, len(list))
+		for i := range list {
+			batches[i] = list[i : i+1]
 		}
-		return nil
-	})
-	if err != nil {
-		r.metrics.redisError()
-		return err
 	}
+	var err error
+	for _, batch := range batches {
+		_, err = r.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+			for _, in := range batch {
+				key := integrationKey(r.prefix, in.CustomerID)
+				if replace {
+					pipe.Del(ctx, key)
+				}
+				pipe.HSet(ctx, key, r.encode(in))
+				if in.ExternalID == "" {
+					pipe.HDel(ctx, key, fieldExternalID)
+				}
+				if in.AccountID == "" {
+					pipe.HDel(ctx, key, fieldAccountID)
+				}
+				pipe.Del(ctx, credsKey(r.prefix, in.CustomerID), deniedKey(r.prefix, in.CustomerID))
+			}
+			return nil
+		})
+		if err != nil {
+			r.metrics.redisError()
+			break
+		}
+	}
+	// Forgotten even after a failure: some of the list may have been
+	// written, and forgetting what was not costs one Redis read.
 	r.mu.Lock()
 	caches := r.caches
 	r.mu.Unlock()
@@ -500,7 +517,7 @@ func (r *Registry) write(ctx context.Context, list []Integration, replace bool) 
 			c.forget(in.CustomerID)
 		}
 	}
-	return nil
+	return err
 }
 
 func (r *Registry) encode(in Integration) map[string]any {
