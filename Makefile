@@ -42,9 +42,14 @@ ldflags: ## print the -ldflags that stamp VERSION and REVISION into a build
 FUZZTIME  ?= 20s
 
 .PHONY: test
-test: check-go ## go vet + go test -race (throwaway redis-server unless FERRY_REDIS_URL is set) + a short run of every fuzz target
+test: check-go ## go vet + go test -race (throwaway redis-server unless FERRY_REDIS_URL is set), the Redis packages again on a 6-node Redis Cluster, a short run of every fuzz target
 	.ci/with-redis.sh bash -c '$(GO) vet $(PKGS) && $(GO) test -race -count=1 $(TESTFLAGS) $(PKGS)'
+	@if [ "$(PKGS)" = "./..." ]; then GO=$(GO) .ci/test-cluster.sh $(TESTFLAGS); fi
 	@if [ "$(PKGS)" = "./..." ]; then .ci/fuzz.sh $(FUZZTIME); fi
+
+.PHONY: test-cluster
+test-cluster: check-go ## the Redis integration tests against a throwaway 6-node Redis Cluster (.ci/test-cluster.sh)
+	GO=$(GO) .ci/test-cluster.sh $(TESTFLAGS)
 
 .PHONY: fuzz
 fuzz: check-go ## run every fuzz target for FUZZTIME each (default 20s)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ferryworks/ferry/credcache"
 	"github.com/ferryworks/ferry/fetcher"
+	"github.com/ferryworks/ferry/internal/redisconn"
 )
 
 // PathStyle chooses S3 path-style ("endpoint/bucket/key") or virtual-hosted
@@ -42,8 +43,11 @@ type Config struct {
 	Bucket string
 	// KeyPrefix is prepended to every key written to Bucket.
 	KeyPrefix string
-	// RedisURL locates Redis (redis://, rediss:// or unix://).
+	// RedisURL locates Redis (redis://, rediss:// or unix://); in cluster
+	// mode it lists seed nodes (redis://h1:p1?addr=h2:p2).
 	RedisURL string
+	// RedisMode says how RedisURL is read: one server or a cluster.
+	RedisMode redisconn.Mode
 	// RedisPrefix starts every Redis key ferry writes.
 	RedisPrefix string
 	// CacheKey is the raw FERRY_CACHE_KEY text; a secret, use CacheKeys.
@@ -151,6 +155,8 @@ var settings = []setting{
 		func(c *Config) flag.Value { return stringValue{&c.KeyPrefix} }},
 	{Var{Name: "FERRY_REDIS_URL", Flag: "redis-url", Usage: "Redis URL (redis://, rediss://, unix://)", Secret: true}, "a redis:// URL",
 		func(c *Config) flag.Value { return stringValue{&c.RedisURL} }},
+	{Var{Name: "FERRY_REDIS_MODE", Flag: "redis-mode", Default: "single", Usage: "Redis deployment: single (one server) | cluster (Redis Cluster; FERRY_REDIS_URL lists seed nodes: redis://h1:p1?addr=h2:p2)"}, redisModeChoices,
+		func(c *Config) flag.Value { return enumValue[redisconn.Mode]{&c.RedisMode, redisconn.Modes()} }},
 	{Var{Name: "FERRY_REDIS_PREFIX", Flag: "redis-prefix", Default: "ferry", Usage: "prefix of every Redis key"}, "a key prefix",
 		func(c *Config) flag.Value { return stringValue{&c.RedisPrefix} }},
 	{Var{Name: "FERRY_CACHE_KEY", Flag: "cache-key", Usage: "AES-256 keys sealing cached credentials: base64 of 32 bytes, comma-separated for rotation (the first seals, all open)", Secret: true}, cacheKeyWant,
@@ -210,6 +216,8 @@ var settings = []setting{
 	{Var{Name: "AWS_ENDPOINT_URL_S3", Usage: "custom S3 endpoint (read by the AWS SDK)"}, "an http(s) URL",
 		func(c *Config) flag.Value { return stringValue{&c.AWSEndpointURLS3} }},
 }
+
+var redisModeChoices = enumValue[redisconn.Mode]{allowed: redisconn.Modes()}.choices()
 
 var policyChoices = enumValue[fetcher.Policy]{allowed: fetcher.Policies()}.choices()
 

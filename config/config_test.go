@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ferryworks/ferry/fetcher"
+	"github.com/ferryworks/ferry/internal/redisconn"
 )
 
 // key32 returns a valid FERRY_CACHE_KEY item whose bytes are all b.
@@ -60,6 +61,7 @@ func TestDefaults(t *testing.T) {
 	}
 	want := Config{
 		RedisPrefix:              "ferry",
+		RedisMode:                redisconn.Single,
 		RoleName:                 "ScaleAI-Integration",
 		SessionDuration:          time.Hour,
 		RefreshWindow:            5 * time.Minute,
@@ -242,6 +244,10 @@ func TestValidateBadValues(t *testing.T) {
 		{"bucket double dot", map[string]string{"FERRY_BUCKET": "a..b"}, []string{"FERRY_BUCKET"}, ""},
 		{"key prefix leading slash", map[string]string{"FERRY_KEY_PREFIX": "/att"}, []string{"FERRY_KEY_PREFIX"}, ""},
 		{"redis url scheme", map[string]string{"FERRY_REDIS_URL": "http://127.0.0.1:6379"}, []string{"FERRY_REDIS_URL"}, "redis://"},
+		{"redis mode unknown", map[string]string{"FERRY_REDIS_MODE": "sentinel"}, []string{"FERRY_REDIS_MODE"}, "single | cluster"},
+		{"cluster url unix socket", map[string]string{"FERRY_REDIS_MODE": "cluster", "FERRY_REDIS_URL": "unix:///run/redis.sock"}, []string{"FERRY_REDIS_URL"}, "seed nodes"},
+		{"cluster url database", map[string]string{"FERRY_REDIS_MODE": "cluster", "FERRY_REDIS_URL": "redis://10.0.0.1:6379/3"}, []string{"FERRY_REDIS_URL"}, "addr="},
+		{"cluster url seed without port", map[string]string{"FERRY_REDIS_MODE": "cluster", "FERRY_REDIS_URL": "redis://10.0.0.1:6379?addr=10.0.0.2"}, []string{"FERRY_REDIS_URL"}, ""},
 		{"redis prefix braces", map[string]string{"FERRY_REDIS_PREFIX": "fe{rry}"}, []string{"FERRY_REDIS_PREFIX"}, ""},
 		{"cache key not base64", map[string]string{"FERRY_CACHE_KEY": "not-base64-at-all!!"}, []string{"FERRY_CACHE_KEY"}, "openssl rand -base64 32"},
 		{"cache key 16 bytes", map[string]string{"FERRY_CACHE_KEY": base64.StdEncoding.EncodeToString(make([]byte, 16))}, []string{"FERRY_CACHE_KEY"}, ""},
@@ -565,6 +571,30 @@ func TestREADMEListsEveryVariable(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("README.md has no table row for %s", v.Name)
+		}
+	}
+}
+
+func TestRedisClusterURLs(t *testing.T) {
+	t.Parallel()
+	for _, u := range []string{
+		"redis://10.0.0.1:6379",
+		"redis://10.0.0.1:6379?addr=10.0.0.2:6379&addr=10.0.0.3:6379",
+		"rediss://user:pw@clustercfg.ferry.abc123.use1.cache.amazonaws.com:6379",
+		"redis://[::1]:7000?addr=[::1]:7001",
+	} {
+		env := goodEnv()
+		env["FERRY_REDIS_MODE"] = "cluster"
+		env["FERRY_REDIS_URL"] = u
+		c, err := Load(envFunc(env))
+		if err != nil {
+			t.Fatalf("Load: %v", err)
+		}
+		if c.RedisMode != redisconn.Cluster {
+			t.Fatalf("RedisMode = %q, want cluster", c.RedisMode)
+		}
+		if err := c.Validate(WorkerNeeds...); err != nil {
+			t.Errorf("cluster URL %s refused: %v", u, err)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ferryworks/ferry/credcache"
+	"github.com/ferryworks/ferry/internal/redisconn"
 )
 
 // Requirement names a setting a command cannot run without. Settings that are
@@ -160,7 +161,11 @@ func (c *Config) Validate(needs ...Requirement) error {
 	if strings.HasPrefix(c.KeyPrefix, "/") || !utf8.ValidString(c.KeyPrefix) {
 		add("FERRY_KEY_PREFIX", c.KeyPrefix, "a key prefix without a leading slash, e.g. attachments/")
 	}
-	if c.RedisURL != "" && !validRedisURL(c.RedisURL) {
+	switch {
+	case c.RedisURL == "":
+	case c.RedisMode == redisconn.Cluster && redisconn.CheckURL(c.RedisURL, redisconn.Cluster) != nil:
+		add("FERRY_REDIS_URL", c.RedisURL, "with FERRY_REDIS_MODE=cluster, a redis:// or rediss:// URL of one or more seed nodes, e.g. redis://10.0.0.1:6379?addr=10.0.0.2:6379&addr=10.0.0.3:6379")
+	case c.RedisMode != redisconn.Cluster && !validRedisURL(c.RedisURL):
 		add("FERRY_REDIS_URL", c.RedisURL, "a redis://, rediss:// or unix:// URL, e.g. redis://127.0.0.1:6379/0")
 	}
 	if c.RedisPrefix == "" || strings.ContainsAny(c.RedisPrefix, "{} \t\r\n") {

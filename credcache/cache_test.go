@@ -26,7 +26,7 @@ import (
 type fixture struct {
 	st     *localaws.Stack
 	fleet  localaws.Account
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	prefix string
 	key    []byte
 	reg    *credcache.Registry
@@ -80,13 +80,7 @@ func (f *fixture) sts(mut ...func(*sts.Options)) *sts.Client {
 // separate worker process would have.
 func (f *fixture) cache(t testing.TB, mut func(*credcache.Options)) *credcache.Cache {
 	t.Helper()
-	opt, err := redis.ParseURL(testenv.RedisURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opt)
-	t.Cleanup(func() { _ = rdb.Close() })
-	o := credcache.Options{Redis: rdb, Prefix: f.prefix, Keys: [][]byte{f.key}, STS: f.sts()}
+	o := credcache.Options{Redis: testenv.RedisClient(t), Prefix: f.prefix, Keys: [][]byte{f.key}, STS: f.sts()}
 	if mut != nil {
 		mut(&o)
 	}

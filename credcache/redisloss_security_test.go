@@ -31,15 +31,14 @@ func TestRegistryLostRecordIsNotADisable(t *testing.T) {
 		t.Fatalf("Get before the loss = %+v, %v", in, err)
 	}
 	// The restart: every key is gone, and nobody called Disable.
-	keys, err := rdb.Keys(ctx, prefix+":*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := testenv.Keys(t, rdb, prefix+":*")
 	if len(keys) == 0 {
 		t.Fatal("Enable wrote nothing: the test would prove nothing")
 	}
-	if err := rdb.Del(ctx, keys...).Err(); err != nil {
-		t.Fatal(err)
+	for _, k := range keys { // one at a time: on a cluster they live in several slots
+		if err := rdb.Del(ctx, k).Err(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	in, err := reg.Get(ctx, "acme")
 	if errors.Is(err, credcache.ErrNotFound) {

@@ -38,15 +38,11 @@ func newRegistry(t testing.TB, rdb redis.UniversalClient, prefix string, keys ..
 
 // rawValues returns every string stored under prefix: plain values and hash
 // fields and values, as Redis holds them.
-func rawValues(t testing.TB, rdb *redis.Client, prefix string) map[string]string {
+func rawValues(t testing.TB, rdb redis.UniversalClient, prefix string) map[string]string {
 	t.Helper()
 	ctx := context.Background()
 	out := map[string]string{}
-	keys, err := rdb.Keys(ctx, prefix+":*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range keys {
+	for _, k := range testenv.Keys(t, rdb, prefix+":*") {
 		switch typ := rdb.Type(ctx, k).Val(); typ {
 		case "string":
 			out[k] = rdb.Get(ctx, k).Val()

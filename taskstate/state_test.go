@@ -95,3 +95,30 @@ func TestStateBeginFinish(t *testing.T) {
 		t.Error("Finish left the lock")
 	}
 }
+
+// TestStateScriptsKeepKeysInOneSlot runs State's multi-key scripts (begin:
+// terminal record and lock; finish: terminal record, last error and lock)
+// through a client that fails the test when a script's keys span cluster
+// slots; against a cluster, Redis itself would refuse them too. (A one-key
+// script cannot span slots.)
+func TestStateScriptsKeepKeysInOneSlot(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := testenv.Redis(t)
+	log := testenv.CheckScriptSlots(t, rdb)
+	st := &taskstate.State{Redis: rdb, Prefix: prefix}
+	ctx := context.Background()
+	_, _, lock, err := st.Begin(ctx, "t-1/s-1", 5*time.Second)
+	if err != nil || lock == nil {
+		t.Fatalf("Begin = lock %v, %v", lock != nil, err)
+	}
+	if err := st.Finish(ctx, "t-1/s-1", taskstate.Terminal{EventID: "e", Type: "task.completed"}, lock); err != nil {
+		t.Fatal(err)
+	}
+	ran := map[int]bool{}
+	for _, c := range log.Calls() {
+		ran[len(c.Keys)] = true
+	}
+	if !ran[2] || !ran[3] {
+		t.Errorf("begin (2 keys) and finish (3 keys) did not both run through the checked client: %+v", log.Calls())
+	}
+}

@@ -27,9 +27,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/ferryworks/ferry/credcache"
+	"github.com/ferryworks/ferry/internal/redisconn"
 	"github.com/ferryworks/ferry/internal/testenv"
 )
 
@@ -436,14 +436,38 @@ func TestBinary(t *testing.T) {
 		}
 	})
 
+	t.Run("unreachable cluster", func(t *testing.T) {
+		t.Parallel()
+		// An embedded single server is no stand-in for a cluster: the
+		// worker would read its URL as a cluster's and fail later.
+		var stderr bytes.Buffer
+		cmd := exec.Command(bin, "-addr", "127.0.0.1:0")
+		cmd.Env = append(environWithout("FERRY_REDIS_URL", "FERRY_REDIS_MODE", "AWS_ENDPOINT_URL"),
+			"FERRY_REDIS_MODE=cluster", "FERRY_REDIS_URL=redis://127.0.0.1:1?addr=127.0.0.1:2")
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+			t.Fatalf("exit: %v, want status 1\n%s", err, stderr.String())
+		}
+		if !strings.Contains(stderr.String(), "Redis Cluster at FERRY_REDIS_URL does not answer") {
+			t.Errorf("the error does not say the cluster is unreachable:\n%s", stderr.String())
+		}
+	})
+
 	given := miniredis.RunT(t)
 	tests := []struct {
 		name      string
 		redisEnv  string
+		mode      string
 		wantRedis string // "" means: an embedded one, not redisEnv
 	}{
-		{"unreachable FERRY_REDIS_URL falls back to embedded", "redis://127.0.0.1:1", ""},
-		{"reachable FERRY_REDIS_URL is used", "redis://" + given.Addr(), "redis://" + given.Addr()},
+		{"unreachable FERRY_REDIS_URL falls back to embedded", "redis://127.0.0.1:1", "", ""},
+		{"reachable FERRY_REDIS_URL is used", "redis://" + given.Addr(), "single", "redis://" + given.Addr()},
+	}
+	if testenv.RedisCluster() {
+		u := testenv.RedisURL(t)
+		tests = append(tests, struct{ name, redisEnv, mode, wantRedis string }{"FERRY_REDIS_MODE=cluster seeds the cluster", u, "cluster", u})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -451,7 +475,13 @@ func TestBinary(t *testing.T) {
 			dir := t.TempDir()
 			envFile, manifestFile, readyFile := filepath.Join(dir, "env"), filepath.Join(dir, "manifest.json"), filepath.Join(dir, "ready")
 			cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-env-file", envFile, "-manifest", manifestFile, "-ready-file", readyFile)
-			cmd.Env = append(environWithout("FERRY_REDIS_URL", "AWS_ENDPOINT_URL"), "FERRY_REDIS_URL="+tt.redisEnv)
+			prefix := "ferry"
+			if tt.mode == "cluster" {
+				// The shared test cluster: keys under a prefix of this test's own.
+				_, prefix = testenv.Redis(t)
+			}
+			cmd.Env = append(environWithout("FERRY_REDIS_URL", "FERRY_REDIS_MODE", "FERRY_REDIS_PREFIX", "AWS_ENDPOINT_URL"),
+				"FERRY_REDIS_URL="+tt.redisEnv, "FERRY_REDIS_MODE="+tt.mode, "FERRY_REDIS_PREFIX="+prefix)
 			var stdout bytes.Buffer
 			cmd.Stdout = &stdout
 			stderrPipe, err := cmd.StderrPipe()
@@ -508,17 +538,19 @@ func TestBinary(t *testing.T) {
 			if tt.wantRedis == "" && vars["FERRY_REDIS_URL"] == tt.redisEnv {
 				t.Errorf("an unreachable FERRY_REDIS_URL was exported as is")
 			}
-			opt, err := redis.ParseURL(vars["FERRY_REDIS_URL"])
+			if want := map[string]string{"cluster": "cluster"}[tt.mode]; vars["FERRY_REDIS_MODE"] != want {
+				t.Errorf("FERRY_REDIS_MODE exported as %q, want %q", vars["FERRY_REDIS_MODE"], want)
+			}
+			rc, err := redisconn.Open(vars["FERRY_REDIS_URL"], redisconn.Mode(tt.mode))
 			if err != nil {
 				t.Fatal(err)
 			}
-			rc := redis.NewClient(opt)
 			defer rc.Close()
 			if err := rc.Ping(context.Background()).Err(); err != nil {
 				t.Errorf("exported Redis does not answer: %v", err)
 			}
 
-			reg, err := credcache.NewRegistry(credcache.Options{Redis: rc, Keys: devKeys(t, vars["FERRY_CACHE_KEY"])})
+			reg, err := credcache.NewRegistry(credcache.Options{Redis: rc, Prefix: prefix, Keys: devKeys(t, vars["FERRY_CACHE_KEY"])})
 			if err != nil {
 				t.Fatal(err)
 			}

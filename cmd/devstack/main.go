@@ -18,18 +18,20 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/ferryworks/ferry/internal/demo"
 	"github.com/ferryworks/ferry/internal/localaws"
+	"github.com/ferryworks/ferry/internal/redisconn"
 )
 
 const usageText = `usage: devstack [flags]
 
 Serves S3, SQS and STS on one endpoint (with IAM checks), seeded with ferry's
 fleet account, queues, internal bucket and demo customers, and a Redis
-(FERRY_REDIS_URL when it answers, else an embedded one). Export lines go to
+(FERRY_REDIS_URL when it answers, else an embedded one; with
+FERRY_REDIS_MODE=cluster, FERRY_REDIS_URL must name a running Redis
+Cluster, given as redis://host:port?addr=host2:port2). Export lines go to
 stdout (and -env-file), logs to stderr; "devstack ready" is printed to stderr
 once everything is seeded. The demo customers' integrations are written into
 that Redis, so a ferry worker started with the exported environment knows them.
@@ -121,7 +123,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // serve starts Redis and the stack, seeds them, publishes the env file,
 // manifest and ready file, and waits for ctx to end.
 func serve(ctx context.Context, o options, getenv func(string) string, stdout, stderr io.Writer, log zerolog.Logger) error {
-	redisURL, stopRedis, err := ensureRedis(ctx, getenv("FERRY_REDIS_URL"), log)
+	mode, err := redisMode(getenv("FERRY_REDIS_MODE"))
+	if err != nil {
+		return err
+	}
+	redisURL, stopRedis, err := ensureRedis(ctx, getenv("FERRY_REDIS_URL"), mode, log)
 	if err != nil {
 		return err
 	}
@@ -169,11 +175,10 @@ func serve(ctx context.Context, o options, getenv func(string) string, stdout, s
 		if prefix == "" {
 			prefix = "ferry"
 		}
-		opt, err := redis.ParseURL(redisURL)
+		rdb, err := redisconn.Open(redisURL, mode)
 		if err != nil {
-			return fmt.Errorf("parse redis url: %w", err)
+			return fmt.Errorf("FERRY_REDIS_URL: %w", err)
 		}
-		rdb := redis.NewClient(opt)
 		err = demo.RegisterIntegrations(ctx, rdb, prefix, &m)
 		_ = rdb.Close()
 		if err != nil {
@@ -181,6 +186,9 @@ func serve(ctx context.Context, o options, getenv func(string) string, stdout, s
 		}
 	}
 
+	if mode == redisconn.Cluster {
+		env = append(env, demo.EnvVar{Name: "FERRY_REDIS_MODE", Value: string(mode)})
+	}
 	script := env.Script()
 	if o.envFile != "" {
 		// 0600: the file holds the fleet's (dev) secret key.

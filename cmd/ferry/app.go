@@ -28,6 +28,7 @@ import (
 	"github.com/ferryworks/ferry/credcache"
 	"github.com/ferryworks/ferry/fetcher"
 	"github.com/ferryworks/ferry/internal/awsclient"
+	"github.com/ferryworks/ferry/internal/redisconn"
 )
 
 // app holds what every subcommand shares: the configuration (environment,
@@ -42,7 +43,7 @@ type app struct {
 	log     zerolog.Logger
 
 	aws   *aws.Config
-	redis *redis.Client
+	redis redis.UniversalClient
 	// credMetrics are credcache's collectors once access built them with
 	// metrics; the worker counts its own Redis errors on the same counter.
 	credMetrics *credcache.Metrics
@@ -147,21 +148,21 @@ func (a *app) sqsClient(cfg aws.Config) *sqs.Client { return sqs.NewFromConfig(c
 
 func (a *app) stsClient(cfg aws.Config) *sts.Client { return sts.NewFromConfig(cfg) }
 
-// redisClient connects to FERRY_REDIS_URL and checks it answers.
-func (a *app) redisClient(ctx context.Context) (*redis.Client, error) {
+// redisClient connects to FERRY_REDIS_URL (one server, or a cluster with
+// FERRY_REDIS_MODE=cluster) and checks it answers.
+func (a *app) redisClient(ctx context.Context) (redis.UniversalClient, error) {
 	if a.redis != nil {
 		return a.redis, nil
 	}
-	opt, err := redis.ParseURL(a.cfg.RedisURL)
+	c, err := redisconn.Open(a.cfg.RedisURL, a.cfg.RedisMode)
 	if err != nil {
 		return nil, fmt.Errorf("FERRY_REDIS_URL: %w", err)
 	}
-	c := redis.NewClient(opt)
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := c.Ping(pctx).Err(); err != nil {
 		_ = c.Close()
-		return nil, fmt.Errorf("redis at FERRY_REDIS_URL does not answer (%v): start it or fix the URL", err)
+		return nil, fmt.Errorf("redis at FERRY_REDIS_URL does not answer (%v): start it, fix the URL, or check FERRY_REDIS_MODE (%s)", err, a.cfg.RedisMode)
 	}
 	a.redis = c
 	return c, nil

@@ -19,9 +19,21 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ferryworks/ferry/internal/demo"
-
 	"github.com/ferryworks/ferry/internal/localaws"
+	"github.com/ferryworks/ferry/internal/redisconn"
 )
+
+// RedisCluster reports whether FERRY_REDIS_MODE selects a Redis Cluster
+// (.ci/with-redis-cluster.sh sets it), in which case FERRY_REDIS_URL is a
+// cluster URL.
+func RedisCluster() bool {
+	return redisMode() == redisconn.Cluster
+}
+
+// redisMode is FERRY_REDIS_MODE as ferry reads it (case-insensitive).
+func redisMode() redisconn.Mode {
+	return redisconn.Mode(strings.ToLower(strings.TrimSpace(os.Getenv("FERRY_REDIS_MODE"))))
+}
 
 // RedisURL returns FERRY_REDIS_URL. Without it the test fails when CI is set
 // (CI must run every test) and is skipped otherwise, with a message saying how
@@ -38,31 +50,81 @@ func RedisURL(t testing.TB) string {
 	return u
 }
 
-// Redis returns a client for the test Redis and a key prefix unique to this
-// test; keys under the prefix are deleted when the test ends.
-func Redis(t testing.TB) (*redis.Client, string) {
+// Redis returns a client for the test Redis (one server, or a cluster when
+// FERRY_REDIS_MODE=cluster) and a key prefix unique to this test; keys under
+// the prefix are deleted when the test ends. Every script the test runs
+// through the client is checked to keep its keys in one cluster slot (see
+// CheckScriptSlots), in both modes.
+func Redis(t testing.TB) (redis.UniversalClient, string) {
 	t.Helper()
-	opt, err := redis.ParseURL(RedisURL(t))
+	c := RedisClient(t)
+	prefix := "ferrytest-" + sanitize(t.Name()) + "-" + randHex(4)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		del := func(ctx context.Context, c redis.UniversalClient) error {
+			iter := c.Scan(ctx, 0, prefix+":*", 500).Iterator()
+			for iter.Next(ctx) {
+				c.Del(ctx, iter.Val())
+			}
+			return iter.Err()
+		}
+		if cc, ok := c.(*redis.ClusterClient); ok {
+			// SCAN covers one node; every master holds a share of the keys.
+			_ = cc.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error { return del(ctx, n) })
+		} else {
+			_ = del(ctx, c)
+		}
+	})
+	return c, prefix
+}
+
+// RedisClient returns another client of the test Redis (as a separate
+// worker process would have its own), closed when the test ends, with its
+// scripts checked like Redis's.
+func RedisClient(t testing.TB) redis.UniversalClient {
+	t.Helper()
+	c, err := redisconn.Open(RedisURL(t), redisMode())
 	if err != nil {
 		t.Fatalf("FERRY_REDIS_URL: %v", err)
 	}
-	c := redis.NewClient(opt)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	t.Cleanup(func() { _ = c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := c.Ping(ctx).Err(); err != nil {
 		t.Fatalf("redis at FERRY_REDIS_URL not reachable: %v", err)
 	}
-	prefix := "ferrytest-" + sanitize(t.Name()) + "-" + randHex(4)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		iter := c.Scan(ctx, 0, prefix+":*", 500).Iterator()
+	CheckScriptSlots(t, c)
+	return c
+}
+
+// Keys returns the keys matching pattern on every master (KEYS and SCAN
+// answer for one node of a cluster). For tests only: it walks the keyspace.
+func Keys(t testing.TB, c redis.UniversalClient, pattern string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	var keys []string
+	scan := func(ctx context.Context, c redis.UniversalClient) error {
+		iter := c.Scan(ctx, 0, pattern, 500).Iterator()
 		for iter.Next(ctx) {
-			c.Del(ctx, iter.Val())
+			mu.Lock()
+			keys = append(keys, iter.Val())
+			mu.Unlock()
 		}
-		_ = c.Close()
-	})
-	return c, prefix
+		return iter.Err()
+	}
+	var err error
+	if cc, ok := c.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error { return scan(ctx, n) })
+	} else {
+		err = scan(ctx, c)
+	}
+	if err != nil {
+		t.Fatalf("scan %s: %v", pattern, err)
+	}
+	return keys
 }
 
 // LocalAWS starts a localaws stack for this test and stops it at cleanup.
@@ -98,7 +160,7 @@ type World struct {
 	Stack    *localaws.Stack
 	Manifest demo.Manifest
 	Env      demo.Env
-	Redis    *redis.Client
+	Redis    redis.UniversalClient
 	Prefix   string
 	// Fleet is the fleet's account; FleetConfig signs as it.
 	Fleet       localaws.Account
@@ -114,7 +176,7 @@ func NewWorld(t testing.TB) *World {
 
 // NewWorldOn seeds the demo world with its integrations in the given Redis
 // (e.g. a StartRedis server the test will stop) under prefix.
-func NewWorldOn(t testing.TB, rdb *redis.Client, redisURL, prefix string) *World {
+func NewWorldOn(t testing.TB, rdb redis.UniversalClient, redisURL, prefix string) *World {
 	t.Helper()
 	stack := LocalAWS(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
