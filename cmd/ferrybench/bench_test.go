@@ -101,6 +101,50 @@ func TestSmoke(t *testing.T) {
 	}
 }
 
+// TestSmokeTLS runs a 1 KiB and a 6 MiB scenario over https (-tls): ferry,
+// the raw loop and rclone (when installed) must all trust the stack's
+// generated CA from the environment the harness gives them.
+func TestSmokeTLS(t *testing.T) {
+	t.Parallel()
+	out := t.TempDir()
+	args := []string{"-smoke", "-tls", "-only", "1KiB/c1,6MiB", "-out", out, "-scenario-timeout", "60s"}
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		args = append(args, "-redis-url", testenv.RedisURL(t))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	if code := run(ctx, args, &stdout, &stderr); code != 0 {
+		t.Fatalf("ferrybench -tls exited %d:\n%s", code, stderr.String())
+	}
+	data, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		TLS     bool          `json:"tls"`
+		Results []measurement `json:"results"`
+	}
+	if err := json.Unmarshal(data, &res); err != nil {
+		t.Fatal(err)
+	}
+	if !res.TLS {
+		t.Error("results.json does not record -tls")
+	}
+	want := map[string]bool{"1KiB/c1|ferry": true, "1KiB/c1|raw": true, "6MiB|ferry": true, "6MiB|raw": true}
+	if _, err := exec.LookPath("rclone"); err == nil {
+		want["6MiB|rclone"] = true
+	}
+	for _, m := range res.Results {
+		if m.Failures == 0 && (m.TasksPerSec > 0 || m.MiBPerSec > 0) {
+			delete(want, m.Scenario+"|"+m.Tool)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("over https, nothing measured for %v", want)
+	}
+}
+
 // TestSpread pins the report's median and min–max arithmetic.
 func TestSpread(t *testing.T) {
 	t.Parallel()

@@ -37,6 +37,7 @@ neighbour scenario with and without FERRY_CUSTOMER_MAX_INFLIGHT.
   make bench                       # builds, then: ferrybench -out bench-out
   ferrybench -out /tmp/b -smoke    # seconds: tiny sizes and counts
   ferrybench -out /tmp/b -only 1KiB/c64,64MiB -runs 1
+  ferrybench -out /tmp/b -tls      # the same over https
 
 flags:
 `
@@ -61,6 +62,7 @@ type options struct {
 	only        string
 	credBench   string
 	pprof       bool
+	tls         bool
 	scenarioMax time.Duration
 }
 
@@ -81,6 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.redisURL, "redis-url", "", "Redis for the workers; empty starts a private redis-server (needed for exact INFO commandstats)")
 	fs.StringVar(&o.only, "only", "", "comma-separated scenario names to run (e.g. 1KiB/c64,64MiB,noisy)")
 	fs.StringVar(&o.credBench, "credcache-bench", "", "output of `go test -bench BenchmarkCredentials ./credcache` to quote in the report")
+	fs.BoolVar(&o.tls, "tls", false, "serve the local AWS over https (a CA generated per stack, trusted by ferry, the raw loop and rclone): production's transport, with aws-chunked bodies and trailing checksums")
 	fs.BoolVar(&o.pprof, "pprof", false, "save a 10 s CPU profile of the first ferry worker of every scenario run into -out (slows the runs down)")
 	fs.DurationVar(&o.scenarioMax, "scenario-timeout", 5*time.Minute, "longest one scenario run may take before the bench fails")
 	fs.Usage = func() {

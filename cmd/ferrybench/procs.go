@@ -359,6 +359,9 @@ func runRclone(ctx context.Context, bin string, w *world, objs []object, transfe
 			"RCLONE_CONFIG_DST_ACCESS_KEY_ID="+w.fleet.AccessKeyID, "RCLONE_CONFIG_DST_SECRET_ACCESS_KEY="+w.fleet.SecretAccessKey,
 			"RCLONE_CONFIG_DST_ENDPOINT="+w.stack.URL, "RCLONE_CONFIG_DST_REGION=us-east-1", "RCLONE_CONFIG_DST_FORCE_PATH_STYLE=true",
 		)
+		if ca := w.env.Lookup("RCLONE_CA_CERT"); ca != "" {
+			env = append(env, "RCLONE_CA_CERT="+ca)
+		}
 		cmd := exec.CommandContext(ctx, bin, "copy", "src:"+c.Bucket, "dst:"+w.env.Lookup("FERRY_BUCKET")+"/"+dstPrefix+"/"+c.ID,
 			"--config", conf, "--files-from", list, "--no-traverse", "--transfers", strconv.Itoa(max(transfers, 1)),
 			"--s3-chunk-size", "16M", "--s3-upload-concurrency", "4", "--s3-no-check-bucket", "--retries", "1", "-q")

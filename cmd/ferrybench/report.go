@@ -174,7 +174,11 @@ func (b *bench) writeReport() ([]string, error) {
 	case b.o.full:
 		mode = "full set"
 	}
-	p("# ferry bench: %s\n\n", mode)
+	transport := "http"
+	if b.o.tls {
+		transport = "https (-tls: aws-chunked bodies with trailing checksums)"
+	}
+	p("# ferry bench: %s over %s\n\n", mode, transport)
 	p("Run `%s` at %s, %d run(s), %s elapsed. %d `ferry work` processes (and as many raw-loop processes); kumo in its own process; a private redis-server. Machine: %d CPUs; load averages (1/5/15 min) at the start and after each run: %s.\n\n",
 		b.runID, b.started.UTC().Format(time.RFC3339), b.o.runs, time.Since(b.started).Round(time.Second), b.o.workers, runtime.NumCPU(), strings.Join(b.load, " → "))
 	p("Every cell is the median over the runs with min–max in brackets. Latency is enqueue → the event's `occurred_at`; the harness keeps 2 × slots tasks outstanding (closed loop), so latency includes that queueing, except in `1KiB/idle`, which sends one task at a time to an idle fleet. CPU is user+system time of the client processes (from /proc/PID/stat; rclone from wait4's rusage) per GiB of attachments; peak RSS is VmHWM (ru_maxrss for rclone) of the largest process.\n\n")
@@ -317,7 +321,7 @@ func (b *bench) writeReport() ([]string, error) {
 	}
 	outJSON := filepath.Join(b.o.out, "results.json")
 	data, err := json.MarshalIndent(map[string]any{
-		"run_id": b.runID, "started": b.started.UTC(), "runs": b.o.runs, "workers": b.o.workers,
+		"run_id": b.runID, "started": b.started.UTC(), "runs": b.o.runs, "workers": b.o.workers, "tls": b.o.tls,
 		"load_averages": b.load, "results": b.results, "assume_role_per_world": b.worldAssume,
 	}, "", "  ")
 	if err != nil {

@@ -249,7 +249,7 @@ func runBench(ctx context.Context, o options, log zerolog.Logger) ([]string, err
 				switch {
 				case sc.Fresh == freshNever:
 					if shared == nil {
-						if shared, err = newWorld(ctx, rdb, b.redisURL, log); err != nil {
+						if shared, err = newWorld(ctx, rdb, b.redisURL, b.o.tls, log); err != nil {
 							return nil, err
 						}
 					}
@@ -258,7 +258,7 @@ func runBench(ctx context.Context, o options, log zerolog.Logger) ([]string, err
 					if w != nil {
 						b.closeWorld(w, fmt.Sprintf("%s run %d", sc.Name, run))
 					}
-					if w, err = newWorld(ctx, rdb, b.redisURL, log); err != nil {
+					if w, err = newWorld(ctx, rdb, b.redisURL, b.o.tls, log); err != nil {
 						return nil, err
 					}
 				}
@@ -443,7 +443,7 @@ func (b *bench) runOne(ctx context.Context, w *world, sc scenario, run int, tool
 func (b *bench) runNoisy(ctx context.Context, ns noisySpec, setting noisySetting, run int) (measurement, error) {
 	name := setting.Name
 	m := measurement{Scenario: name, Tool: toolFerry, Run: run, Cap: setting.PerWorker, FleetCap: setting.Fleet, RedisPerTsk: -1}
-	w, err := newWorld(ctx, b.rdb, b.redisURL, b.log)
+	w, err := newWorld(ctx, b.rdb, b.redisURL, b.o.tls, b.log)
 	if err != nil {
 		return m, err
 	}

@@ -7,7 +7,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -63,6 +65,7 @@ type world struct {
 	rawEvents string
 	sqs       *sqs.Client
 	objects   map[string][]object // by object set name
+	caDir     string              // holds the CA's PEM over https
 	// ferryAssume and ferryRuns add up the ferry fleets run on this world.
 	ferryAssume int64
 	ferryRuns   int
@@ -76,11 +79,16 @@ const benchCustomersPerMode = 4
 // newWorld starts a local AWS and seeds it. rdb is the Redis the workers use;
 // the world's integrations go under a fresh prefix so credentials cached for
 // an earlier (closed) stack are never presented to this one.
-func newWorld(ctx context.Context, rdb redis.UniversalClient, redisURL string, log zerolog.Logger) (*world, error) {
+//
+// With useTLS the stack serves https from a CA generated at start, written
+// to a file the world's clients are pointed at (AWS_CA_BUNDLE for ferry
+// and the raw loop, RCLONE_CA_CERT for rclone): the transport production
+// uses, with aws-chunked bodies and trailing checksums.
+func newWorld(ctx context.Context, rdb redis.UniversalClient, redisURL string, useTLS bool, log zerolog.Logger) (*world, error) {
 	// kumo's long polls end with EOF when a stack closes; only the gate's
 	// real failures are worth a line.
 	quiet := log.Level(zerolog.ErrorLevel)
-	stack, err := localaws.Start(localaws.Options{Region: demo.DefaultRegion, Logger: &quiet})
+	stack, err := localaws.Start(localaws.Options{Region: demo.DefaultRegion, Logger: &quiet, TLS: useTLS})
 	if err != nil {
 		return nil, fmt.Errorf("start local AWS: %w", err)
 	}
@@ -88,12 +96,22 @@ func newWorld(ctx context.Context, rdb redis.UniversalClient, redisURL string, l
 	ok := false
 	defer func() {
 		if !ok {
-			_ = stack.Close()
+			_ = w.close()
 		}
 	}()
 	_, env, err := demo.Seed(ctx, stack, redisURL)
 	if err != nil {
 		return nil, fmt.Errorf("seed demo world: %w", err)
+	}
+	if useTLS {
+		if w.caDir, err = os.MkdirTemp("", "ferrybench-ca"); err != nil {
+			return nil, err
+		}
+		ca := filepath.Join(w.caDir, "ca.pem")
+		if err := os.WriteFile(ca, stack.CAPEM(), 0o600); err != nil {
+			return nil, err
+		}
+		env = env.WithCABundle(ca)
 	}
 	w.env = env
 	w.fleet = localaws.Account{ID: demo.FleetAccountID, AccessKeyID: env.Lookup("AWS_ACCESS_KEY_ID"), SecretAccessKey: env.Lookup("AWS_SECRET_ACCESS_KEY")}
@@ -151,7 +169,13 @@ func newWorld(ctx context.Context, rdb redis.UniversalClient, redisURL string, l
 	return w, nil
 }
 
-func (w *world) close() error { return w.stack.Close() }
+func (w *world) close() error {
+	err := w.stack.Close()
+	if w.caDir != "" {
+		_ = os.RemoveAll(w.caDir)
+	}
+	return err
+}
 
 // delegated counts the world's delegated customers.
 func (w *world) delegated() int {
