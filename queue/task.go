@@ -1,9 +1,11 @@
 package queue
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 )
 
 // TaskVersion is the only task schema version this package understands;
@@ -258,4 +260,45 @@ func EncodeTask(t Task, limits Limits) ([]byte, error) {
 		}
 	}
 	return b, nil
+}
+
+// ReadTasks reads tasks as producers write them: one JSON task object, a
+// JSON array of them, or JSON lines (one object per line). A task without a
+// version gets TaskVersion. The tasks are not validated (EncodeTask does
+// that, one by one); a malformed input is an error naming the line.
+func ReadTasks(r io.Reader) ([]Task, error) {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	trimmed := bytes.TrimSpace(raw)
+	var ts []Task
+	if len(trimmed) > 0 && trimmed[0] == '[' {
+		if err := json.Unmarshal(trimmed, &ts); err != nil {
+			return nil, fmt.Errorf("not a JSON array of tasks: %v", err)
+		}
+	} else {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		for {
+			var t Task
+			start := dec.InputOffset()
+			if err := dec.Decode(&t); err == io.EOF {
+				break
+			} else if err != nil {
+				// The task that failed starts after the blank space that
+				// follows the previous one.
+				rest := raw[start:]
+				at := start + int64(len(rest)-len(bytes.TrimLeft(rest, " \t\r\n")))
+				line := 1 + bytes.Count(raw[:at], []byte("\n"))
+				return nil, fmt.Errorf("line %d: not a JSON task: %v", line, err)
+			}
+			ts = append(ts, t)
+		}
+	}
+	for i := range ts {
+		if ts[i].Version == 0 {
+			ts[i].Version = TaskVersion
+		}
+	}
+	return ts, nil
 }

@@ -191,3 +191,42 @@ func TestBodyIDs(t *testing.T) {
 		}
 	}
 }
+
+func TestReadTasks(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, in string
+		ids      []string
+		errLine  string
+	}{
+		{"object", `{"task_id":"a","customer_id":"c","attachments":[{"uri":"s3://b/k"}]}`, []string{"a"}, ""},
+		{"array", " [ {\"task_id\":\"a\"}, {\"task_id\":\"b\",\"version\":1} ]\n", []string{"a", "b"}, ""},
+		{"json lines", "{\"task_id\":\"a\"}\n\n{\"task_id\":\"b\"}\n{\"task_id\":\"c\"}\n", []string{"a", "b", "c"}, ""},
+		{"empty", "  \n", nil, ""},
+		{"bad line", "{\"task_id\":\"a\"}\n\n{\"task_id\": nope}\n", nil, "line 3"},
+		{"bad array", `[{"task_id":"a"},]`, nil, "array"},
+	}
+	for _, tc := range cases {
+		ts, err := ReadTasks(strings.NewReader(tc.in))
+		if tc.errLine != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.errLine) {
+				t.Errorf("%s: err = %v, want one mentioning %q", tc.name, err, tc.errLine)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		var ids []string
+		for _, task := range ts {
+			ids = append(ids, task.TaskID)
+			if task.Version != TaskVersion {
+				t.Errorf("%s: task %s has version %d, want %d filled in", tc.name, task.TaskID, task.Version, TaskVersion)
+			}
+		}
+		if strings.Join(ids, ",") != strings.Join(tc.ids, ",") {
+			t.Errorf("%s: ids %v, want %v", tc.name, ids, tc.ids)
+		}
+	}
+}

@@ -196,7 +196,7 @@ func (h *Handler) Handle(ctx context.Context, l *queue.Lease) Report {
 func (h *Handler) handle(ctx context.Context, l *queue.Lease) Report {
 	task, err := queue.DecodeTask(l.Body, h.o.Limits)
 	if err == nil {
-		err = checkURIs(task)
+		err = CheckURIs(task)
 	}
 	if err != nil {
 		return h.reject(ctx, l, err)
@@ -519,9 +519,12 @@ func (h *Handler) reject(ctx context.Context, l *queue.Lease, cause error) Repor
 	return rep
 }
 
-// checkURIs rejects a task naming an attachment ferry can never fetch, before
-// any work is done.
-func checkURIs(t queue.Task) error {
+// CheckURIs rejects a task naming an attachment ferry can never fetch (an
+// ftp:// URI, an s3:// URI without a key…) with a *queue.InvalidTaskError
+// whose Reason is invalid_uri. The worker dead-letters such a task before any
+// work is done; producers (ferry enqueue) call it to refuse it before
+// sending.
+func CheckURIs(t queue.Task) error {
 	for i, a := range t.Attachments {
 		if _, err := fetcher.ParseURI(a.URI); err != nil {
 			return &queue.InvalidTaskError{Reason: "invalid_uri", Detail: fmt.Sprintf("attachment %d: %v", i, err), TaskID: t.TaskID}

@@ -362,6 +362,44 @@ func TestEnqueueSources(t *testing.T) {
 	if n := out.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessages)]; n != "3" {
 		t.Errorf("tasks queue holds %s messages, want 3", n)
 	}
+
+	// A URI no worker can fetch is refused before anything is sent, by the
+	// workers' own parser; JSON lines come from --file as from stdin, and
+	// --file - is stdin.
+	ftp := filepath.Join(dir, "ftp.jsonl")
+	if err := os.WriteFile(ftp, []byte(`{"task_id":"l-0","customer_id":"acme","attachments":[{"uri":"s3://acme-data/img/1.jpg"}]}
+{"task_id":"l-ftp","customer_id":"acme","attachments":[{"uri":"ftp://acme.example/1.jpg"}]}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := runCLI(t, env, "", "enqueue", "--file", ftp); r.code != 2 || !strings.Contains(r.stderr, "l-ftp") || !strings.Contains(r.stderr, "nothing was sent") {
+		t.Errorf("ftp:// URI: exit %d, stderr %q; want exit 2 naming the task", r.code, r.stderr)
+	}
+	lines2 := filepath.Join(dir, "tasks.jsonl")
+	if err := os.WriteFile(lines2, []byte(`{"task_id":"l-1","customer_id":"acme","attachments":[{"uri":"s3://acme-data/img/1.jpg"}]}
+
+{"task_id":"l-2","customer_id":"globex","attachments":[{"uri":"s3://globex-data/img/1.jpg"}]}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := runCLI(t, env, "", "enqueue", "--file", lines2, "-o", "json"); r.code != 0 || strings.Count(r.stdout, `"status":"enqueued"`) != 2 {
+		t.Errorf("JSON lines in --file: exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	stdinTask := `{"task_id":"l-3","customer_id":"acme","attachments":[{"uri":"s3://acme-data/img/1.jpg"}]}`
+	if r := runCLI(t, env, stdinTask, "enqueue", "--file", "-", "-o", "json"); r.code != 0 || !strings.Contains(r.stdout, `"task_id":"l-3"`) {
+		t.Errorf("--file -: exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r := runCLI(t, env, "{\"task_id\":\"l-4\"}\n{oops\n", "enqueue"); r.code != 2 || !strings.Contains(r.stderr, "stdin: line 2") {
+		t.Errorf("malformed JSON lines: exit %d, stderr %q; want exit 2 naming line 2", r.code, r.stderr)
+	}
+	out, err = w.Stack.SQSClient(w.Fleet, "us-east-1").GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{
+		QueueUrl: aws.String(w.Manifest.Queues.Tasks), AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := out.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessages)]; n != "6" {
+		t.Errorf("tasks queue holds %s messages, want 6 (nothing of the refused file)", n)
+	}
 	for _, bad := range [][]string{
 		{"enqueue", "--file", file, "--task", "x"},
 		{"enqueue", "--customer", "acme", "--task", "x"},

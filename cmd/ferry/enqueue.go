@@ -1,67 +1,78 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/ferryworks/ferry/config"
 	"github.com/ferryworks/ferry/queue"
+	"github.com/ferryworks/ferry/worker"
 )
 
 const enqueueUsage = `Enqueue task submissions on FERRY_QUEUE_URL.
 
 Tasks come from one of:
-  --file F         a JSON file: one task object or an array of them
-  (stdin)          JSON lines, one task per line, when neither --file nor --task is given
+  --file F         a JSON file: one task object, an array of them, or JSON
+                   lines (one task per line); --file - reads stdin
+  (stdin)          the same, when neither --file nor --task is given
   --customer C --task T --uri U [--uri U2 ...] [--submission S]
 
-Every task is validated before anything is sent; one result line is printed
-per task. Exit status 1 when any task was not enqueued.`
+Every attachment URI is checked with the parser the workers use before
+anything is sent: a URI ferry can never fetch (ftp://, s3:// without a key)
+is refused and nothing is sent (exit status 2). Every task is then validated;
+one result line is printed per task. Exit status 1 when any task was not
+enqueued.`
 
-type enqueueFlags struct {
+// enqueueCommand is `ferry enqueue`.
+type enqueueCommand struct {
+	app                                      *app
 	file, customer, task, submission, output string
 	uris                                     []string
 }
 
 func newEnqueueCommand(a *app) *cobra.Command {
-	var f enqueueFlags
+	c := &enqueueCommand{app: a}
 	cmd := &cobra.Command{
 		Use:   "enqueue",
 		Short: "Enqueue task submissions",
 		Long:  enqueueUsage,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.enqueue(cmd.Context(), f, cmd.InOrStdin())
+			return c.Run(cmd.Context(), cmd.InOrStdin())
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.file, "file", "", "JSON file with one task or an array of tasks")
-	fl.StringVar(&f.customer, "customer", "", "customer id (with --task and --uri)")
-	fl.StringVar(&f.task, "task", "", "task id (with --customer and --uri)")
-	fl.StringVar(&f.submission, "submission", "", "submission id, to resubmit a task that already has a terminal event")
-	fl.StringArrayVar(&f.uris, "uri", nil, "attachment URI (repeatable)")
-	fl.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
+	fl.StringVar(&c.file, "file", "", "JSON file: one task, an array of tasks, or JSON lines (- for stdin)")
+	fl.StringVar(&c.customer, "customer", "", "customer id (with --task and --uri)")
+	fl.StringVar(&c.task, "task", "", "task id (with --customer and --uri)")
+	fl.StringVar(&c.submission, "submission", "", "submission id, to resubmit a task that already has a terminal event")
+	fl.StringArrayVar(&c.uris, "uri", nil, "attachment URI (repeatable)")
+	fl.StringVarP(&c.output, "output", "o", "text", "output format: text or json")
 	return cmd
 }
 
-func (a *app) enqueue(ctx context.Context, f enqueueFlags, stdin io.Reader) error {
-	if err := outputFormat(f.output); err != nil {
+func (c *enqueueCommand) Run(ctx context.Context, stdin io.Reader) error {
+	a := c.app
+	if err := outputFormat(c.output); err != nil {
 		return err
 	}
-	tasks, err := readTasks(f, stdin)
+	tasks, err := c.tasks(stdin)
 	if err != nil {
 		return err
 	}
 	if len(tasks) == 0 {
 		return usagef("no tasks given: pass --file, JSON lines on stdin, or --customer/--task/--uri")
+	}
+	for _, t := range tasks {
+		if err := worker.CheckURIs(t); err != nil {
+			return usagef("task %q: %v; nothing was sent", t.TaskID, err)
+		}
 	}
 	if err := a.need(config.NeedQueue); err != nil {
 		return err
@@ -78,7 +89,7 @@ func (a *app) enqueue(ctx context.Context, f enqueueFlags, stdin io.Reader) erro
 		if r.Err != nil {
 			failed++
 		}
-		if f.output == "json" {
+		if c.output == "json" {
 			line := map[string]string{"task_id": r.TaskID, "status": "enqueued", "message_id": r.MessageID}
 			if r.Err != nil {
 				line = map[string]string{"task_id": r.TaskID, "status": "error", "error": r.Err.Error()}
@@ -99,73 +110,42 @@ func (a *app) enqueue(ctx context.Context, f enqueueFlags, stdin io.Reader) erro
 	return nil
 }
 
-// readTasks reads the tasks from exactly one source; a malformed source is
-// a usage error naming the line or file.
-func readTasks(f enqueueFlags, stdin io.Reader) ([]queue.Task, error) {
-	inline := f.customer != "" || f.task != "" || len(f.uris) > 0
+// tasks reads the tasks from exactly one source; a malformed source is a
+// usage error naming the file and line.
+func (c *enqueueCommand) tasks(stdin io.Reader) ([]queue.Task, error) {
+	inline := c.customer != "" || c.task != "" || len(c.uris) > 0
 	switch {
-	case f.file != "" && inline:
+	case c.file != "" && inline:
 		return nil, usagef("--file and --customer/--task/--uri are alternatives: pass one")
 	case inline:
-		if f.customer == "" || f.task == "" || len(f.uris) == 0 {
+		if c.customer == "" || c.task == "" || len(c.uris) == 0 {
 			return nil, usagef("--customer, --task and at least one --uri are needed together")
 		}
-		t := queue.Task{Version: queue.TaskVersion, TaskID: f.task, CustomerID: f.customer, SubmissionID: f.submission}
-		for _, u := range f.uris {
+		t := queue.Task{Version: queue.TaskVersion, TaskID: c.task, CustomerID: c.customer, SubmissionID: c.submission}
+		for _, u := range c.uris {
 			t.Attachments = append(t.Attachments, queue.Attachment{URI: u})
 		}
 		return []queue.Task{t}, nil
-	case f.file != "":
-		raw, err := os.ReadFile(f.file)
+	case c.file != "" && c.file != "-":
+		fh, err := os.Open(c.file)
 		if err != nil {
 			return nil, fmt.Errorf("read --file: %w", err)
 		}
-		raw = bytes.TrimSpace(raw)
-		if len(raw) > 0 && raw[0] == '[' {
-			var ts []queue.Task
-			if err := json.Unmarshal(raw, &ts); err != nil {
-				return nil, usagef("%s: not a JSON array of tasks: %v", f.file, err)
-			}
-			return withVersion(ts), nil
+		defer fh.Close()
+		ts, err := queue.ReadTasks(fh)
+		if err != nil {
+			return nil, usagef("%s: %v", c.file, err)
 		}
-		var t queue.Task
-		if err := json.Unmarshal(raw, &t); err != nil {
-			return nil, usagef("%s: not a JSON task object: %v", f.file, err)
-		}
-		return withVersion([]queue.Task{t}), nil
+		return ts, nil
 	default:
-		if f, ok := stdin.(*os.File); ok {
-			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-				return nil, usagef("no tasks given: pass --file, JSON lines on stdin, or --customer/--task/--uri")
-			}
+		// Waiting for a person to type JSON is never what was meant.
+		if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			return nil, usagef("no tasks given: pass --file, JSON lines on stdin, or --customer/--task/--uri")
 		}
-		var ts []queue.Task
-		sc := bufio.NewScanner(stdin)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for n := 1; sc.Scan(); n++ {
-			line := strings.TrimSpace(sc.Text())
-			if line == "" {
-				continue
-			}
-			var t queue.Task
-			if err := json.Unmarshal([]byte(line), &t); err != nil {
-				return nil, usagef("stdin line %d: not a JSON task: %v", n, err)
-			}
-			ts = append(ts, t)
+		ts, err := queue.ReadTasks(stdin)
+		if err != nil {
+			return nil, usagef("stdin: %v", err)
 		}
-		if err := sc.Err(); err != nil {
-			return nil, fmt.Errorf("read stdin: %w", err)
-		}
-		return withVersion(ts), nil
+		return ts, nil
 	}
-}
-
-// withVersion fills in the current version where a producer left it out.
-func withVersion(ts []queue.Task) []queue.Task {
-	for i := range ts {
-		if ts[i].Version == 0 {
-			ts[i].Version = queue.TaskVersion
-		}
-	}
-	return ts
 }
