@@ -60,6 +60,8 @@ type Config struct {
 	RefreshWindow time.Duration
 	// CrossAccount is the cross-account policy.
 	CrossAccount fetcher.Policy
+	// RequesterPays says when reads acknowledge Requester Pays buckets.
+	RequesterPays fetcher.RequesterPays
 	// Concurrency is the number of tasks a worker runs at once.
 	Concurrency int
 	// VisibilityTimeout is the SQS lease a received task starts with.
@@ -169,6 +171,10 @@ var settings = []setting{
 		func(c *Config) flag.Value { return durationValue{&c.RefreshWindow} }},
 	{Var{Name: "FERRY_CROSS_ACCOUNT", Flag: "cross-account", Default: string(fetcher.PolicyAllow), Usage: "cross-account reads: " + policyChoices}, policyChoices,
 		func(c *Config) flag.Value { return enumValue[fetcher.Policy]{&c.CrossAccount, fetcher.Policies()} }},
+	{Var{Name: "FERRY_REQUESTER_PAYS", Flag: "requester-pays", Default: string(fetcher.RequesterPaysDelegated), Usage: "send x-amz-request-payer (Requester Pays buckets): " + requesterPaysChoices}, requesterPaysChoices,
+		func(c *Config) flag.Value {
+			return enumValue[fetcher.RequesterPays]{&c.RequesterPays, fetcher.RequesterPaysSettings()}
+		}},
 	{Var{Name: "FERRY_CONCURRENCY", Flag: "concurrency", Default: "16", Usage: "tasks one worker runs at once"}, "a positive integer",
 		func(c *Config) flag.Value { return intValue{&c.Concurrency} }},
 	{Var{Name: "FERRY_VISIBILITY_TIMEOUT", Flag: "visibility-timeout", Default: "60s", Usage: "SQS visibility timeout a received task starts with (extended by heartbeats)"}, "a duration like 60s",
@@ -220,6 +226,8 @@ var settings = []setting{
 var redisModeChoices = enumValue[redisconn.Mode]{allowed: redisconn.Modes()}.choices()
 
 var policyChoices = enumValue[fetcher.Policy]{allowed: fetcher.Policies()}.choices()
+
+var requesterPaysChoices = enumValue[fetcher.RequesterPays]{allowed: fetcher.RequesterPaysSettings()}.choices()
 
 const cacheKeyWant = "base64 of 32 bytes, comma-separated for rotation (make one with: openssl rand -base64 32)"
 

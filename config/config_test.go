@@ -66,6 +66,7 @@ func TestDefaults(t *testing.T) {
 		SessionDuration:          time.Hour,
 		RefreshWindow:            5 * time.Minute,
 		CrossAccount:             fetcher.PolicyAllow,
+		RequesterPays:            fetcher.RequesterPaysDelegated,
 		Concurrency:              16,
 		VisibilityTimeout:        60 * time.Second,
 		MaxProcessingTime:        time.Hour,

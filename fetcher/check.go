@@ -5,6 +5,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 // CheckReport is what `ferry check-access` prints: how ferry would read an
@@ -74,7 +75,8 @@ func (c *Copier) Check(ctx context.Context, customerID, uri string) CheckReport 
 	if a.mode == ModeDelegated {
 		rep.AssumeRole = "ok"
 	}
-	in := &s3.HeadObjectInput{Bucket: aws.String(loc.Bucket), Key: aws.String(loc.Key), ExpectedBucketOwner: a.owner()}
+	in := &s3.HeadObjectInput{Bucket: aws.String(loc.Bucket), Key: aws.String(loc.Key), ExpectedBucketOwner: a.owner(),
+		RequestPayer: a.payer()}
 	if loc.VersionID != "" {
 		in.VersionId = aws.String(loc.VersionID)
 	}
@@ -93,6 +95,16 @@ func (c *Copier) Check(ctx context.Context, customerID, uri string) CheckReport 
 		return rep
 	}
 	rep.Object = &ObjectInfo{Size: aws.ToInt64(out.ContentLength), ContentType: aws.ToString(out.ContentType), ETag: aws.ToString(out.ETag)}
+	if out.ServerSideEncryption == s3types.ServerSideEncryptionAwsKms {
+		// HeadObject needs no kms:Decrypt; reading does. One byte tells.
+		rb := &rangedBody{c: c, ctx: ctx, a: a, loc: loc, part: 1}
+		got, ferr := rb.get(ctx, 0, "")
+		if ferr != nil {
+			rep.Error = ferr
+			return rep
+		}
+		got.Body.Close()
+	}
 	rep.OK = true
 	return rep
 }

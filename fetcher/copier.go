@@ -66,6 +66,9 @@ type Options struct {
 	KeyPrefix string
 	// CrossAccount is the fleet's cross-account policy; "" is PolicyAllow.
 	CrossAccount Policy
+	// RequesterPays says when source reads acknowledge that the requester
+	// pays (x-amz-request-payer: requester); "" is RequesterPaysDelegated.
+	RequesterPays RequesterPays
 	// PartSize is the multipart part size and the largest single PutObject
 	// (default 16 MiB, at least 5 MiB). Memory per Copy is bounded by
 	// PartSize × PartConcurrency (at least two parts).
@@ -118,6 +121,9 @@ func New(opts Options) (*Copier, error) {
 		return nil, err
 	}
 	opts.CrossAccount = p
+	if opts.RequesterPays, err = ParseRequesterPays(string(opts.RequesterPays)); err != nil {
+		return nil, err
+	}
 	if opts.PartSize == 0 {
 		opts.PartSize = DefaultPartSize
 	}
@@ -274,7 +280,12 @@ func (c *Copier) copy(ctx context.Context, req Request) (Result, *Error) {
 	size, sum, err := c.upload(ctx, key, src, obj.size, obj.contentType, meta)
 	if err != nil {
 		var sre *sourceReadError
+		var fe *Error
 		switch {
+		case errors.As(err, &fe):
+			// A later range of the source was refused or failed.
+			fe.Mode = res.Mode
+			return res, fe
 		case errors.Is(err, errTooLarge):
 			return res, tooLarge(srcStage, res.Mode, red, src.n, c.opts.MaxObjectBytes)
 		case errors.As(err, &sre):

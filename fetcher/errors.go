@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 
 	"github.com/aws/smithy-go"
@@ -144,6 +145,9 @@ type hintInput struct {
 	bucket  string
 	role    string
 	account string
+	// noRequesterPays: the read did not carry x-amz-request-payer, so a
+	// Requester Pays bucket refuses it.
+	noRequesterPays bool
 }
 
 // classifyAssume turns a credentials failure into an Error at stage assume_role.
@@ -215,7 +219,7 @@ func classifyS3(err error, stage Stage, mode Mode, uri string, h hintInput, expe
 		e.Hint = notFoundHint(e.Code, h)
 	case status == http.StatusForbidden || isDeniedCode(e.Code):
 		e.Kind = KindAccessDenied
-		e.Hint = deniedHint(e.Code, mode, h, expectedOwner)
+		e.Hint = deniedHint(e.Code, e.Message, mode, h, expectedOwner)
 	case e.Code == "ExpiredToken" || e.Code == "InvalidToken" || e.Code == "TokenRefreshRequired":
 		// Reached only after the one refresh-and-retry already failed.
 		e.Kind = KindTransient
@@ -265,23 +269,46 @@ func notFoundHint(code string, h hintInput) string {
 	}
 }
 
-func deniedHint(code string, mode Mode, h hintInput, expectedOwner string) string {
+// kmsKeyARN finds a KMS key ARN in an error message.
+var kmsKeyARN = regexp.MustCompile(`arn:aws:kms:[a-z0-9-]+:[0-9]{12}:key/[0-9a-fA-F-]+`)
+
+func deniedHint(code, msg string, mode Mode, h hintInput, expectedOwner string) string {
 	role := h.role
 	if role == "" {
 		role = credcache.DefaultRoleName
 	}
+	if strings.Contains(msg, "kms:Decrypt") {
+		// S3 relays KMS's refusal to decrypt an SSE-KMS object
+		// (https://repost.aws/knowledge-center/decrypt-kms-encrypted-objects-s3).
+		key := kmsKeyARN.FindString(msg)
+		if key == "" {
+			key = "that encrypts the object (aws s3api head-object shows it as SSEKMSKeyId)"
+		}
+		if mode == ModeDelegated {
+			return fmt.Sprintf("the object is encrypted with the KMS key %s, which the role %s may not use: allow kms:Decrypt for arn:aws:iam::%s:role/%s in the key policy of %s, and in the role's permission policy (see the integration guide)", key, role, h.account, role, key)
+		}
+		return fmt.Sprintf("the object is encrypted with the KMS key %s, which the fleet's account may not use: allow kms:Decrypt for the fleet's account in the key policy of %s (see the integration guide), or enable delegated access", key, key)
+	}
+	var hint string
 	switch {
 	case code == "AllAccessDisabled":
 		return "all access to this object has been disabled by AWS for the bucket's account"
 	case expectedOwner != "" && mode == ModeCrossAccount:
 		// With ExpectedBucketOwner set, S3 answers 403 both for a foreign
 		// bucket and for a missing grant; name both.
-		return fmt.Sprintf("either this bucket does not belong to the AWS account registered for this customer (%s), or that account has not granted the fleet's account s3:GetObject on arn:aws:s3:::%s/*: add the fleet account to the bucket policy (see the integration guide) or enable delegated access", expectedOwner, h.bucket)
+		hint = fmt.Sprintf("either this bucket does not belong to the AWS account registered for this customer (%s), or that account has not granted the fleet's account s3:GetObject on arn:aws:s3:::%s/*: add the fleet account to the bucket policy (see the integration guide) or enable delegated access", expectedOwner, h.bucket)
 	case mode == ModeDelegated:
-		return fmt.Sprintf("grant s3:GetObject on arn:aws:s3:::%s/* to the role %s (and check that the bucket belongs to account %s and its bucket policy or KMS key policy does not deny the role)", h.bucket, role, h.account)
+		hint = fmt.Sprintf("grant s3:GetObject on arn:aws:s3:::%s/* to the role %s (and check that the bucket belongs to account %s and its bucket policy or KMS key policy does not deny the role)", h.bucket, role, h.account)
 	default:
-		return "add the fleet account to the bucket policy (see the integration guide) or enable delegated access"
+		// Object ACLs grant nothing once the bucket's Object Ownership is
+		// BucketOwnerEnforced, the default for new buckets
+		// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/about-object-ownership.html).
+		hint = fmt.Sprintf("add the fleet account to the bucket policy (see the integration guide), granting s3:GetObject on arn:aws:s3:::%s/*, or enable delegated access; an object ACL granting READ to the fleet's canonical user ID works only while the bucket's Object Ownership is not BucketOwnerEnforced: with BucketOwnerEnforced use the bucket policy", h.bucket)
 	}
+	if h.noRequesterPays {
+		hint += "; if the bucket has Requester Pays enabled, turn it off: this fleet does not pay for these reads"
+	}
+	return hint
 }
 
 // safeMessage is err's text with anything after a "?" in URLs dropped, since

@@ -49,3 +49,38 @@ func ParsePolicy(s string) (Policy, error) {
 	}
 	return "", fmt.Errorf("fetcher: unknown cross-account policy %q (want allow, require-owner or deny)", s)
 }
+
+// RequesterPays says when ferry's reads carry x-amz-request-payer:
+// requester, without which S3 answers a bare 403 for a Requester Pays
+// bucket read by another account.
+type RequesterPays string
+
+// The requester-pays settings.
+const (
+	// RequesterPaysDelegated acknowledges on delegated reads only: the
+	// customer's own role pays for reading the customer's data.
+	RequesterPaysDelegated RequesterPays = "delegated"
+	// RequesterPaysAlways also acknowledges on cross-account reads, where
+	// the fleet's account pays.
+	RequesterPaysAlways RequesterPays = "always"
+	// RequesterPaysNever never acknowledges: Requester Pays buckets of
+	// other accounts are unreadable.
+	RequesterPaysNever RequesterPays = "never"
+)
+
+// RequesterPaysSettings lists the valid settings, the default first.
+func RequesterPaysSettings() []RequesterPays {
+	return []RequesterPays{RequesterPaysDelegated, RequesterPaysAlways, RequesterPaysNever}
+}
+
+// ParseRequesterPays parses "delegated", "always" or "never"; "" is
+// RequesterPaysDelegated.
+func ParseRequesterPays(s string) (RequesterPays, error) {
+	switch RequesterPays(s) {
+	case "", RequesterPaysDelegated:
+		return RequesterPaysDelegated, nil
+	case RequesterPaysAlways, RequesterPaysNever:
+		return RequesterPays(s), nil
+	}
+	return "", fmt.Errorf("fetcher: unknown requester-pays setting %q (want delegated, always or never)", s)
+}

@@ -3,12 +3,16 @@ package fetcher
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
@@ -20,16 +24,20 @@ type access struct {
 	mode     Mode
 	customer string
 	integ    credcache.Integration
-	// creds are the delegated credentials, retrieved before the first S3
-	// call so a broken role fails at assume_role, not inside a signer.
-	creds aws.Credentials
+	// provider hands out the delegated credentials for each request, so a
+	// copy that outlives its session signs its later requests with fresh
+	// ones. It is asked once before the first S3 call, so a broken role
+	// fails at assume_role, not inside a signer.
+	provider aws.CredentialsProvider
+	// requesterPays sends x-amz-request-payer: requester.
+	requesterPays bool
 	// expectedOwner is sent as ExpectedBucketOwner on every cross-account
 	// request ("" when the customer registered no account).
 	expectedOwner string
 }
 
 func (a *access) hint(bucket string) hintInput {
-	return hintInput{bucket: bucket, role: a.integ.RoleName, account: a.integ.AccountID}
+	return hintInput{bucket: bucket, role: a.integ.RoleName, account: a.integ.AccountID, noRequesterPays: !a.requesterPays}
 }
 
 // optFns are the per-call options of a source request: the region and, for
@@ -41,12 +49,18 @@ func (a *access) optFns(region string) []func(*s3.Options) {
 		fns = append(fns, func(o *s3.Options) { o.Region = region })
 	}
 	if a.mode == ModeDelegated {
-		creds := a.creds
-		fns = append(fns, func(o *s3.Options) {
-			o.Credentials = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return creds, nil })
-		})
+		p := a.provider
+		fns = append(fns, func(o *s3.Options) { o.Credentials = p })
 	}
 	return fns
+}
+
+// payer is the RequestPayer of a source request.
+func (a *access) payer() s3types.RequestPayer {
+	if a.requesterPays {
+		return s3types.RequestPayerRequester
+	}
+	return ""
 }
 
 func (a *access) owner() *string {
@@ -74,14 +88,15 @@ func (c *Copier) decide(ctx context.Context, customer string, loc Location) (*ac
 			return nil, &Error{Kind: KindTransient, Stage: StageAssumeRole, Mode: ModeDelegated, URI: red,
 				Message: "delegated access is not configured on this worker"}
 		}
-		creds, err := c.opts.Credentials.Provider(in).Retrieve(ctx)
-		if err != nil {
+		a.provider = c.opts.Credentials.Provider(in)
+		a.requesterPays = c.opts.RequesterPays != RequesterPaysNever
+		if _, err := a.provider.Retrieve(ctx); err != nil {
 			return nil, classifyAssume(err, ModeDelegated, red, a.hint(loc.Bucket))
 		}
-		a.creds = creds
 		return a, nil
 	}
-	a := &access{mode: ModeCrossAccount, customer: customer, integ: in, expectedOwner: in.AccountID}
+	a := &access{mode: ModeCrossAccount, customer: customer, integ: in, expectedOwner: in.AccountID,
+		requesterPays: c.opts.RequesterPays == RequesterPaysAlways}
 	switch c.opts.CrossAccount {
 	case PolicyDeny:
 		return nil, &Error{Kind: KindAccessDenied, Stage: StagePolicy, Mode: ModeCrossAccount, URI: red, Code: "CrossAccountDisabled",
@@ -103,11 +118,9 @@ func (c *Copier) refreshCreds(ctx context.Context, a *access, red, bucket string
 	if err := c.opts.Credentials.Invalidate(ctx, a.customer); err != nil {
 		c.log.Warn().Str("customer_id", a.customer).Err(err).Msg("invalidate delegated credentials")
 	}
-	creds, err := c.opts.Credentials.Provider(a.integ).Retrieve(ctx)
-	if err != nil {
+	if _, err := a.provider.Retrieve(ctx); err != nil {
 		return classifyAssume(err, ModeDelegated, red, a.hint(bucket))
 	}
-	a.creds = creds
 	return nil
 }
 
@@ -150,30 +163,126 @@ func (c *Copier) s3Call(ctx context.Context, a *access, loc Location, stage Stag
 			}
 			continue
 		}
+		var ae *credcache.AssumeRoleError
+		if errors.As(err, &ae) {
+			// The provider failed to renew the session mid-copy.
+			return region, classifyAssume(ae, ModeDelegated, red, a.hint(loc.Bucket))
+		}
 		return region, classifyS3(err, stage, a.mode, red, a.hint(loc.Bucket), a.expectedOwner)
 	}
 }
 
-// openS3 starts reading loc with the decided access.
+// openS3 starts reading loc with the decided access. The object is read as
+// consecutive ranged GETs of PartSize bytes, each a request of its own with
+// credentials current at that moment: a copy that outlives the session it
+// started with renews it and carries on from where it was, rather than
+// starting over. Later ranges carry If-Match with the first answer's ETag,
+// so an object replaced mid-copy is never stitched from two versions.
 func (c *Copier) openS3(ctx context.Context, a *access, loc Location) (*object, *Error) {
-	in := &s3.GetObjectInput{Bucket: aws.String(loc.Bucket), Key: aws.String(loc.Key), ExpectedBucketOwner: a.owner()}
-	if loc.VersionID != "" {
-		in.VersionId = aws.String(loc.VersionID)
+	rb := &rangedBody{c: c, ctx: ctx, a: a, loc: loc, part: c.opts.PartSize}
+	out, ferr := rb.get(ctx, 0, "")
+	if ferr != nil && ferr.Code == "InvalidRange" {
+		// An empty object has no byte 0 to range over.
+		out, ferr = rb.get(ctx, -1, "")
 	}
-	var out *s3.GetObjectOutput
-	_, ferr := c.s3Call(ctx, a, loc, StageGetObject, func(fns ...func(*s3.Options)) error {
-		var err error
-		out, err = c.s3.GetObject(ctx, in, fns...)
-		return err
-	})
 	if ferr != nil {
 		return nil, ferr
 	}
-	obj := &object{body: out.Body, size: -1, contentType: aws.ToString(out.ContentType), etag: aws.ToString(out.ETag)}
+	obj := &object{body: rb, size: -1, contentType: aws.ToString(out.ContentType), etag: aws.ToString(out.ETag)}
+	rb.etag, rb.body = obj.etag, out.Body
 	if out.ContentLength != nil {
 		obj.size = *out.ContentLength
 	}
+	if total, ok := contentRangeTotal(aws.ToString(out.ContentRange)); ok {
+		obj.size = total
+	}
+	rb.size = obj.size
 	return obj, nil
+}
+
+// rangedBody is an object body read range by range (see openS3).
+type rangedBody struct {
+	c    *Copier
+	ctx  context.Context
+	a    *access
+	loc  Location
+	part int64
+	etag string
+	size int64 // -1: unknown, the first answer is the whole body
+	off  int64 // bytes handed to the reader so far
+	body io.ReadCloser
+}
+
+// get sends one GetObject for PART bytes from off (off < 0: the whole
+// object), with If-Match etag when set.
+func (b *rangedBody) get(ctx context.Context, off int64, etag string) (*s3.GetObjectOutput, *Error) {
+	in := &s3.GetObjectInput{Bucket: aws.String(b.loc.Bucket), Key: aws.String(b.loc.Key), ExpectedBucketOwner: b.a.owner(),
+		RequestPayer: b.a.payer()}
+	if b.loc.VersionID != "" {
+		in.VersionId = aws.String(b.loc.VersionID)
+	}
+	if off >= 0 {
+		in.Range = aws.String(fmt.Sprintf("bytes=%d-%d", off, off+b.part-1))
+	}
+	if etag != "" {
+		in.IfMatch = aws.String(etag)
+	}
+	var out *s3.GetObjectOutput
+	_, ferr := b.c.s3Call(ctx, b.a, b.loc, StageGetObject, func(fns ...func(*s3.Options)) error {
+		var err error
+		out, err = b.c.s3.GetObject(ctx, in, fns...)
+		return err
+	})
+	if ferr != nil && ferr.Code == "PreconditionFailed" {
+		ferr.Kind, ferr.Hint = KindTransient, ""
+		ferr.Message = "the object changed while it was being copied"
+	}
+	return out, ferr
+}
+
+func (b *rangedBody) Read(p []byte) (int, error) {
+	for {
+		if b.body != nil {
+			n, err := b.body.Read(p)
+			b.off += int64(n)
+			if err == io.EOF {
+				_ = b.body.Close()
+				b.body = nil
+				if n > 0 {
+					return n, nil
+				}
+				continue
+			}
+			return n, err
+		}
+		if b.size < 0 || b.off >= b.size {
+			return 0, io.EOF
+		}
+		out, ferr := b.get(b.ctx, b.off, b.etag)
+		if ferr != nil {
+			return 0, ferr
+		}
+		b.body = out.Body
+	}
+}
+
+func (b *rangedBody) Close() error {
+	if b.body == nil {
+		return nil
+	}
+	err := b.body.Close()
+	b.body = nil
+	return err
+}
+
+// contentRangeTotal reads the object size from "bytes 0-99/1234".
+func contentRangeTotal(cr string) (int64, bool) {
+	_, total, ok := strings.Cut(cr, "/")
+	if !ok || total == "*" {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(total, 10, 64)
+	return n, err == nil
 }
 
 // redirectRegion returns the region S3 named in a 301 PermanentRedirect or

@@ -223,6 +223,7 @@ func (a *app) access(awsCfg aws.Config, rdb redis.UniversalClient, bucket string
 		Bucket:          bucket,
 		KeyPrefix:       a.cfg.KeyPrefix,
 		CrossAccount:    a.cfg.CrossAccount,
+		RequesterPays:   a.cfg.RequesterPays,
 		PartSize:        int64(a.cfg.PartSize),
 		PartConcurrency: a.cfg.PartConcurrency,
 		MaxObjectBytes:  int64(a.cfg.MaxObjectBytes),

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -51,6 +52,13 @@ type aclGrant struct {
 }
 
 func aclKey(bucket, key string) string { return bucket + "\x00" + key }
+
+// objectSSE is how an object was encrypted: "AES256" or "aws:kms" with the
+// key's ARN ("" for the AWS managed key aws/s3).
+type objectSSE struct {
+	alg    string
+	keyARN string
+}
 
 // aclGrantsRead reports whether an object's ACL grants READ (or
 // FULL_CONTROL) to p's account. The caller holds s.mu.
@@ -443,11 +451,11 @@ func (s *Stack) applySSE(r *http.Request, p Principal, b *bucketInfo) *apiError 
 // whose key the caller may not use for kms:Decrypt (nil when allowed).
 // S3 decrypts on the caller's behalf and relays KMS's refusal as a 403
 // (https://repost.aws/knowledge-center/decrypt-kms-encrypted-objects-s3).
-func (s *Stack) kmsReadCheck(p Principal, h http.Header, b *bucketInfo) *apiError {
-	if h.Get("X-Amz-Server-Side-Encryption") != "aws:kms" {
+func (s *Stack) kmsReadCheck(p Principal, enc objectSSE, b *bucketInfo) *apiError {
+	if enc.alg != "aws:kms" {
 		return nil
 	}
-	keyARN := h.Get("X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id")
+	keyARN := enc.keyARN
 	if keyARN == "" {
 		if p.Account == b.owner {
 			return nil
@@ -518,4 +526,41 @@ func (s *Stack) serveListBuckets(w http.ResponseWriter, p Principal) {
 	s.stats.add("s3:ListBuckets", outcomeOK)
 	writeS3XML(w, `<ListAllMyBucketsResult xmlns="`+s3NS+`"><Owner><ID>`+CanonicalUserID(p.Account)+`</ID></Owner><Buckets>`+
 		bs.String()+`</Buckets></ListAllMyBucketsResult>`)
+}
+
+// SetBucketEncryption sets a bucket's default encryption to SSE-KMS with
+// keyARN ("" removes it), as PutBucketEncryption does; objects put
+// afterwards are encrypted with the key.
+func (s *Stack) SetBucketEncryption(bucket, keyARN string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.buckets[bucket]
+	if !ok {
+		return fmt.Errorf("set encryption of %s: %w", bucket, ErrNoSuchBucket)
+	}
+	if keyARN != "" && s.kmsKeys[keyARN] == nil {
+		return fmt.Errorf("set encryption of %s: no KMS key %s", bucket, keyARN)
+	}
+	nb := *b
+	nb.sseAlgorithm, nb.sseKeyARN = "", ""
+	if keyARN != "" {
+		nb.sseAlgorithm, nb.sseKeyARN = "aws:kms", keyARN
+	}
+	s.buckets[bucket] = &nb
+	return nil
+}
+
+// SetRequesterPays turns Requester Pays on or off for a bucket, as
+// PutBucketRequestPayment does.
+func (s *Stack) SetRequesterPays(bucket string, on bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.buckets[bucket]
+	if !ok {
+		return fmt.Errorf("set request payment of %s: %w", bucket, ErrNoSuchBucket)
+	}
+	nb := *b
+	nb.requesterPays = on
+	s.buckets[bucket] = &nb
+	return nil
 }

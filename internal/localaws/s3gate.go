@@ -304,6 +304,11 @@ func (s *Stack) serveS3(w http.ResponseWriter, r *http.Request, k *accessKey, si
 			} else {
 				s.acls[ak] = grants
 			}
+			if sse == "" {
+				delete(s.objectSSE, ak)
+			} else {
+				s.objectSSE[ak] = objectSSE{alg: sse, keyARN: sseKey}
+			}
 			s.mu.Unlock()
 		}
 	case "s3:DeleteObject":
@@ -312,6 +317,7 @@ func (s *Stack) serveS3(w http.ResponseWriter, r *http.Request, k *accessKey, si
 			if status/100 == 2 {
 				s.mu.Lock()
 				delete(s.acls, ak)
+				delete(s.objectSSE, ak)
 				s.mu.Unlock()
 			}
 		}
@@ -319,15 +325,30 @@ func (s *Stack) serveS3(w http.ResponseWriter, r *http.Request, k *accessKey, si
 	switch c.Op {
 	case "s3:GetObject", "s3:HeadObject":
 		st.hideMissing = !s.allowedS3(p, "s3:ListBucket", "arn:aws:s3:::"+c.Bucket, b, false, r)
-		if c.Op == "s3:GetObject" {
-			st.onResponse = func(resp *http.Response) {
-				if resp.StatusCode/100 != 2 {
-					return
-				}
-				if e := s.kmsReadCheck(p, resp.Header, b); e != nil {
-					s.log.Debug().Str("op", c.Op).Str("principal", p.ARN).Str("bucket", c.Bucket).Msg("kms:Decrypt refused")
-					replaceWithError(resp, *e)
-				}
+		ak := aclKey(c.Bucket, c.Key)
+		get := c.Op == "s3:GetObject"
+		st.onResponse = func(resp *http.Response) {
+			if resp.StatusCode/100 != 2 {
+				return
+			}
+			s.mu.RLock()
+			enc, ok := s.objectSSE[ak]
+			s.mu.RUnlock()
+			if !ok {
+				return
+			}
+			// S3 names the encryption on every read, ranged ones too
+			// (kumo omits it from partial answers).
+			resp.Header.Set("X-Amz-Server-Side-Encryption", enc.alg)
+			if enc.keyARN != "" {
+				resp.Header.Set("X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id", enc.keyARN)
+			}
+			if !get {
+				return // HeadObject reads metadata only: no kms:Decrypt
+			}
+			if e := s.kmsReadCheck(p, enc, b); e != nil {
+				s.log.Debug().Str("op", c.Op).Str("principal", p.ARN).Str("bucket", c.Bucket).Msg("kms:Decrypt refused")
+				replaceWithError(resp, *e)
 			}
 		}
 	case "s3:HeadBucket":

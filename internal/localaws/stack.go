@@ -95,7 +95,10 @@ type Stack struct {
 	policies map[string]*managedPolicy
 	kmsKeys  map[string]*kmsKey    // by key ARN
 	acls     map[string][]aclGrant // object ACL grants by aclKey, beyond the owner's
-	buckets  map[string]*bucketInfo
+	// objectSSE records each object's encryption (by aclKey), which reads
+	// are authorised against.
+	objectSSE map[string]objectSSE
+	buckets   map[string]*bucketInfo
 
 	faults faultSet
 	stats  statSet
@@ -151,15 +154,16 @@ func Start(opts Options) (*Stack, error) {
 		opts.Now = time.Now
 	}
 	s := &Stack{
-		opts:     opts,
-		log:      zerolog.Nop(),
-		accounts: map[string]bool{},
-		keys:     map[string]*accessKey{},
-		roles:    map[string]*roleInfo{},
-		policies: map[string]*managedPolicy{},
-		kmsKeys:  map[string]*kmsKey{},
-		acls:     map[string][]aclGrant{},
-		buckets:  map[string]*bucketInfo{},
+		opts:      opts,
+		log:       zerolog.Nop(),
+		accounts:  map[string]bool{},
+		keys:      map[string]*accessKey{},
+		roles:     map[string]*roleInfo{},
+		policies:  map[string]*managedPolicy{},
+		kmsKeys:   map[string]*kmsKey{},
+		acls:      map[string][]aclGrant{},
+		objectSSE: map[string]objectSSE{},
+		buckets:   map[string]*bucketInfo{},
 	}
 	if opts.Logger != nil {
 		s.log = opts.Logger.With().Str("component", "localaws").Logger()
@@ -499,6 +503,11 @@ func (s *Stack) PutObject(ctx context.Context, bucket, key string, body io.Reade
 	}
 	s.mu.Lock()
 	delete(s.acls, aclKey(bucket, key))
+	if b.sseAlgorithm == "aws:kms" {
+		s.objectSSE[aclKey(bucket, key)] = objectSSE{alg: "aws:kms", keyARN: b.sseKeyARN}
+	} else {
+		delete(s.objectSSE, aclKey(bucket, key))
+	}
 	s.mu.Unlock()
 	return nil
 }

@@ -1,0 +1,157 @@
+package fetcher
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/ferryworks/ferry/credcache"
+	"github.com/ferryworks/ferry/internal/localaws"
+)
+
+// A copy that outlives its session renews the credentials and carries on
+// from where it was: with 2-second sessions and a second of latency on
+// every GetObject, a 64 MiB object read in 8 MiB ranges needs several
+// sessions, and still every range is asked for exactly once.
+func TestCopyOutlivesItsSession(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	c := e.newCustomer(t, "long-copy", "", false)
+	e.enable(t, "longcopy", c, c.bucket, "")
+	const size, part = 64 << 20, 8 << 20
+	body := randBytes(size)
+	e.put(t, c.bucket, "big.bin", body, "application/octet-stream")
+	if err := e.stack.InjectFault(localaws.Fault{Operation: "sts:AssumeRole", SessionSeconds: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.stack.InjectFault(localaws.Fault{Operation: "s3:GetObject", LatencyMS: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	cp := e.copier(t, func(o *Options) { o.PartSize = part; o.PartConcurrency = 2 })
+	e.stack.ResetStats()
+	res, err := cp.Copy(context.Background(), Request{CustomerID: "longcopy", TaskID: "t1", URI: "s3://long-copy/big.bin", Attempt: 1})
+	if err != nil {
+		t.Fatalf("copy: %v", err)
+	}
+	if res.Size != size || res.SHA256 != sum(body) {
+		t.Fatalf("copied %d bytes, sha256 %s; want %d, %s", res.Size, res.SHA256, size, sum(body))
+	}
+	if got := ops(e.stack, "s3:GetObject", "ok"); got != size/part {
+		t.Errorf("%d GetObject calls succeeded, want one per range (%d): the copy started over or skipped", got, size/part)
+	}
+	if got := ops(e.stack, "s3:GetObject", "denied"); got != 0 {
+		t.Errorf("%d GetObject calls were refused (expired credentials used)", got)
+	}
+	if got := ops(e.stack, "sts:AssumeRole", "ok"); got < 2 {
+		t.Errorf("%d AssumeRole calls: the session was never renewed", got)
+	}
+	stored, _ := e.stored(t, res)
+	if sum(stored) != sum(body) {
+		t.Error("stored object differs from the source")
+	}
+}
+
+// An empty object has no range to read; it is copied with a plain GET.
+func TestCopyEmptyObject(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	c := e.newCustomer(t, "empty-obj", "", true)
+	e.put(t, c.bucket, "empty", nil, "text/plain")
+	res, err := e.copier(t, nil).Copy(context.Background(), Request{CustomerID: "emptyobj", TaskID: "t", URI: "s3://empty-obj/empty"})
+	if err != nil || res.Size != 0 {
+		t.Fatalf("copy of an empty object: %+v, %v", res, err)
+	}
+}
+
+// What a customer's bucket setup brings, and the hint that says what to
+// change.
+func TestCopyCustomerBucketSetups(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	ctx := context.Background()
+
+	// SSE-KMS: the key policy decides.
+	kms := e.newCustomer(t, "kms-data", "", false)
+	e.enable(t, "kmscust", kms, kms.bucket, "")
+	role := localaws.RoleARN(kms.acct.ID, credcache.DefaultRoleName)
+	granted, err := e.stack.CreateKMSKey(kms.acct.ID, "", `{"Version":"2012-10-17","Statement":[`+
+		`{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::`+kms.acct.ID+`:root"},"Action":"kms:*","Resource":"*"},`+
+		`{"Effect":"Allow","Principal":{"AWS":"`+role+`"},"Action":"kms:Decrypt","Resource":"*"}]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withheld, err := e.stack.CreateKMSKey(kms.acct.ID, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, arn := range map[string]string{"granted": granted.ARN, "withheld": withheld.ARN} {
+		if err := e.stack.SetBucketEncryption(kms.bucket, arn); err != nil {
+			t.Fatal(err)
+		}
+		e.put(t, kms.bucket, key, []byte("secret "+key), "text/plain")
+	}
+	cp := e.copier(t, nil)
+	if _, err := cp.Copy(ctx, Request{CustomerID: "kmscust", TaskID: "k1", URI: "s3://kms-data/granted"}); err != nil {
+		t.Fatalf("key policy grants the role: %v", err)
+	}
+	_, err = cp.Copy(ctx, Request{CustomerID: "kmscust", TaskID: "k2", URI: "s3://kms-data/withheld"})
+	fe := wantErr(t, err, KindAccessDenied, StageGetObject, ModeDelegated, withheld.ARN)
+	if !strings.Contains(fe.Message, "kms:Decrypt") || !strings.Contains(fe.Hint, "key policy") || !strings.Contains(fe.Hint, "role's permission policy") {
+		t.Errorf("KMS denial: message %q, hint %q", fe.Message, fe.Hint)
+	}
+	if rep := cp.Check(ctx, "kmscust", "s3://kms-data/withheld"); rep.OK || rep.Error == nil || !strings.Contains(rep.Error.Hint, withheld.ARN) {
+		t.Errorf("check-access of an object it cannot decrypt: %+v", rep)
+	}
+
+	// Requester Pays, read by a role of another account.
+	payer := e.newCustomer(t, "rp-data", "", false)
+	if err := e.stack.SetBucketPolicy(payer.bucket, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow",`+
+		`"Principal":{"AWS":"arn:aws:iam::`+kms.acct.ID+`:root"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::rp-data/*"}]}`); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.stack.SetRequesterPays(payer.bucket, true); err != nil {
+		t.Fatal(err)
+	}
+	e.put(t, payer.bucket, "x", []byte("paid for"), "text/plain")
+	if _, err := e.stack.PutRole(localaws.Role{AccountID: kms.acct.ID, Name: credcache.DefaultRoleName,
+		TrustPolicy: credcache.TrustPolicy(e.fleet.ID, mustIntegration(t, e, "kmscust").ExternalID),
+		Policies:    []string{credcache.RolePolicy("rp-data")}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cp.Copy(ctx, Request{CustomerID: "kmscust", TaskID: "r1", URI: "s3://rp-data/x"}); err != nil {
+		t.Fatalf("requester pays, delegated: %v", err)
+	}
+	never := e.copier(t, func(o *Options) { o.RequesterPays = RequesterPaysNever })
+	_, err = never.Copy(ctx, Request{CustomerID: "kmscust", TaskID: "r2", URI: "s3://rp-data/x"})
+	wantErr(t, err, KindAccessDenied, StageGetObject, ModeDelegated, "Requester Pays")
+
+	// Object ACLs, cross-account; ACLs grant nothing under BucketOwnerEnforced.
+	acl := e.newCustomer(t, "acl-data", "", false)
+	if err := e.stack.SetObjectOwnership(acl.bucket, localaws.OwnershipObjectWriter); err != nil {
+		t.Fatal(err)
+	}
+	e.put(t, acl.bucket, "shared", []byte("shared"), "text/plain")
+	e.put(t, acl.bucket, "private", []byte("private"), "text/plain")
+	if err := e.stack.GrantObjectRead(ctx, acl.bucket, "shared", e.fleet.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cp.Copy(ctx, Request{CustomerID: "aclcust", TaskID: "a1", URI: "s3://acl-data/shared"}); err != nil {
+		t.Fatalf("object ACL grants the fleet: %v", err)
+	}
+	_, err = cp.Copy(ctx, Request{CustomerID: "aclcust", TaskID: "a2", URI: "s3://acl-data/private"})
+	wantErr(t, err, KindAccessDenied, StageGetObject, ModeCrossAccount, "bucket policy")
+	if err := e.stack.SetObjectOwnership(acl.bucket, localaws.OwnershipBucketOwnerEnforced); err != nil {
+		t.Fatal(err)
+	}
+	_, err = cp.Copy(ctx, Request{CustomerID: "aclcust", TaskID: "a3", URI: "s3://acl-data/shared"})
+	wantErr(t, err, KindAccessDenied, StageGetObject, ModeCrossAccount, "BucketOwnerEnforced")
+}
+
+func mustIntegration(t *testing.T, e *env, id string) credcache.Integration {
+	t.Helper()
+	in, err := e.reg.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
