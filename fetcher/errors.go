@@ -2,6 +2,8 @@ package fetcher
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -368,6 +370,15 @@ func classifyNet(err error, uri string) *Error {
 		e.Kind = KindInvalid
 		e.Code = "InsecureRedirect"
 		e.Hint = "the URL redirects to plain http; ferry only follows redirects to https"
+	case isCertificateError(err):
+		// Retrying cannot help: the server's certificate is what it is.
+		e.Kind = KindInvalid
+		e.Code = "TLSCertificateInvalid"
+		e.Hint = "the server's TLS certificate failed verification (unknown authority, expired, or issued for another name): the URL's host must serve a certificate from a public CA valid for its name"
+	case isHandshakeError(err):
+		e.Kind = KindInvalid
+		e.Code = "TLSHandshakeFailed"
+		e.Hint = "the TLS handshake with the server failed (it does not speak TLS on that port, or refused ferry's TLS settings): give an https URL of a server that accepts standard TLS 1.2+ clients"
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 		e.Kind = KindTransient
 	case errors.As(err, &ne):
@@ -394,4 +405,27 @@ func classifyHTTPStatus(status int, uri string) *Error {
 		e.Kind = KindInvalid
 	}
 	return e
+}
+
+// isCertificateError reports a failed verification of a server's
+// certificate chain or name.
+func isCertificateError(err error) bool {
+	var cve *tls.CertificateVerificationError
+	var uae x509.UnknownAuthorityError
+	var he x509.HostnameError
+	var cie x509.CertificateInvalidError
+	return errors.As(err, &cve) || errors.As(err, &uae) || errors.As(err, &he) || errors.As(err, &cie)
+}
+
+// isHandshakeError reports a TLS handshake the server broke off with an
+// alert (crypto/tls reports those as a "remote error"), or a server that
+// does not speak TLS at all.
+func isHandshakeError(err error) bool {
+	var ae tls.AlertError
+	var rhe tls.RecordHeaderError
+	var oe *net.OpError
+	return errors.As(err, &ae) || errors.As(err, &rhe) || (errors.As(err, &oe) && oe.Op == "remote error") ||
+		// net/http turns the RecordHeaderError of a plain http answer
+		// into this text.
+		strings.Contains(err.Error(), "server gave HTTP response to HTTPS client")
 }

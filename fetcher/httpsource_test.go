@@ -2,14 +2,22 @@ package fetcher
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
+	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
@@ -157,4 +165,85 @@ func TestHTTPSTooLargeWhileStreaming(t *testing.T) {
 	if strings.Contains(fe.Error(), "secret") || strings.Contains(fe.URI, "secret") {
 		t.Fatalf("error leaks the query string: %v", fe)
 	}
+}
+
+// A plain https attachment whose server fails TLS is invalid, not
+// transient: retrying cannot change a certificate. Each failure says what
+// the customer must change.
+func TestHTTPSTLSFailures(t *testing.T) {
+	t.Parallel()
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("bytes")) })
+	// A server with a CA of its own, which the copier does not trust
+	// (httptest's servers all share one certificate).
+	untrusted := ownCAServer(t, ok)
+	// A server that speaks plain http on the URL's https port.
+	plain := httptest.NewServer(ok)
+	t.Cleanup(plain.Close)
+	// A server that breaks the handshake off: it demands a client
+	// certificate ferry does not have.
+	mtls := httptest.NewUnstartedServer(ok)
+	mtls.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert}
+	mtls.StartTLS()
+	t.Cleanup(mtls.Close)
+	// A trusted server that redirects to the untrusted one.
+	trusted := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, untrusted.URL+"/x", http.StatusFound)
+	}))
+	t.Cleanup(trusted.Close)
+
+	tests := []struct {
+		name string
+		c    *Copier
+		uri  string
+		code string
+	}{
+		{"certificate from an unknown authority", httpsCopier(t, nil, 0, "127.0.0.1"), untrusted.URL + "/x", "TLSCertificateInvalid"},
+		{"redirect to a server with an unknown authority", httpsCopier(t, trusted, 0, "127.0.0.1"), trusted.URL + "/r", "TLSCertificateInvalid"},
+		{"certificate for another name", httpsCopier(t, trusted, 0, "localhost"), strings.Replace(trusted.URL, "127.0.0.1", "localhost", 1) + "/x", "TLSCertificateInvalid"},
+		{"server does not speak TLS", httpsCopier(t, nil, 0, "127.0.0.1"), strings.Replace(plain.URL, "http://", "https://", 1) + "/x", "TLSHandshakeFailed"},
+		{"server breaks the handshake off", httpsCopier(t, mtls, 0, "127.0.0.1"), mtls.URL + "/x", "TLSHandshakeFailed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := tt.c.Copy(context.Background(), Request{CustomerID: "acme", TaskID: "t", URI: tt.uri})
+			var fe *Error
+			if !errors.As(err, &fe) {
+				t.Fatalf("Copy error %v is not a *fetcher.Error", err)
+			}
+			if fe.Kind != KindInvalid || fe.Code != tt.code || fe.Stage != StageHTTPGet || fe.Mode != ModeHTTPS {
+				t.Fatalf("error = %s/%s/%s/%s (%s), want invalid/%s/http_get/https", fe.Kind, fe.Code, fe.Stage, fe.Mode, fe.Message, tt.code)
+			}
+			if fe.Hint == "" || !strings.Contains(fe.Hint, "TLS") {
+				t.Errorf("hint %q should say what to change", fe.Hint)
+			}
+		})
+	}
+}
+
+// ownCAServer serves h over TLS with a certificate for 127.0.0.1 from a CA
+// generated here, which nothing trusts.
+func ownCAServer(t *testing.T, h http.Handler) *httptest.Server {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "own CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true,
+		KeyUsage:    x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv
 }
