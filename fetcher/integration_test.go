@@ -699,7 +699,7 @@ func TestCopyCancelledMidUploadAborts(t *testing.T) {
 // region in the body only; ferry learns it there, as from a 301's header.
 func TestRegionFromAuthorizationHeaderMalformed(t *testing.T) {
 	t.Parallel()
-	stack := localawsTLS(t)
+	stack := testenv.LocalAWS(t)
 	e := newEnv(t, stack)
 	ctx := context.Background()
 	e.newCustomer(t, "far-eu", "eu-west-1", true)
@@ -728,13 +728,78 @@ func TestRegionFromAuthorizationHeaderMalformed(t *testing.T) {
 	}
 }
 
-// localawsTLS starts a localaws stack serving https for this test.
-func localawsTLS(t testing.TB) *localaws.Stack {
-	t.Helper()
-	s, err := localaws.Start(localaws.Options{TLS: true})
-	if err != nil {
-		t.Fatalf("start localaws: %v", err)
+// uploadRecorder notes the payload hash and trailer of every upload
+// (PutObject, UploadPart) the copier's S3 client sends.
+type uploadRecorder struct {
+	next aws.HTTPClient
+	mu   sync.Mutex
+	seen []string
+}
+
+func (u *uploadRecorder) Do(r *http.Request) (*http.Response, error) {
+	if _, tagging := r.URL.Query()["tagging"]; r.Method == http.MethodPut && !tagging {
+		u.mu.Lock()
+		u.seen = append(u.seen, r.Header.Get("X-Amz-Content-Sha256")+"|"+r.Header.Get("X-Amz-Trailer")+"|"+r.Header.Get("X-Amz-Checksum-Crc32"))
+		u.mu.Unlock()
 	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
+	return u.next.Do(r)
+}
+
+// ferry's uploads on both transports: over https the SDK sends them
+// aws-chunked with a trailing CRC32, over http with the CRC32 in a header;
+// either way the payload is unsigned, so the body's one SHA-256 pass is
+// ferry's own (the digest in the event). The copies arrive intact.
+func TestUploadWireFormat(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		stack func(testing.TB) *localaws.Stack
+		want  string // payload hash|trailer|checksum header
+	}{
+		{"https", testenv.LocalAWS, "STREAMING-UNSIGNED-PAYLOAD-TRAILER|x-amz-checksum-crc32|"},
+		{"http", testenv.LocalAWSPlainHTTP, "UNSIGNED-PAYLOAD||"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			stack := tt.stack(t)
+			e := newEnv(t, stack)
+			ctx := context.Background()
+			e.newCustomer(t, "wire-data", "", true)
+			small, big := randBytes(100<<10), randBytes(11<<20)
+			e.put(t, "wire-data", "small", small, "")
+			e.put(t, "wire-data", "big", big, "")
+			rec := &uploadRecorder{}
+			cfg := stack.Config(e.fleet, "us-east-1")
+			rec.next = cfg.HTTPClient
+			cfg.HTTPClient = rec
+			client := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+			c := e.copier(t, func(o *Options) { o.S3 = client; o.PartSize = 5 << 20 })
+			for i, k := range []string{"small", "big"} {
+				res, err := c.Copy(ctx, Request{CustomerID: "anon", TaskID: "wire", Index: i, URI: "s3://wire-data/" + k})
+				if err != nil {
+					t.Fatalf("copy %s: %v", k, err)
+				}
+				want := map[string][]byte{"small": small, "big": big}[k]
+				if got, _ := e.stored(t, res); !bytes.Equal(got, want) || res.SHA256 != sum(want) {
+					t.Fatalf("copy %s: stored bytes or digest differ", k)
+				}
+			}
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			if len(rec.seen) != 1+3 { // one PutObject, three parts
+				t.Fatalf("%d uploads sent: %q", len(rec.seen), rec.seen)
+			}
+			for _, s := range rec.seen {
+				hash, rest, _ := strings.Cut(s, "|")
+				trailer, header, _ := strings.Cut(rest, "|")
+				if tt.name == "http" && header == "" {
+					t.Errorf("upload over http without a CRC32 header: %q", s)
+				}
+				if got := hash + "|" + trailer + "|"; got != tt.want {
+					t.Errorf("upload sent %q, want %q", got, tt.want)
+				}
+			}
+		})
+	}
 }

@@ -85,7 +85,9 @@ func readObject(ctx context.Context, c *s3.Client, bucket, key string) (string, 
 func TestSeededWorld(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	stack := testenv.LocalAWS(t)
+	// Plain http: the clients below are built from the exported variables
+	// alone; TestTLSFromEnvFile covers the https world.
+	stack := testenv.LocalAWSPlainHTTP(t)
 	m, env, err := demo.Seed(ctx, stack, "redis://127.0.0.1:6379")
 	if err != nil {
 		t.Fatalf("seed: %v", err)

@@ -20,7 +20,9 @@ import (
 // The README's quickstart, as a user runs it: scripts/run.sh (what `make
 // run` does) with the user's own environment, until every demo task's event
 // has been printed; then Ctrl-C, which must stop every process it started.
-// Its files go to a temporary RUN_STATE_DIR instead of the checkout.
+// Its files go to a temporary RUN_STATE_DIR instead of the checkout. It
+// runs over https (`make run TLS=1`), the transport of production: the
+// worker's uploads travel aws-chunked with trailing checksums.
 func TestQuickstart(t *testing.T) {
 	t.Parallel()
 	root, err := devproc.ModuleRoot(context.Background())
@@ -40,8 +42,8 @@ func TestQuickstart(t *testing.T) {
 	cmd.Dir = root
 	// The user's environment as it is (AWS_CA_BUNDLE and all), with the
 	// embedded Redis rather than a shared one.
-	cmd.Env = append(environWithout("FERRY_REDIS_URL", "DEVSTACK_ADDR", "FERRY_METRICS_ADDR", "RUN_STATE_DIR"),
-		"RUN_STATE_DIR="+state,
+	cmd.Env = append(environWithout("FERRY_REDIS_URL", "DEVSTACK_ADDR", "FERRY_METRICS_ADDR", "RUN_STATE_DIR", "DEVSTACK_TLS"),
+		"RUN_STATE_DIR="+state, "DEVSTACK_TLS=1",
 		fmt.Sprintf("DEVSTACK_ADDR=127.0.0.1:%d", awsPort),
 		fmt.Sprintf("FERRY_METRICS_ADDR=127.0.0.1:%d", metricsPort))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -99,6 +101,9 @@ func TestQuickstart(t *testing.T) {
 		if events[task].typ != "task.access_denied" {
 			t.Errorf("%s: %+v, want task.access_denied", task, events[task])
 		}
+	}
+	if !strings.Contains(out.String(), "devstack is serving at https://127.0.0.1:") {
+		t.Errorf("the devstack does not say it serves https:\n%s", out.String())
 	}
 	if !strings.Contains(out.String(), "hint:") {
 		t.Errorf("no hints printed:\n%s", out.String())

@@ -413,18 +413,28 @@ func TestEnqueueSources(t *testing.T) {
 
 // A host that sets AWS_CA_BUNDLE (common in corporate images and CI) must
 // still get a working ferry: the SDK applies the bundle to its own HTTP
-// client type, so ferry wraps the client only after loading.
+// client type, so ferry wraps the client only after loading. The world
+// serves https, so the bundle is what makes the endpoint trusted: a bundle
+// holding another CA as well works, one without the stack's CA fails.
 func TestCustomCABundle(t *testing.T) {
 	t.Parallel()
 	w := testenv.NewWorld(t)
+	other := selfSignedCAPEM(t)
 	bundle := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(bundle, selfSignedCAPEM(t), 0o600); err != nil {
+	if err := os.WriteFile(bundle, append(append([]byte(nil), other...), w.Stack.CAPEM()...), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	r := runCLI(t, cliEnv(w, "AWS_CA_BUNDLE="+bundle), "", "check-access", "--customer", "acme", "-o", "json", "s3://acme-data/img/1.jpg")
 	var reps []fetcher.CheckReport
 	if err := json.Unmarshal([]byte(r.stdout), &reps); err != nil || r.code != 0 || len(reps) != 1 || !reps[0].OK {
 		t.Fatalf("with AWS_CA_BUNDLE: exit %d (%v)\nstdout %s\nstderr %s", r.code, err, r.stdout, r.stderr)
+	}
+	otherOnly := filepath.Join(t.TempDir(), "other.pem")
+	if err := os.WriteFile(otherOnly, other, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := runCLI(t, cliEnv(w, "AWS_CA_BUNDLE="+otherOnly), "", "check-access", "--customer", "acme", "s3://acme-data/img/1.jpg"); r.code == 0 {
+		t.Errorf("a bundle without the endpoint's CA: exit 0, want a failure\nstdout %s", r.stdout)
 	}
 	notPEM := filepath.Join(t.TempDir(), "not.pem")
 	if err := os.WriteFile(notPEM, []byte("not a certificate\n"), 0o600); err != nil {

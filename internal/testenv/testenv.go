@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -127,15 +128,44 @@ func Keys(t testing.TB, c redis.UniversalClient, pattern string) []string {
 	return keys
 }
 
-// LocalAWS starts a localaws stack for this test and stops it at cleanup.
+// LocalAWS starts a localaws stack for this test, serving https as AWS
+// does in production (so uploads travel aws-chunked with trailing
+// checksums), and stops it at cleanup. Its Config trusts the stack's CA.
 func LocalAWS(t testing.TB) *localaws.Stack {
 	t.Helper()
-	s, err := localaws.Start(localaws.Options{})
+	return StartLocalAWS(t, localaws.Options{TLS: true})
+}
+
+// LocalAWSPlainHTTP is LocalAWS over plain http, for the tests that keep
+// an http variant.
+func LocalAWSPlainHTTP(t testing.TB) *localaws.Stack {
+	t.Helper()
+	return StartLocalAWS(t, localaws.Options{})
+}
+
+// StartLocalAWS starts a localaws stack with opts and stops it at cleanup.
+func StartLocalAWS(t testing.TB, opts localaws.Options) *localaws.Stack {
+	t.Helper()
+	s, err := localaws.Start(opts)
 	if err != nil {
 		t.Fatalf("start localaws: %v", err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	return s
+}
+
+// CABundle writes the stack's CA to a file of this test and returns its
+// path, for AWS_CA_BUNDLE; "" for a plain-http stack.
+func CABundle(t testing.TB, s *localaws.Stack) string {
+	t.Helper()
+	if !s.TLS() {
+		return ""
+	}
+	path := filepath.Join(t.TempDir(), "localaws-ca.pem")
+	if err := os.WriteFile(path, s.CAPEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func sanitize(s string) string {
@@ -175,10 +205,22 @@ func NewWorld(t testing.TB) *World {
 }
 
 // NewWorldOn seeds the demo world with its integrations in the given Redis
-// (e.g. a StartRedis server the test will stop) under prefix.
+// (e.g. a StartRedis server the test will stop) under prefix. The stack
+// serves https; Env points AWS_CA_BUNDLE at its CA, as devstack -tls does.
 func NewWorldOn(t testing.TB, rdb redis.UniversalClient, redisURL, prefix string) *World {
 	t.Helper()
-	stack := LocalAWS(t)
+	return newWorld(t, LocalAWS(t), rdb, redisURL, prefix)
+}
+
+// NewPlainHTTPWorld is NewWorld over plain http.
+func NewPlainHTTPWorld(t testing.TB) *World {
+	t.Helper()
+	rdb, prefix := Redis(t)
+	return newWorld(t, LocalAWSPlainHTTP(t), rdb, RedisURL(t), prefix)
+}
+
+func newWorld(t testing.TB, stack *localaws.Stack, rdb redis.UniversalClient, redisURL, prefix string) *World {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	m, env, err := demo.Seed(ctx, stack, redisURL)
@@ -187,6 +229,9 @@ func NewWorldOn(t testing.TB, rdb redis.UniversalClient, redisURL, prefix string
 	}
 	if err := demo.RegisterIntegrations(ctx, rdb, prefix, &m); err != nil {
 		t.Fatalf("register demo integrations: %v", err)
+	}
+	if ca := CABundle(t, stack); ca != "" {
+		env = env.WithCABundle(ca)
 	}
 	fleet := localaws.Account{ID: m.FleetAccountID, AccessKeyID: env.Lookup("AWS_ACCESS_KEY_ID"), SecretAccessKey: env.Lookup("AWS_SECRET_ACCESS_KEY")}
 	return &World{Stack: stack, Manifest: m, Env: env, Redis: rdb, Prefix: prefix, Fleet: fleet,
