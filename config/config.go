@@ -37,6 +37,9 @@ type Config struct {
 	QueueURL string
 	// EventsQueueURL receives the terminal task events.
 	EventsQueueURL string
+	// EventsTopicARN is an SNS topic the terminal task events are published
+	// to, instead of or beside EventsQueueURL (at least one is needed).
+	EventsTopicARN string
 	// DLQURL is the tasks queue's dead-letter queue.
 	DLQURL string
 	// Bucket is the internal bucket attachments are copied into.
@@ -149,6 +152,8 @@ var settings = []setting{
 		func(c *Config) flag.Value { return stringValue{&c.QueueURL} }},
 	{Var{Name: "FERRY_EVENTS_QUEUE_URL", Flag: "events-queue-url", Usage: "events queue URL (task.completed / task.access_denied / task.failed)"}, "an SQS queue URL",
 		func(c *Config) flag.Value { return stringValue{&c.EventsQueueURL} }},
+	{Var{Name: "FERRY_EVENTS_TOPIC_ARN", Flag: "events-topic-arn", Usage: "SNS topic the terminal events are published to, with the message attributes type and customer_id (instead of or beside the events queue)"}, "an SNS topic ARN",
+		func(c *Config) flag.Value { return stringValue{&c.EventsTopicARN} }},
 	{Var{Name: "FERRY_DLQ_URL", Flag: "dlq-url", Usage: "dead-letter queue URL of the tasks queue"}, "an SQS queue URL",
 		func(c *Config) flag.Value { return stringValue{&c.DLQURL} }},
 	{Var{Name: "FERRY_BUCKET", Flag: "bucket", Usage: "internal bucket attachments are copied into"}, "an S3 bucket name",

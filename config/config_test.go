@@ -119,6 +119,7 @@ func TestRequirements(t *testing.T) {
 		{"none", nil, nil},
 		{"enqueue", []Requirement{NeedQueue}, []string{"FERRY_QUEUE_URL"}},
 		{"events", []Requirement{NeedEvents}, []string{"FERRY_EVENTS_QUEUE_URL"}},
+		{"events queue", []Requirement{NeedEventsQueue}, []string{"FERRY_EVENTS_QUEUE_URL"}},
 		{"dlq", []Requirement{NeedDLQ}, []string{"FERRY_DLQ_URL"}},
 		{"bucket", []Requirement{NeedBucket}, []string{"FERRY_BUCKET"}},
 		{"redis and key", []Requirement{NeedRedis, NeedCacheKey}, []string{"FERRY_REDIS_URL", "FERRY_CACHE_KEY"}},
@@ -227,6 +228,28 @@ func TestEnvOverridesDefaults(t *testing.T) {
 
 // TestValidateBadValues covers every check: each case breaks one or more
 // settings and names exactly the variables that must be reported.
+// The events may go to a queue, a topic or both: either satisfies the
+// worker, and a valid topic ARN is accepted.
+func TestEventsQueueOrTopic(t *testing.T) {
+	t.Parallel()
+	for _, env := range []map[string]string{
+		{"FERRY_EVENTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:ferry-events"},
+		{"FERRY_EVENTS_QUEUE_URL": "http://127.0.0.1:4566/000000000000/ferry-events"},
+		{"FERRY_EVENTS_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:ferry-events.fifo", "FERRY_EVENTS_QUEUE_URL": "http://127.0.0.1:4566/000000000000/ferry-events"},
+	} {
+		c, err := Load(envFunc(env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Validate(NeedEvents); err != nil {
+			t.Errorf("%v: %v", env, err)
+		}
+		if err := c.Validate(NeedEventsQueue); (err == nil) != (c.EventsQueueURL != "") {
+			t.Errorf("%v: reading the events queue: %v", env, err)
+		}
+	}
+}
+
 func TestValidateBadValues(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -237,6 +260,8 @@ func TestValidateBadValues(t *testing.T) {
 	}{
 		{"queue url not a url", map[string]string{"FERRY_QUEUE_URL": "ferry-tasks"}, []string{"FERRY_QUEUE_URL"}, "absolute http"},
 		{"events url wrong scheme", map[string]string{"FERRY_EVENTS_QUEUE_URL": "sqs://x/y"}, []string{"FERRY_EVENTS_QUEUE_URL"}, ""},
+		{"events topic not an arn", map[string]string{"FERRY_EVENTS_TOPIC_ARN": "ferry-events"}, []string{"FERRY_EVENTS_TOPIC_ARN"}, "SNS topic ARN"},
+		{"events topic an sqs arn", map[string]string{"FERRY_EVENTS_TOPIC_ARN": "arn:aws:sqs:us-east-1:123456789012:ferry-events"}, []string{"FERRY_EVENTS_TOPIC_ARN"}, ""},
 		{"dlq url no host", map[string]string{"FERRY_DLQ_URL": "http:///q"}, []string{"FERRY_DLQ_URL"}, ""},
 		{"dlq is the tasks queue", map[string]string{"FERRY_DLQ_URL": "http://127.0.0.1:4566/000000000000/ferry-tasks"}, []string{"FERRY_DLQ_URL"}, "other than FERRY_QUEUE_URL"},
 		{"bucket uppercase", map[string]string{"FERRY_BUCKET": "Ferry"}, []string{"FERRY_BUCKET"}, "S3 bucket name"},

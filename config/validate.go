@@ -25,7 +25,8 @@ type Requirement int
 const (
 	// NeedQueue requires FERRY_QUEUE_URL.
 	NeedQueue Requirement = iota + 1
-	// NeedEvents requires FERRY_EVENTS_QUEUE_URL.
+	// NeedEvents requires FERRY_EVENTS_QUEUE_URL or FERRY_EVENTS_TOPIC_ARN
+	// (or both).
 	NeedEvents
 	// NeedDLQ requires FERRY_DLQ_URL.
 	NeedDLQ
@@ -35,19 +36,24 @@ const (
 	NeedRedis
 	// NeedCacheKey requires FERRY_CACHE_KEY.
 	NeedCacheKey
+	// NeedEventsQueue requires FERRY_EVENTS_QUEUE_URL itself (a command
+	// that reads the events queue).
+	NeedEventsQueue
 )
 
 // WorkerNeeds is what `ferry work` requires: every queue, the bucket, Redis
 // and the cache key.
 var WorkerNeeds = []Requirement{NeedQueue, NeedEvents, NeedDLQ, NeedBucket, NeedRedis, NeedCacheKey}
 
-var requirementVars = map[Requirement]struct{ name, what string }{
-	NeedQueue:    {"FERRY_QUEUE_URL", "the tasks queue URL"},
-	NeedEvents:   {"FERRY_EVENTS_QUEUE_URL", "the events queue URL"},
-	NeedDLQ:      {"FERRY_DLQ_URL", "the dead-letter queue URL"},
-	NeedBucket:   {"FERRY_BUCKET", "the internal bucket name"},
-	NeedRedis:    {"FERRY_REDIS_URL", "a redis:// URL"},
-	NeedCacheKey: {"FERRY_CACHE_KEY", cacheKeyWant},
+// A requirement with alt is met by either variable.
+var requirementVars = map[Requirement]struct{ name, what, alt string }{
+	NeedQueue:       {"FERRY_QUEUE_URL", "the tasks queue URL", ""},
+	NeedEvents:      {"FERRY_EVENTS_QUEUE_URL", "the events queue URL, or FERRY_EVENTS_TOPIC_ARN (an SNS topic), or both", "FERRY_EVENTS_TOPIC_ARN"},
+	NeedDLQ:         {"FERRY_DLQ_URL", "the dead-letter queue URL", ""},
+	NeedBucket:      {"FERRY_BUCKET", "the internal bucket name", ""},
+	NeedRedis:       {"FERRY_REDIS_URL", "a redis:// URL", ""},
+	NeedCacheKey:    {"FERRY_CACHE_KEY", cacheKeyWant, ""},
+	NeedEventsQueue: {"FERRY_EVENTS_QUEUE_URL", "the events queue URL", ""},
 }
 
 // String is the variable the requirement stands for.
@@ -115,8 +121,10 @@ const (
 
 var (
 	bucketRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
-	ipv4RE   = regexp.MustCompile(`^\d+\.\d+\.\d+\.\d+$`)
-	hostRE   = regexp.MustCompile(`^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(:[0-9]{1,5})?$`)
+	// https://docs.aws.amazon.com/sns/latest/api/API_CreateTopic.html (names)
+	snsTopicARNRE = regexp.MustCompile(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$`)
+	ipv4RE        = regexp.MustCompile(`^\d+\.\d+\.\d+\.\d+$`)
+	hostRE        = regexp.MustCompile(`^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(:[0-9]{1,5})?$`)
 )
 
 // Validate checks every setting that is given, plus the presence of those
@@ -136,6 +144,9 @@ func (c *Config) Validate(needs ...Requirement) error {
 		if !ok {
 			continue
 		}
+		if rv.alt != "" && strings.TrimSpace(lookup(rv.alt).value(c).String()) != "" {
+			continue
+		}
 		if strings.TrimSpace(lookup(rv.name).value(c).String()) == "" && !bad(rv.name) {
 			add(rv.name, "", rv.what+" (required by this command)")
 		}
@@ -151,6 +162,9 @@ func (c *Config) Validate(needs ...Requirement) error {
 		if q.v != "" && !isHTTPURL(q.v) {
 			add(q.name, q.v, "an absolute http:// or https:// URL")
 		}
+	}
+	if c.EventsTopicARN != "" && !snsTopicARNRE.MatchString(c.EventsTopicARN) {
+		add("FERRY_EVENTS_TOPIC_ARN", c.EventsTopicARN, "an SNS topic ARN, e.g. arn:aws:sns:us-east-1:123456789012:ferry-events")
 	}
 	if c.QueueURL != "" && c.QueueURL == c.DLQURL {
 		add("FERRY_DLQ_URL", c.DLQURL, "a queue other than FERRY_QUEUE_URL (replaying would loop)")

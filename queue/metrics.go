@@ -27,7 +27,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		sqsErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ferry_sqs_errors_total",
-			Help: "SQS API calls or batch entries that failed, by operation.",
+			Help: "SQS API calls or batch entries (and SNS publications, operation SNS.Publish) that failed, by operation.",
 		}, []string{"operation"}),
 		received: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ferry_queue_messages_received_total",

@@ -43,21 +43,9 @@ const publishAttempts = 3
 // are retried a few times; a redelivered task publishes the same event id,
 // so consumers deduplicate duplicates that a retry may cause.
 func (p *Publisher) Publish(ctx context.Context, e Event) (err error) {
-	if e.TaskID == "" || e.Type == "" {
-		return errors.New("queue: event needs task_id and type")
-	}
-	if e.Version == 0 {
-		e.Version = EventVersion
-	}
-	if e.EventID == "" {
-		e.EventID = EventID(e.TaskID, e.SubmissionID, e.Type)
-	}
-	if e.OccurredAt.IsZero() {
-		e.OccurredAt = time.Now().UTC()
-	}
-	body, err := json.Marshal(e)
+	e, body, err := encodeEvent(e)
 	if err != nil {
-		return fmt.Errorf("publish %s: encode: %w", e.EventID, err)
+		return err
 	}
 	in := &sqs.SendMessageInput{
 		QueueUrl:    aws.String(p.queueURL),
@@ -99,6 +87,27 @@ func (p *Publisher) Publish(ctx context.Context, e Event) (err error) {
 			return fmt.Errorf("publish %s: %w", e.EventID, err)
 		}
 	}
+}
+
+// encodeEvent fills in the defaults Publish documents and encodes e.
+func encodeEvent(e Event) (Event, []byte, error) {
+	if e.TaskID == "" || e.Type == "" {
+		return e, nil, errors.New("queue: event needs task_id and type")
+	}
+	if e.Version == 0 {
+		e.Version = EventVersion
+	}
+	if e.EventID == "" {
+		e.EventID = EventID(e.TaskID, e.SubmissionID, e.Type)
+	}
+	if e.OccurredAt.IsZero() {
+		e.OccurredAt = time.Now().UTC()
+	}
+	body, err := json.Marshal(e)
+	if err != nil {
+		return e, nil, fmt.Errorf("publish %s: encode: %w", e.EventID, err)
+	}
+	return e, body, nil
 }
 
 // transient reports whether err is worth another try: throttling, server

@@ -32,6 +32,8 @@ const (
 // it is a contract between ferry's producers and consumers.
 var w3c = propagation.TraceContext{}
 
+type sqsAttr = types.MessageAttributeValue
+
 // attrCarrier reads and writes W3C trace context in SQS message attributes.
 type attrCarrier map[string]types.MessageAttributeValue
 

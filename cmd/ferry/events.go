@@ -56,7 +56,7 @@ func (a *app) tail(ctx context.Context, f tailFlags) error {
 	if err := outputFormat(f.output); err != nil {
 		return err
 	}
-	if err := a.need(config.NeedEvents); err != nil {
+	if err := a.need(config.NeedEventsQueue); err != nil {
 		return err
 	}
 	awsCfg, err := a.awsConfig(ctx)

@@ -23,7 +23,7 @@ import (
 
 const workUsage = `Run a worker: receive task submissions from FERRY_QUEUE_URL, copy their
 attachments into FERRY_BUCKET and publish one terminal event per task to
-FERRY_EVENTS_QUEUE_URL.
+FERRY_EVENTS_QUEUE_URL, FERRY_EVENTS_TOPIC_ARN (SNS), or both.
 
 On SIGTERM or SIGINT the worker stops receiving, lets in-flight tasks finish
 within FERRY_SHUTDOWN_TIMEOUT, hands the rest back for other workers and exits 0.
@@ -101,7 +101,8 @@ func (a *app) work(parent context.Context) error {
 	}
 	dl := queue.NewDeadLetter(sqsAPI)
 	dl.Metrics = qm
-	publisher := queue.NewPublisher(sqsAPI, a.cfg.EventsQueueURL)
+	state := &taskstate.State{Redis: rdb, Prefix: a.cfg.RedisPrefix, RedisErrors: a.credMetrics.RedisErrors}
+	publisher := a.eventPublisher(awsCfg, sqsAPI, state, qm)
 	wm := worker.NewMetrics(a.reg)
 	fleetCap, err := admission.New(admission.Options{Redis: rdb, Prefix: a.cfg.RedisPrefix,
 		Max: a.cfg.CustomerFleetMaxInflight, LeaseTTL: a.cfg.CustomerFleetLeaseTTL,
@@ -118,7 +119,7 @@ func (a *app) work(parent context.Context) error {
 		Publisher:   publisher,
 		DeadLetters: dl,
 		DLQURL:      a.cfg.DLQURL,
-		State:       &taskstate.State{Redis: rdb, Prefix: a.cfg.RedisPrefix, RedisErrors: a.credMetrics.RedisErrors},
+		State:       state,
 		Limits:      queue.Limits{MaxAttachments: a.cfg.MaxAttachments},
 		Parallelism: a.cfg.TaskParallelism,
 		// A dead worker's task lock expires on the same horizon as its SQS

@@ -64,10 +64,10 @@ func (s *Stack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		svc = guessService(r)
 	}
 	switch svc {
-	case svcS3, svcSQS, svcSTS, svcIAM, svcKMS:
+	case svcS3, svcSQS, svcSTS, svcIAM, svcKMS, svcSNS:
 	default:
 		writeError(w, r, svcS3, apiError{Status: http.StatusBadRequest, Code: "InvalidRequest",
-			Message: "localaws serves s3, sqs, sts, iam and kms; the request is signed for " + svc})
+			Message: "localaws serves s3, sqs, sns, sts, iam and kms; the request is signed for " + svc})
 		return
 	}
 	if !signed {
@@ -132,6 +132,9 @@ func (s *Stack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		op = "iam:" + form.Get("Action")
 	case svcKMS:
 		op = "kms:" + kmsAction(r)
+	case svcSNS:
+		form = stsForm(r, body.Bytes()) // the same query protocol
+		op = "sns:" + form.Get("Action")
 	}
 
 	key, aerr := s.authenticate(r.Context(), r, si, payloadHash)
@@ -168,6 +171,8 @@ func (s *Stack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveIAM(w, r, op, key, form)
 	case svcKMS:
 		s.serveKMS(w, r, op, key, si, body.Bytes())
+	case svcSNS:
+		s.serveSNS(w, r, op, key, form)
 	case svcSQS:
 		st := &gateState{op: op, onResponse: s.fifoHook(op, body.Bytes())}
 		if op == "sqs:ReceiveMessage" {

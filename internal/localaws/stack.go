@@ -101,6 +101,7 @@ type Stack struct {
 	buckets   map[string]*bucketInfo
 
 	faults faultSet
+	topics topicOwners // SNS topics created through the gate
 	stats  statSet
 	// inflight counts requests in progress per operation.
 	inflight inflightSet

@@ -17,6 +17,7 @@ const (
 	svcSTS = "sts"
 	svcIAM = "iam"
 	svcKMS = "kms"
+	svcSNS = "sns"
 )
 
 // apiError is an answer the gate gives itself, written in the wire format of
@@ -73,7 +74,7 @@ func writeError(w http.ResponseWriter, r *http.Request, svc string, e apiError) 
 		h.Set("Content-Length", strconv.Itoa(len(body)))
 		w.WriteHeader(e.Status)
 		_, _ = w.Write(body)
-	case svcSTS, svcIAM:
+	case svcSTS, svcIAM, svcSNS: // the query protocol's XML errors
 		typ := "Sender"
 		if e.Status >= 500 {
 			typ = "Receiver"
