@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -73,53 +71,8 @@ func (a *app) tail(ctx context.Context, f tailFlags) error {
 	if err != nil {
 		return err
 	}
-	var held []*queue.Lease
-	defer func() {
-		// Hand back what was only looked at, then flush acks.
-		bg, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		for _, l := range held {
-			_ = l.Release(bg)
-		}
-		_ = c.Close(bg)
-	}()
-	seen, last := 0, time.Now()
-	for {
-		if f.max > 0 && seen >= f.max {
-			return nil
-		}
-		if f.idle > 0 && time.Since(last) > f.idle {
-			return nil
-		}
-		leases, err := c.Receive(ctx, 10)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			if errors.Is(err, queue.ErrClosed) {
-				return nil
-			}
-			a.log.Warn().Err(err).Msg("receive events")
-			continue
-		}
-		for _, l := range leases {
-			var ev queue.Event
-			if err := json.Unmarshal(l.Body, &ev); err != nil || (f.customer != "" && ev.CustomerID != f.customer) || (f.max > 0 && seen >= f.max) {
-				held = append(held, l)
-				continue
-			}
-			last = time.Now()
-			seen++
-			printEvent(a.stdout, f.output, l.Body, ev)
-			if f.ack {
-				if err := l.Ack(ctx); err != nil {
-					a.log.Warn().Err(err).Str("event_id", ev.EventID).Msg("ack event")
-				}
-			} else {
-				held = append(held, l)
-			}
-		}
-	}
+	return queue.Tail(ctx, c, queue.TailOptions{Customer: f.customer, Max: f.max, IdleExit: f.idle, Ack: f.ack, Log: a.log},
+		func(raw []byte, ev queue.Event) { printEvent(a.stdout, f.output, raw, ev) })
 }
 
 // printEvent writes one event: the raw JSON with -o json, else a summary
