@@ -50,6 +50,10 @@ type Options struct {
 	MaxObjectBytes int64
 	// NoNetworkFaults disables the toxiproxy latency and reset toxics.
 	NoNetworkFaults bool
+	// PlainHTTP serves the local AWS over http; by default it serves
+	// https, the transport of production (uploads travel aws-chunked with
+	// trailing checksums, which the local AWS verifies).
+	PlainHTTP bool
 	// RedisOutage is how long Redis is unreachable once per run (default
 	// 30 s; negative disables). It starts RedisOutageAt into the run
 	// (default 20 s).
@@ -156,7 +160,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rdb := redis.NewClient(&redis.Options{Addr: rs.addr()})
 	defer rdb.Close()
 
-	stack, err := localaws.Start(localaws.Options{Region: demo.DefaultRegion})
+	stack, err := localaws.Start(localaws.Options{Region: demo.DefaultRegion, TLS: !o.PlainHTTP})
 	if err != nil {
 		return nil, fmt.Errorf("start local AWS: %w", err)
 	}
@@ -172,7 +176,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	awsProxy, err := tp.proxy("aws", strings.TrimPrefix(stack.URL, "http://"))
+	scheme, stackAddr, _ := strings.Cut(stack.URL, "://")
+	awsProxy, err := tp.proxy("aws", stackAddr)
 	if err != nil {
 		return nil, err
 	}
@@ -184,6 +189,16 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := demo.RegisterIntegrations(ctx, rdb, "ferry", &m); err != nil {
 		return nil, err
 	}
+	if stack.TLS() {
+		// The workers trust the local AWS as devstack -tls has a shell
+		// trust it; the proxy passes TLS through and the certificate
+		// names 127.0.0.1.
+		ca := filepath.Join(dir, "localaws-ca.pem")
+		if err := os.WriteFile(ca, stack.CAPEM(), 0o644); err != nil {
+			return nil, fmt.Errorf("write the local AWS's CA: %w", err)
+		}
+		env = env.WithCABundle(ca)
+	}
 	byBucket, sources, err := seedObjects(ctx, stack, m, o.MaxObjectBytes)
 	if err != nil {
 		return nil, err
@@ -194,7 +209,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	a := newAWS(stack, fleet, m)
 
 	workers := make([]*workerProc, o.Workers)
-	wenv := workerEnv(env, "http://"+awsProxy.Listen, o.Concurrency)
+	wenv := workerEnv(env, scheme+"://"+awsProxy.Listen, o.Concurrency)
 	for i := range workers {
 		workers[i] = &workerProc{id: i, bin: bin, env: wenv, logPath: filepath.Join(dir, fmt.Sprintf("worker-%d.log", i))}
 		if err := workers[i].start(); err != nil {

@@ -5,7 +5,8 @@
 //
 // Environment: CHAOS_TASKS (default 10000), CHAOS_SEED (default: the time),
 // CHAOS_DIR (keep the binary and the workers' logs there), CHAOS_TIMEOUT
-// (default 30m).
+// (default 30m), CHAOS_TLS (default 1: the local AWS serves https; 0 serves
+// plain http).
 package main
 
 import (
@@ -45,6 +46,14 @@ func main() {
 			fmt.Fprintf(os.Stderr, "chaos: CHAOS_TIMEOUT=%q: want a duration like 30m\n", v)
 			os.Exit(2)
 		}
+	}
+	switch v := os.Getenv("CHAOS_TLS"); v {
+	case "", "1", "true":
+	case "0", "false":
+		o.PlainHTTP = true
+	default:
+		fmt.Fprintf(os.Stderr, "chaos: CHAOS_TLS=%q: want 1 (https, the default) or 0 (plain http)\n", v)
+		os.Exit(2)
 	}
 	if o.Dir != "" {
 		if err := os.MkdirAll(o.Dir, 0o755); err != nil {
