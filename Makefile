@@ -43,6 +43,18 @@ FUZZTIME  ?= 20s
 
 .PHONY: test
 test: check-go ## go vet + go test -race (throwaway redis-server unless FERRY_REDIS_URL is set), the Redis packages again on a 6-node Redis Cluster, a short run of every fuzz target
+	@# The devstack tests drive the aws CLI and rclone (Debian: awscli, rclone).
+	@for pair in aws:awscli rclone:rclone; do \
+		bin=$${pair%%:*}; pkg=$${pair##*:}; \
+		command -v $$bin >/dev/null 2>&1 && continue; \
+		if [[ $$(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then \
+			echo "test: installing $$pkg from Debian's packages"; \
+			export DEBIAN_FRONTEND=noninteractive; \
+			apt-get update -qq && apt-get install -y -qq --no-install-recommends $$pkg; \
+		else \
+			echo "test: $$bin is not installed (Debian: apt-get install $$pkg); the tests that drive it fail under CI"; \
+		fi; \
+	done
 	.ci/with-redis.sh bash -c '$(GO) vet $(PKGS) && $(GO) test -race -count=1 $(TESTFLAGS) $(PKGS)'
 	@if [ "$(PKGS)" = "./..." ]; then GO=$(GO) .ci/test-cluster.sh $(TESTFLAGS); fi
 	@if [ "$(PKGS)" = "./..." ]; then .ci/fuzz.sh $(FUZZTIME); fi
