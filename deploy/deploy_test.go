@@ -250,6 +250,11 @@ func TestScalingAndMonitoring(t *testing.T) {
 	if !selects(labels(get(pdb, "spec", "selector", "matchLabels")), podLabels) {
 		t.Error("the PodDisruptionBudget's selector does not match the worker pods")
 	}
+	// An outage that turns every pod unready must not block node drains:
+	// unready pods may always be evicted.
+	if p := str(get(pdb, "spec", "unhealthyPodEvictionPolicy")); p != "AlwaysAllow" {
+		t.Errorf("PodDisruptionBudget unhealthyPodEvictionPolicy %q, want AlwaysAllow", p)
+	}
 
 	svc := must(t, m, "Service/ferry-worker-metrics")
 	if !selects(labels(get(svc, "spec", "selector")), podLabels) {
@@ -403,6 +408,27 @@ func TestAlertsHaveRunbookSections(t *testing.T) {
 	}
 	if n < 5 {
 		t.Errorf("%d alerts, want at least 5 (DLQ, access denied, STS, Redis, queue age)", n)
+	}
+}
+
+// Redis health is an alert on ferry_redis_up (worker.RedisWatch), not
+// readiness.
+func TestRedisDownIsAnAlertNotReadiness(t *testing.T) {
+	t.Parallel()
+	m := manifests(t)
+	rule := must(t, m, "PrometheusRule/ferry")
+	found := false
+	groups, _ := get(rule, "spec", "groups").([]any)
+	for _, g := range groups {
+		rules, _ := get(g, "rules").([]any)
+		for _, r := range rules {
+			if str(get(r, "alert")) == "FerryRedisDown" {
+				found = strings.Contains(str(get(r, "expr")), "ferry_redis_up")
+			}
+		}
+	}
+	if !found {
+		t.Error("no FerryRedisDown alert on ferry_redis_up")
 	}
 }
 

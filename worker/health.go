@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,11 +25,76 @@ type ReadyCheck struct {
 	Check func(ctx context.Context) error
 }
 
-// RedisCheck is a readiness check that pings rdb. While Redis is down the
-// worker still runs (credentials fall back to in-process caches), but it is
-// reported not ready so the orchestrator and on-call see it.
-func RedisCheck(rdb redis.UniversalClient) ReadyCheck {
-	return ReadyCheck{Name: "redis", Check: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }}
+// RedisWatch exports ferry_redis_up: 1 while Redis answers PING (every
+// master, on a cluster), 0 while it does not. Redis health is a metric and
+// an alert (FerryRedisDown), deliberately not a readiness condition: while
+// Redis is down the worker keeps receiving, tasks that need Redis are
+// retried with backoff until it is back, and if it made every pod unready
+// at once the PodDisruptionBudget would block node drains for the whole
+// outage.
+type RedisWatch struct {
+	rdb      redis.UniversalClient
+	up       prometheus.Gauge
+	interval time.Duration
+	log      zerolog.Logger
+	// state is the last ping's outcome (0 unknown, 1 up, 2 down), so a
+	// change is logged once, not every interval.
+	state atomic.Int32
+}
+
+// NewRedisWatch registers ferry_redis_up with reg (nil: not registered;
+// it panics on a duplicate, as prometheus.MustRegister does) and reports 0
+// until the first successful ping. interval <= 0 means 5 s.
+func NewRedisWatch(reg prometheus.Registerer, rdb redis.UniversalClient, interval time.Duration, log zerolog.Logger) *RedisWatch {
+	if interval <= 0 {
+		interval = 5 * time.Second
+	}
+	w := &RedisWatch{rdb: rdb, interval: interval, log: log,
+		up: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ferry_redis_up",
+			Help: "1 when this worker's last PING reached Redis (every master of a cluster), else 0."})}
+	if reg != nil {
+		reg.MustRegister(w.up)
+	}
+	return w
+}
+
+// Run pings at once and then every interval until ctx ends.
+func (w *RedisWatch) Run(ctx context.Context) {
+	t := time.NewTicker(w.interval)
+	defer t.Stop()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, min(w.interval, 2*time.Second))
+		err := w.Ping(pctx)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+		case err != nil && w.state.Swap(2) != 2:
+			w.log.Warn().Err(err).Msg("redis does not answer: tasks that need it are retried with backoff until it does")
+		case err == nil && w.state.Swap(1) == 2:
+			w.log.Info().Msg("redis answers again")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Ping pings Redis once and sets ferry_redis_up from the answer.
+func (w *RedisWatch) Ping(ctx context.Context) error {
+	var err error
+	if cc, ok := w.rdb.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return c.Ping(ctx).Err() })
+	} else {
+		err = w.rdb.Ping(ctx).Err()
+	}
+	if err != nil {
+		w.up.Set(0)
+		return err
+	}
+	w.up.Set(1)
+	return nil
 }
 
 // HealthOptions configures the metrics and health listener.

@@ -149,20 +149,30 @@ func (a *app) sqsClient(cfg aws.Config) *sqs.Client { return sqs.NewFromConfig(c
 func (a *app) stsClient(cfg aws.Config) *sts.Client { return sts.NewFromConfig(cfg) }
 
 // redisClient connects to FERRY_REDIS_URL (one server, or a cluster with
-// FERRY_REDIS_MODE=cluster) and checks it answers.
+// FERRY_REDIS_MODE=cluster) and checks it answers: the operator commands
+// need Redis now.
 func (a *app) redisClient(ctx context.Context) (redis.UniversalClient, error) {
+	c, err := a.openRedis()
+	if err != nil {
+		return nil, err
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := c.Ping(pctx).Err(); err != nil {
+		return nil, fmt.Errorf("redis at FERRY_REDIS_URL does not answer (%v): start it, fix the URL, or check FERRY_REDIS_MODE (%s)", err, a.cfg.RedisMode)
+	}
+	return c, nil
+}
+
+// openRedis returns the client of FERRY_REDIS_URL without contacting Redis;
+// go-redis dials on first use and redials after an outage.
+func (a *app) openRedis() (redis.UniversalClient, error) {
 	if a.redis != nil {
 		return a.redis, nil
 	}
 	c, err := redisconn.Open(a.cfg.RedisURL, a.cfg.RedisMode)
 	if err != nil {
 		return nil, fmt.Errorf("FERRY_REDIS_URL: %w", err)
-	}
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := c.Ping(pctx).Err(); err != nil {
-		_ = c.Close()
-		return nil, fmt.Errorf("redis at FERRY_REDIS_URL does not answer (%v): start it, fix the URL, or check FERRY_REDIS_MODE (%s)", err, a.cfg.RedisMode)
 	}
 	a.redis = c
 	return c, nil

@@ -75,10 +75,15 @@ func (a *app) work(parent context.Context) error {
 	if err != nil {
 		return err
 	}
-	rdb, err := a.redisClient(setup)
+	// Redis need not answer yet: the worker starts, turns ready once SQS
+	// answers, and tasks that need Redis are retried with backoff until it
+	// does (ferry_redis_up says when).
+	rdb, err := a.openRedis()
 	if err != nil {
 		return err
 	}
+	redisWatch := worker.NewRedisWatch(a.reg, rdb, 0, a.log)
+	go redisWatch.Run(soft)
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	buildinfo.Register(a.reg)
 
@@ -159,7 +164,7 @@ func (a *app) work(parent context.Context) error {
 		var addr net.Addr
 		srv, addr, err = worker.ServeHealth(worker.HealthOptions{
 			Addr: a.cfg.MetricsAddr, Gatherer: a.reg, Draining: pool.Draining(), PProf: a.cfg.PProf, Logger: a.log,
-			Checks: []worker.ReadyCheck{worker.RedisCheck(rdb), gauges.ReachableCheck(0)},
+			Checks: []worker.ReadyCheck{gauges.ReachableCheck(0)},
 		})
 		if err != nil {
 			return fmt.Errorf("%w (FERRY_METRICS_ADDR: choose a free address, or off to disable)", err)
