@@ -24,7 +24,17 @@ type CheckReport struct {
 	Object *ObjectInfo `json:"object,omitempty"`
 	OK     bool        `json:"ok"`
 	Error  *Error      `json:"error,omitempty"`
+	// Note adds what the error may also mean (a role too young for IAM's
+	// changes to have reached STS and S3).
+	Note string `json:"note,omitempty"`
 }
+
+// youngRoleNote is said of every delegated refusal: IAM applies changes
+// eventually, and a role created or changed seconds ago is refused until
+// then (https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency).
+// ferry usually may not read the role (iam:GetRole in the customer's
+// account), so it stays a possibility.
+const youngRoleNote = "a role created or changed in the last minutes may not be active yet: IAM takes a while to apply changes everywhere; check again in a minute"
 
 // ObjectInfo is what a check learned about the source object.
 type ObjectInfo struct {
@@ -66,6 +76,9 @@ func (c *Copier) Check(ctx context.Context, customerID, uri string) CheckReport 
 		rep.Mode = ferr.Mode
 		if ferr.Stage == StageAssumeRole {
 			rep.AssumeRole = "error"
+			if ferr.Kind == KindAccessDenied {
+				rep.Note = youngRoleNote
+			}
 		}
 		rep.Error = ferr
 		return rep
@@ -92,6 +105,9 @@ func (c *Copier) Check(ctx context.Context, customerID, uri string) CheckReport 
 	rep.Region = region
 	if ferr != nil {
 		rep.Error = ferr
+		if a.mode == ModeDelegated && ferr.Kind == KindAccessDenied {
+			rep.Note = youngRoleNote
+		}
 		return rep
 	}
 	rep.Object = &ObjectInfo{Size: aws.ToInt64(out.ContentLength), ContentType: aws.ToString(out.ContentType), ETag: aws.ToString(out.ETag)}

@@ -3,7 +3,12 @@ package fetcher
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 
 	"github.com/ferryworks/ferry/credcache"
 	"github.com/ferryworks/ferry/internal/localaws"
@@ -154,4 +159,50 @@ func mustIntegration(t *testing.T, e *env, id string) credcache.Integration {
 		t.Fatal(err)
 	}
 	return in
+}
+
+// A role created a moment ago is refused until IAM's change reaches STS;
+// check-access says that may be why, and the refusal is not final: once the
+// change is in force and the cached refusal has expired, the copy works.
+func TestCheckYoungRole(t *testing.T) {
+	t.Parallel()
+	var offset atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	stack, err := localaws.Start(localaws.Options{IAMDelay: 30 * time.Second, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = stack.Close() })
+	e := newEnv(t, stack)
+	c := e.newCustomer(t, "young-data", "", false)
+	e.put(t, c.bucket, "k", []byte("young"), "text/plain")
+	ctx := context.Background()
+	in, err := e.reg.Enable(ctx, "young", c.acct.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ic := iam.NewFromConfig(stack.Config(c.acct, "us-east-1"))
+	if _, err := ic.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(credcache.DefaultRoleName),
+		AssumeRolePolicyDocument: aws.String(credcache.TrustPolicy(e.fleet.ID, in.ExternalID))}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ic.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(credcache.DefaultRoleName),
+		PolicyName: aws.String("read"), PolicyDocument: aws.String(credcache.RolePolicy(c.bucket))}); err != nil {
+		t.Fatal(err)
+	}
+	cache, err := credcache.New(credcache.Options{Redis: e.opts.Redis, Prefix: e.prefix, Keys: [][]byte{make([]byte, 32)},
+		STS: stack.STSClient(e.fleet, ""), Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := e.copier(t, func(o *Options) { o.Credentials = cache })
+	rep := cp.Check(ctx, "young", "s3://young-data/k")
+	if rep.OK || rep.Error == nil || rep.Error.Stage != StageAssumeRole || !strings.Contains(rep.Note, "may not be active yet") {
+		t.Fatalf("check of a young role: %+v (error %+v)", rep, rep.Error)
+	}
+	// Past the IAM delay and the cached refusal's 60 s.
+	offset.Store(int64(61 * time.Second))
+	if _, err := cp.Copy(ctx, Request{CustomerID: "young", TaskID: "y1", URI: "s3://young-data/k"}); err != nil {
+		t.Fatalf("copy once the role is in force: %v", err)
+	}
 }

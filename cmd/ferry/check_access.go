@@ -115,5 +115,8 @@ func printCheck(w io.Writer, r fetcher.CheckReport) {
 		if e.Hint != "" {
 			fmt.Fprintf(w, "  hint:         %s\n", e.Hint)
 		}
+		if r.Note != "" {
+			fmt.Fprintf(w, "  note:         %s\n", r.Note)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"os"
 	"os/exec"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/ferryworks/ferry/credcache"
 	"github.com/ferryworks/ferry/fetcher"
+	"github.com/ferryworks/ferry/internal/demo"
 	"github.com/ferryworks/ferry/internal/localaws"
 	"github.com/ferryworks/ferry/internal/testenv"
 	"github.com/ferryworks/ferry/queue"
@@ -117,6 +119,15 @@ func TestIntegrationCommands(t *testing.T) {
 	if !in.Enabled || in.AccountID != "777777777777" || len(in.ExternalID) < 22 {
 		t.Fatalf("shown integration %+v", in)
 	}
+	var canon struct {
+		ID string `json:"fleet_canonical_user_id"`
+	}
+	if err := json.Unmarshal([]byte(show.stdout), &canon); err != nil || canon.ID != w.Manifest.FleetCanonicalUserID || canon.ID == "" {
+		t.Errorf("show names the fleet's canonical user ID %q, want %q (%v)", canon.ID, w.Manifest.FleetCanonicalUserID, err)
+	}
+	if text := runCLI(t, env, "", "integration", "show", "newco"); !strings.Contains(text.stdout, w.Manifest.FleetCanonicalUserID) {
+		t.Errorf("show (text) lacks the fleet's canonical user ID:\n%s", text.stdout)
+	}
 	trust := credcache.TrustPolicy(w.Manifest.FleetAccountID, in.ExternalID)
 	for _, line := range strings.Split(trust, "\n") {
 		if !strings.Contains(r.stdout, strings.TrimSpace(line)) {
@@ -132,8 +143,14 @@ func TestIntegrationCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(list.stdout), &all); err != nil {
 		t.Fatalf("list -o json: %v: %s", err, list.stdout)
 	}
-	if len(all) != 6 { // the 4 demo integrations + newco + plainco
-		t.Fatalf("list has %d integrations, want 6: %+v", len(all), all)
+	want := 2 // newco + plainco, beside the demo world's integrations
+	for _, c := range w.Manifest.Customers {
+		if c.Integration != "" && c.Integration != demo.IntegrationNone {
+			want++
+		}
+	}
+	if len(all) != want {
+		t.Fatalf("list has %d integrations, want %d: %+v", len(all), want, all)
 	}
 	if r := runCLI(t, env, "", "integration", "disable", "newco"); r.code != 0 {
 		t.Fatalf("disable: exit %d: %s", r.code, r.stderr)
@@ -146,7 +163,7 @@ func TestIntegrationCommands(t *testing.T) {
 	}
 	_, other := testenv.Redis(t)
 	env2 := append(cliEnv(w), "FERRY_REDIS_PREFIX="+other)
-	if r := runCLI(t, env2, exp.stdout, "integration", "import", "--file", "-"); r.code != 0 || !strings.Contains(r.stdout, "imported 6") {
+	if r := runCLI(t, env2, exp.stdout, "integration", "import", "--file", "-"); r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("imported %d", want)) {
 		t.Fatalf("import: exit %d: %s %s", r.code, r.stdout, r.stderr)
 	}
 	show2 := runCLI(t, env2, "", "integration", "show", "newco", "-o", "json")

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/spf13/cobra"
 
@@ -151,11 +152,35 @@ func (c *integrationShowCommand) Run(ctx context.Context, customer string) error
 	if err != nil {
 		return explainRegistryError(err, customer)
 	}
+	canonical := c.app.fleetCanonicalID(ctx)
 	if c.output == "json" {
-		return writeJSON(c.app.stdout, in)
+		return writeJSON(c.app.stdout, struct {
+			credcache.Integration
+			FleetCanonicalUserID string `json:"fleet_canonical_user_id,omitempty"`
+		}{in, canonical})
 	}
 	printIntegrations(c.app.stdout, []credcache.Integration{in}, true)
+	if canonical == "" {
+		canonical = "unknown (the fleet's credentials may not call s3:ListAllMyBuckets)"
+	}
+	fmt.Fprintf(c.app.stdout, "\nfleet canonical user ID (grantee of object ACLs for cross-account reads): %s\n", canonical)
 	return nil
+}
+
+// fleetCanonicalID is the fleet account's S3 canonical user ID, which S3
+// gives as the Owner of ListBuckets
+// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/finding-canonical-user-id.html);
+// "" when it cannot be asked.
+func (a *app) fleetCanonicalID(ctx context.Context) string {
+	awsCfg, err := a.awsConfig(ctx)
+	if err != nil {
+		return ""
+	}
+	out, err := a.s3Client(awsCfg).ListBuckets(ctx, &s3.ListBucketsInput{MaxBuckets: aws.Int32(1)})
+	if err != nil || out.Owner == nil {
+		return ""
+	}
+	return aws.ToString(out.Owner.ID)
 }
 
 // integrationListCommand is `ferry integration list`.

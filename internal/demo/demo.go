@@ -67,7 +67,28 @@ type CustomerSpec struct {
 	TrustExternalID string
 	Expected        string
 	Note            string
+	// KMS, when set, encrypts the bucket by default (SSE-KMS) with a
+	// customer managed key whose key policy grants the role kms:Decrypt
+	// (KMSGrantRole) or only administers the key (KMSWithholdRole).
+	KMS string
+	// BucketOwner, when set, is another account that owns the bucket and
+	// grants the customer's role in its bucket policy.
+	BucketOwner   string
+	RequesterPays bool
+	// ObjectACLs leaves the bucket without a policy and grants the fleet
+	// READ on each sample object with an object ACL; UngrantedKey is one
+	// more object without such a grant.
+	ObjectACLs bool
 }
+
+// Key policies of the SSE-KMS demo customers.
+const (
+	KMSGrantRole    = "grant-role"
+	KMSWithholdRole = "withhold-role"
+)
+
+// UngrantedKey is the object of an ObjectACLs bucket that grants nothing.
+const UngrantedKey = "private/no-grant.txt"
 
 // Customers cover every access path of docs/architecture.md (Access
 // modes): delegated OK, cross-account OK, wrong external ID, no grant at
@@ -99,6 +120,29 @@ var Customers = []CustomerSpec{
 		ID: "hooli", AccountID: "666666666666", Bucket: "hooli-data-eu", Region: "eu-west-1",
 		Access: AccessCrossAccount, Expected: ExpectCompleted,
 		Note: "cross-account with a bucket policy, bucket in eu-west-1: a request signed for us-east-1 gets a 301 with x-amz-bucket-region",
+	},
+	{
+		ID: "wayne", AccountID: "777777777777", Bucket: "wayne-data", Region: DefaultRegion,
+		Access: AccessDelegated, ExternalID: "ferry-dev-wayne-5b2d8e0f6a13", TrustExternalID: "ferry-dev-wayne-5b2d8e0f6a13",
+		Expected: ExpectCompleted, KMS: KMSGrantRole,
+		Note: "delegated, bucket encrypted with SSE-KMS: the key policy grants the role kms:Decrypt",
+	},
+	{
+		ID: "stark", AccountID: "888888888888", Bucket: "stark-data", Region: DefaultRegion,
+		Access: AccessDelegated, ExternalID: "ferry-dev-stark-0e4c7a9b1d62", TrustExternalID: "ferry-dev-stark-0e4c7a9b1d62",
+		Expected: ExpectAccessDenied, KMS: KMSWithholdRole,
+		Note: "delegated, bucket encrypted with SSE-KMS, but neither the key policy nor the role's policy grants kms:Decrypt: S3 answers 403",
+	},
+	{
+		ID: "tyrell", AccountID: "999999999999", Bucket: "tyrell-archive", Region: DefaultRegion,
+		Access: AccessDelegated, ExternalID: "ferry-dev-tyrell-8d1f3c5e7a90", TrustExternalID: "ferry-dev-tyrell-8d1f3c5e7a90",
+		Expected: ExpectCompleted, BucketOwner: "101010101010", RequesterPays: true,
+		Note: "delegated, the bucket is a Requester Pays bucket of another account that grants the role: reads must carry x-amz-request-payer",
+	},
+	{
+		ID: "cyberdyne", AccountID: "121212121212", Bucket: "cyberdyne-data", Region: DefaultRegion,
+		Access: AccessCrossAccount, Expected: ExpectCompleted, ObjectACLs: true,
+		Note: "cross-account without a bucket policy: each object's ACL grants the fleet's canonical user ID READ, except " + UngrantedKey,
 	},
 }
 
@@ -197,6 +241,14 @@ type ManifestCustomer struct {
 	Integration string `json:"integration,omitempty"`
 	Expected    string `json:"expected"`
 	Note        string `json:"note"`
+	// BucketOwner is the account owning the bucket when it is not the
+	// customer's (the role reads it cross-account).
+	BucketOwner string `json:"bucket_owner,omitempty"`
+	// KMSKeyARN is the bucket's default SSE-KMS key.
+	KMSKeyARN     string `json:"kms_key_arn,omitempty"`
+	RequesterPays bool   `json:"requester_pays,omitempty"`
+	// UngrantedObject is an object whose ACL grants the fleet nothing.
+	UngrantedObject string `json:"ungranted_object,omitempty"`
 	// AdminAccessKeyID and AdminSecretAccessKey are the account's root
 	// keys (dev only): with them anyone can act as the customer, e.g. with
 	// the aws CLI.
@@ -310,9 +362,32 @@ func seedCustomer(ctx context.Context, stack *localaws.Stack, fleetID string, sp
 		SHA256: map[string]string{}, Sizes: map[string]int64{},
 		AdminAccessKeyID: admin.AccessKeyID, AdminSecretAccessKey: admin.SecretAccessKey,
 	}
-	b := localaws.Bucket{Name: spec.Bucket, Owner: spec.AccountID, Region: spec.Region}
-	if spec.Access == AccessCrossAccount {
+	owner := spec.AccountID
+	if spec.BucketOwner != "" {
+		if _, err := stack.NewAccount(spec.BucketOwner); err != nil {
+			return ManifestCustomer{}, fmt.Errorf("bucket owner account: %w", err)
+		}
+		owner, mc.BucketOwner = spec.BucketOwner, spec.BucketOwner
+	}
+	roleARN := localaws.RoleARN(spec.AccountID, credcache.DefaultRoleName)
+	b := localaws.Bucket{Name: spec.Bucket, Owner: owner, Region: spec.Region, RequesterPays: spec.RequesterPays}
+	mc.RequesterPays = spec.RequesterPays
+	switch {
+	case spec.Access == AccessCrossAccount && !spec.ObjectACLs:
 		b.Policy = credcache.BucketPolicy(spec.Bucket, fleetID)
+	case spec.BucketOwner != "":
+		b.Policy = `{"Version":"2012-10-17","Statement":[{"Sid":"customer-role-read","Effect":"Allow","Principal":{"AWS":"` + roleARN +
+			`"},"Action":["s3:GetObject","s3:ListBucket"],"Resource":["arn:aws:s3:::` + spec.Bucket + `","arn:aws:s3:::` + spec.Bucket + `/*"]}]}`
+	}
+	if spec.ObjectACLs {
+		b.ObjectOwnership = localaws.OwnershipObjectWriter
+	}
+	if spec.KMS != "" {
+		key, err := stack.CreateKMSKey(owner, spec.Region, keyPolicy(owner, roleARN, spec.KMS == KMSGrantRole))
+		if err != nil {
+			return ManifestCustomer{}, fmt.Errorf("kms key: %w", err)
+		}
+		b.KMSKeyARN, mc.KMSKeyARN = key.ARN, key.ARN
 	}
 	if err := stack.CreateBucket(ctx, b); err != nil {
 		return ManifestCustomer{}, fmt.Errorf("bucket %s: %w", spec.Bucket, err)
@@ -337,8 +412,32 @@ func seedCustomer(ctx context.Context, stack *localaws.Stack, fleetID string, sp
 		mc.Objects = append(mc.Objects, o.Key)
 		mc.SHA256[o.Key] = sum
 		mc.Sizes[o.Key] = o.Size
+		if spec.ObjectACLs {
+			if err := stack.GrantObjectRead(ctx, spec.Bucket, o.Key, fleetID); err != nil {
+				return ManifestCustomer{}, err
+			}
+		}
+	}
+	if spec.ObjectACLs {
+		o := SampleObject{Key: UngrantedKey, Size: 1024, ContentType: "text/plain"}
+		if _, err := putSample(ctx, stack, spec.Bucket, o); err != nil {
+			return ManifestCustomer{}, fmt.Errorf("object %q: %w", o.Key, err)
+		}
+		mc.UngrantedObject = o.Key
 	}
 	return mc, nil
+}
+
+// keyPolicy is a demo key's policy: the owner's root administers the key
+// without being able to use it (so IAM policies cannot grant use either),
+// and the role may decrypt when grant is set.
+func keyPolicy(owner, roleARN string, grant bool) string {
+	p := `{"Version":"2012-10-17","Statement":[{"Sid":"key-admin","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + owner +
+		`:root"},"Action":["kms:Create*","kms:Describe*","kms:Enable*","kms:List*","kms:Put*","kms:Update*","kms:Revoke*","kms:Disable*","kms:Get*","kms:Delete*","kms:ScheduleKeyDeletion","kms:CancelKeyDeletion"],"Resource":"*"}`
+	if grant {
+		p += `,{"Sid":"ferry-role-decrypt","Effect":"Allow","Principal":{"AWS":"` + roleARN + `"},"Action":"kms:Decrypt","Resource":"*"}`
+	}
+	return p + `]}`
 }
 
 // putSample streams the object's deterministic content into the bucket and

@@ -54,6 +54,12 @@ func Tasks(m Manifest) []DemoTask {
 		}
 		add("demo-"+c.ID, c.ID, want, c.Note, atts...)
 	}
+	for _, c := range m.Customers {
+		if c.UngrantedObject != "" {
+			add("demo-"+c.ID+"-no-acl", c.ID, EventAccessDenied,
+				"no bucket policy, and this object's ACL grants the fleet nothing", uri(c, c.UngrantedObject))
+		}
+	}
 	if acme, ok := m.Customer("acme"); ok {
 		add("demo-acme-missing", "acme", EventFailed,
 			"one object exists, the other does not: the role may list the bucket, so the answer is not_found",
