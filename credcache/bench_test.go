@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ferryworks/ferry/credcache"
+	"github.com/ferryworks/ferry/internal/testenv"
 )
 
 // BenchmarkCredentials measures the three paths of a lookup. Targets: L1 hit
@@ -13,7 +14,7 @@ import (
 func BenchmarkCredentials(b *testing.B) {
 	f := newFixture(b)
 	in := f.customer(b, "acme")
-	ctx := testCtx(b)
+	ctx := testenv.Context(b, time.Minute)
 
 	b.Run("L1hit", func(b *testing.B) {
 		c := f.cache(b, nil)

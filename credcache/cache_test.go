@@ -122,25 +122,6 @@ func counter(t testing.TB, reg *prometheus.Registry, name, result string) float6
 	return 0
 }
 
-// clock is an adjustable Options.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func testCtx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 func TestCredentialsAssumeOnceThenCache(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -149,7 +130,7 @@ func TestCredentialsAssumeOnceThenCache(t *testing.T) {
 	m := credcache.NewMetrics(reg)
 	c1 := f.cache(t, func(o *credcache.Options) { o.Metrics = m })
 	c2 := f.cache(t, func(o *credcache.Options) { o.Metrics = m })
-	ctx := testCtx(t)
+	ctx := testenv.Context(t, time.Minute)
 
 	got, err := c1.Credentials(ctx, in)
 	if err != nil {
@@ -205,7 +186,7 @@ func TestProviderOnSharedS3Client(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	in := f.customer(t, "acme")
-	ctx := testCtx(t)
+	ctx := testenv.Context(t, time.Minute)
 	bucket := "bucket-acme"
 	if err := f.st.CreateBucket(ctx, localaws.Bucket{Name: bucket, Owner: in.AccountID}); err != nil {
 		t.Fatal(err)
@@ -246,14 +227,14 @@ func TestRefreshWindow(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	in := f.customer(t, "acme")
-	clk := &clock{t: time.Now()}
+	clk := testenv.FixedClock(time.Now())
 	opts := func(o *credcache.Options) {
 		o.SessionDuration = 15 * time.Minute // STS's minimum
 		o.RefreshWindow = 5 * time.Minute
 		o.Now = clk.Now
 	}
 	c := f.cache(t, opts)
-	ctx := testCtx(t)
+	ctx := testenv.Context(t, time.Minute)
 
 	first, err := c.Credentials(ctx, in)
 	if err != nil {
@@ -290,7 +271,7 @@ func TestFanInOneAssumeRolePerCustomer(t *testing.T) {
 	f := newFixture(t)
 	customers := []credcache.Integration{f.customer(t, "c1"), f.customer(t, "c2"), f.customer(t, "c3")}
 	const caches, goroutines = 4, 50
-	ctx := testCtx(t)
+	ctx := testenv.Context(t, time.Minute)
 
 	var mu sync.Mutex
 	seen := map[string]map[string]bool{} // customer → access key IDs handed out
@@ -339,7 +320,7 @@ func TestLockHolderDiesWaiterTakesOver(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	in := f.customer(t, "acme")
-	ctx := testCtx(t)
+	ctx := testenv.Context(t, time.Minute)
 	lock := f.prefix + ":{acme}:creds:lock"
 	// A process that took the lock and died: nobody will release it.
 	if err := f.rdb.Set(ctx, lock, "dead-holder", 400*time.Millisecond).Err(); err != nil {
@@ -362,7 +343,7 @@ func TestDenialCachedAndClearedByEnable(t *testing.T) {
 	f := newFixture(t)
 	in := f.customer(t, "acme")
 	f.putRole(t, in, "not-"+in.ExternalID) // the customer pasted a wrong external ID
-	ctx := testCtx(t)
+	ctx := testenv.Context(t, time.Minute)
 	c1 := f.cache(t, nil)
 	c2 := f.cache(t, nil)
 	f.reg.AttachCache(c1)
@@ -409,7 +390,7 @@ func TestChangedExternalIDNotReused(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	in := f.customer(t, "acme")
-	ctx := testCtx(t)
+	ctx := testenv.Context(t, time.Minute)
 	c := f.cache(t, nil) // not attached to the registry: the fingerprint must do it
 	first, err := c.Credentials(ctx, in)
 	if err != nil {
@@ -438,7 +419,7 @@ func TestThrottlingIsNotADenial(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	in := f.customer(t, "acme")
-	ctx := testCtx(t)
+	ctx := testenv.Context(t, time.Minute)
 	c := f.cache(t, func(o *credcache.Options) {
 		o.STS = f.sts(func(o *sts.Options) { o.RetryMaxAttempts = 1 })
 	})
@@ -463,7 +444,7 @@ func TestInvalidateForcesAssumeRole(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	in := f.customer(t, "acme")
-	ctx := testCtx(t)
+	ctx := testenv.Context(t, time.Minute)
 	c := f.cache(t, nil)
 	first, err := c.Credentials(ctx, in)
 	if err != nil {
@@ -495,7 +476,7 @@ func TestRedisDownKeepsServing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := testCtx(t)
+	ctx := testenv.Context(t, time.Minute)
 	before, err := c.Credentials(ctx, a)
 	if err != nil {
 		t.Fatal(err)
@@ -527,7 +508,7 @@ func TestUnopenableCacheValueIsMiss(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	a, b := f.customer(t, "a"), f.customer(t, "b")
-	ctx := testCtx(t)
+	ctx := testenv.Context(t, time.Minute)
 	credsA, err := f.cache(t, nil).Credentials(ctx, a)
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,6 @@ package fetcher
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -79,9 +78,6 @@ type Options struct {
 	// reach over plain http and on non-public addresses (tests, on-premises
 	// sources). Empty in production.
 	HTTPAllowHosts []string
-	// HTTPTLSConfig is the https source's TLS configuration (tests use it to
-	// trust httptest's certificate); nil uses the system roots.
-	HTTPTLSConfig *tls.Config
 	// RegionTTL is how long a learned bucket region is trusted (default 6h).
 	RegionTTL time.Duration
 	Logger    zerolog.Logger
@@ -146,7 +142,7 @@ func New(opts Options) (*Copier, error) {
 	c := &Copier{
 		opts:    opts,
 		s3:      opts.S3,
-		http:    newHTTPClient(allow, opts.HTTPTLSConfig),
+		http:    newHTTPClient(allow),
 		allow:   allow,
 		regions: newRegionCache(opts.Redis, opts.RedisPrefix, opts.RegionTTL, opts.Logger),
 		log:     opts.Logger,

@@ -2,7 +2,6 @@ package fetcher
 
 import (
 	"context"
-	"crypto/tls"
 	"net"
 	"net/http"
 	"net/netip"
@@ -69,7 +68,7 @@ func urlHostPort(scheme, host, port string) string {
 // that changes between check and use cannot reach the fleet's network), for
 // the first request and for every redirect; proxies from the environment are
 // ignored because they would turn the check into a check of the proxy.
-func newHTTPClient(allow hostAllowList, tlsConf *tls.Config) *http.Client {
+func newHTTPClient(allow hostAllowList) *http.Client {
 	guarded := &net.Dialer{
 		Timeout: httpDialTimeout,
 		Control: func(network, address string, _ syscall.RawConn) error {
@@ -97,9 +96,6 @@ func newHTTPClient(allow hostAllowList, tlsConf *tls.Config) *http.Client {
 		MaxIdleConnsPerHost:   4,
 		IdleConnTimeout:       90 * time.Second,
 		ForceAttemptHTTP2:     true,
-	}
-	if tlsConf != nil {
-		tr.TLSClientConfig = tlsConf.Clone()
 	}
 	return &http.Client{
 		Transport: tr,

@@ -36,23 +36,27 @@ func (noIntegrations) Get(context.Context, string) (credcache.Integration, error
 // and may reach allow; its S3 client is never called by these tests.
 func httpsCopier(t *testing.T, srv *httptest.Server, maxBytes int64, allow ...string) *Copier {
 	t.Helper()
-	var tlsConf *tls.Config
-	if srv != nil {
-		tlsConf = srv.Client().Transport.(*http.Transport).TLSClientConfig
-	}
 	c, err := New(Options{
 		S3:             s3.New(s3.Options{Region: "us-east-1"}),
 		Integrations:   noIntegrations{},
 		Bucket:         "ferry-internal",
 		HTTPAllowHosts: allow,
-		HTTPTLSConfig:  tlsConf,
 		MaxObjectBytes: maxBytes,
 		PartSize:       minPartSize,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if srv != nil {
+		trust(c, srv)
+	}
 	return c
+}
+
+// trust makes c's https source trust srv's certificate (httptest's own CA),
+// and nothing else, as a fleet trusts the system roots.
+func trust(c *Copier, srv *httptest.Server) {
+	c.http.Transport.(*http.Transport).TLSClientConfig = srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
 }
 
 func TestHTTPSSource(t *testing.T) {

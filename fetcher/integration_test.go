@@ -449,28 +449,10 @@ func (h regionLookups) ProcessPipelineHook(next redis.ProcessPipelineHook) redis
 	return next
 }
 
-// clock is a settable clock for the gate.
-type clock struct {
-	mu  sync.Mutex
-	off time.Duration
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.off)
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.off += d
-	c.mu.Unlock()
-}
-
 func TestCopyExpiredCredentialsRefresh(t *testing.T) {
 	t.Parallel()
-	clk := &clock{}
-	stack, err := localaws.Start(localaws.Options{Now: clk.now})
+	clk := &testenv.Clock{} // the real time, moved on by Advance
+	stack, err := localaws.Start(localaws.Options{Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -487,7 +469,7 @@ func TestCopyExpiredCredentialsRefresh(t *testing.T) {
 	}
 	// The gate's clock passes the session's expiry while the cache (on the
 	// real clock) still trusts it: S3 answers ExpiredToken.
-	clk.advance(2 * time.Hour)
+	clk.Advance(2 * time.Hour)
 	res, err := c.Copy(ctx, Request{CustomerID: "exp", TaskID: "t", Index: 1, URI: "s3://expiring-data/k"})
 	if err != nil {
 		t.Fatal(err)
@@ -582,10 +564,10 @@ func TestCopyHTTPS(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	c := e.copier(t, func(o *Options) {
 		o.HTTPAllowHosts = []string{"127.0.0.1"}
-		o.HTTPTLSConfig = srv.Client().Transport.(*http.Transport).TLSClientConfig
 		o.PartSize = 5 << 20
 		o.Metrics = NewMetrics(reg)
 	})
+	trust(c, srv)
 	res, err := c.Copy(ctx, Request{CustomerID: "acme", TaskID: "t", URI: srv.URL + "/dir/pic.png?X-Amz-Signature=SECRET", Name: ""})
 	if err != nil {
 		t.Fatal(err)
@@ -649,9 +631,9 @@ func TestCopyCancelledMidUploadAborts(t *testing.T) {
 	t.Cleanup(func() { close(release) })
 	c := e.copier(t, func(o *Options) {
 		o.HTTPAllowHosts = []string{"127.0.0.1"}
-		o.HTTPTLSConfig = srv.Client().Transport.(*http.Transport).TLSClientConfig
 		o.PartSize = part
 	})
+	trust(c, srv)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)

@@ -9,16 +9,17 @@ import (
 	"time"
 
 	"github.com/ferryworks/ferry/internal/localaws"
+	"github.com/ferryworks/ferry/internal/testenv"
 )
 
 // BenchmarkConsumerThroughput sends b.N tasks, then receives and acks them
 // all through localaws with 8 receivers, and reports messages per second of
 // the receive+ack phase.
 func BenchmarkConsumerThroughput(b *testing.B) {
-	e := newEnv(b)
-	url := e.queue(b, localaws.Queue{Name: "bench", VisibilityTimeout: 30 * time.Second})
+	e := testenv.NewSQS(b)
+	url := e.Queue(b, localaws.Queue{Name: "bench", VisibilityTimeout: 30 * time.Second})
 	ctx := context.Background()
-	p := NewProducer(e.sqs, url, Limits{})
+	p := NewProducer(e.Client, url, Limits{})
 	tasks := make([]Task, 0, 500)
 	for i := 0; i < b.N; i += len(tasks) {
 		tasks = tasks[:0]
@@ -27,7 +28,7 @@ func BenchmarkConsumerThroughput(b *testing.B) {
 		}
 		mustSend(b, p, tasks...)
 	}
-	c := e.consumer(b, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 30 * time.Second,
+	c := consumer(b, e, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 30 * time.Second,
 		AckBatchWindow: 20 * time.Millisecond})
 
 	b.ResetTimer()

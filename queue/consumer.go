@@ -508,13 +508,6 @@ func (c *Consumer) isClosed() bool {
 	return c.closed
 }
 
-// InFlight returns how many leases are received and not yet settled.
-func (c *Consumer) InFlight() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.inflight)
-}
-
 // Close stops the heartbeat, flushes queued acks and visibility changes,
 // and makes Receive return ErrClosed. Leases still unsettled are left to
 // their visibility timeout (the caller releases the ones it will not run).

@@ -21,53 +21,19 @@ import (
 	"github.com/ferryworks/ferry/internal/testenv"
 )
 
-// env is one localaws stack with an SQS client signing as a fresh account.
-type env struct {
-	stack *localaws.Stack
-	sqs   *sqs.Client
+// inFlight returns how many leases are received and not yet settled.
+func (c *Consumer) inFlight() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.inflight)
 }
 
-func newEnv(t testing.TB) *env {
-	t.Helper()
-	s := testenv.LocalAWS(t)
-	acct, err := s.NewAccount("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{stack: s, sqs: sqs.NewFromConfig(s.Config(acct, ""))}
-}
-
-func (e *env) queue(t testing.TB, q localaws.Queue) string {
-	t.Helper()
-	u, err := e.stack.CreateQueue(context.Background(), q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u
-}
-
-// depth returns the visible and in-flight message counts of a queue.
-func (e *env) depth(t testing.TB, url string) (visible, inflight int) {
-	t.Helper()
-	out, err := e.sqs.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{
-		QueueUrl: aws.String(url),
-		AttributeNames: []types.QueueAttributeName{
-			types.QueueAttributeNameApproximateNumberOfMessages,
-			types.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	visible, _ = strconv.Atoi(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessages)])
-	inflight, _ = strconv.Atoi(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessagesNotVisible)])
-	return visible, inflight
-}
-
-func (e *env) consumer(t testing.TB, api SQSAPI, opts ConsumerOptions) *Consumer {
+// consumer is a Consumer on e's queues (through api when not nil), closed
+// when the test ends.
+func consumer(t testing.TB, e *testenv.SQS, api SQSAPI, opts ConsumerOptions) *Consumer {
 	t.Helper()
 	if api == nil {
-		api = e.sqs
+		api = e.Client
 	}
 	c, err := NewConsumer(api, opts)
 	if err != nil {
@@ -105,19 +71,13 @@ func receiveN(ctx context.Context, t testing.TB, c *Consumer, n int) []*Lease {
 	return got
 }
 
-func testCtx(t testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 func TestConsumerRoundTrip(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	url := e.queue(t, localaws.Queue{Name: "tasks", VisibilityTimeout: 5 * time.Second})
-	sent := mustSend(t, NewProducer(e.sqs, url, Limits{}), task("t-1", "acme"), task("t-2", "acme"), task("t-3", "globex"))
-	c := e.consumer(t, nil, ConsumerOptions{QueueURL: url, WaitTime: 2 * time.Second, VisibilityTimeout: 5 * time.Second})
-	ctx := testCtx(t, 60*time.Second)
+	e := testenv.NewSQS(t)
+	url := e.Queue(t, localaws.Queue{Name: "tasks", VisibilityTimeout: 5 * time.Second})
+	sent := mustSend(t, NewProducer(e.Client, url, Limits{}), task("t-1", "acme"), task("t-2", "acme"), task("t-3", "globex"))
+	c := consumer(t, e, nil, ConsumerOptions{QueueURL: url, WaitTime: 2 * time.Second, VisibilityTimeout: 5 * time.Second})
+	ctx := testenv.Context(t, 60*time.Second)
 
 	leases := receiveN(ctx, t, c, 3)
 	byID := map[string]*Lease{}
@@ -140,8 +100,8 @@ func TestConsumerRoundTrip(t *testing.T) {
 			t.Errorf("lease %s: ReceiveCount %d SentAt %v ReceivedAt %v", l.MessageID, l.ReceiveCount, l.SentAt, l.ReceivedAt)
 		}
 	}
-	if n := c.InFlight(); n != 3 {
-		t.Errorf("InFlight = %d, want 3", n)
+	if n := c.inFlight(); n != 3 {
+		t.Errorf("in flight: %d, want 3", n)
 	}
 	for _, l := range leases {
 		if err := l.Ack(ctx); err != nil {
@@ -154,10 +114,10 @@ func TestConsumerRoundTrip(t *testing.T) {
 	if err := leases[0].Release(ctx); !errors.Is(err, ErrSettled) {
 		t.Errorf("Release after Ack = %v, want ErrSettled", err)
 	}
-	if v, f := e.depth(t, url); v != 0 || f != 0 {
+	if v, f := e.Depth(t, url); v != 0 || f != 0 {
 		t.Errorf("after ack: %d visible, %d in flight; want 0, 0", v, f)
 	}
-	if calls := e.stack.Stats()["sqs:DeleteMessageBatch"]["ok"]; calls != 3 {
+	if calls := e.Stack.Stats()["sqs:DeleteMessageBatch"]["ok"]; calls != 3 {
 		// Sequential acks each wait for their own flush.
 		t.Errorf("DeleteMessageBatch calls = %d, want 3", calls)
 	}
@@ -173,12 +133,12 @@ func TestConsumerRoundTrip(t *testing.T) {
 // a second consumer polls the queue: the heartbeat must keep it hidden.
 func TestHeartbeatKeepsLease(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	url := e.queue(t, localaws.Queue{Name: "tasks", VisibilityTimeout: 2 * time.Second})
-	mustSend(t, NewProducer(e.sqs, url, Limits{}), task("t-1", "acme"))
-	holder := e.consumer(t, nil, ConsumerOptions{QueueURL: url, WaitTime: 2 * time.Second, VisibilityTimeout: 2 * time.Second})
-	other := e.consumer(t, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 2 * time.Second})
-	ctx := testCtx(t, 60*time.Second)
+	e := testenv.NewSQS(t)
+	url := e.Queue(t, localaws.Queue{Name: "tasks", VisibilityTimeout: 2 * time.Second})
+	mustSend(t, NewProducer(e.Client, url, Limits{}), task("t-1", "acme"))
+	holder := consumer(t, e, nil, ConsumerOptions{QueueURL: url, WaitTime: 2 * time.Second, VisibilityTimeout: 2 * time.Second})
+	other := consumer(t, e, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 2 * time.Second})
+	ctx := testenv.Context(t, 60*time.Second)
 
 	l := receiveN(ctx, t, holder, 1)[0]
 	hold := time.Now().Add(7 * time.Second)
@@ -200,7 +160,7 @@ func TestHeartbeatKeepsLease(t *testing.T) {
 	if err := l.Ack(ctx); err != nil {
 		t.Fatalf("ack after 7s: %v", err)
 	}
-	if ext := e.stack.Stats()["sqs:ChangeMessageVisibilityBatch"]["ok"]; ext < 5 {
+	if ext := e.Stack.Stats()["sqs:ChangeMessageVisibilityBatch"]["ok"]; ext < 5 {
 		t.Errorf("only %d heartbeat extensions in 7s with a 2s lease", ext)
 	}
 }
@@ -209,13 +169,13 @@ func TestHeartbeatKeepsLease(t *testing.T) {
 // message is given up and another consumer receives it.
 func TestMaxProcessingTimeStopsExtending(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	url := e.queue(t, localaws.Queue{Name: "tasks"})
-	mustSend(t, NewProducer(e.sqs, url, Limits{}), task("t-1", "acme"))
-	holder := e.consumer(t, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: time.Second,
+	e := testenv.NewSQS(t)
+	url := e.Queue(t, localaws.Queue{Name: "tasks"})
+	mustSend(t, NewProducer(e.Client, url, Limits{}), task("t-1", "acme"))
+	holder := consumer(t, e, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: time.Second,
 		HeartbeatInterval: 300 * time.Millisecond, MaxProcessingTime: 4 * time.Second})
-	other := e.consumer(t, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 10 * time.Second})
-	ctx := testCtx(t, 60*time.Second)
+	other := consumer(t, e, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 10 * time.Second})
+	ctx := testenv.Context(t, 60*time.Second)
 
 	first := receiveN(ctx, t, holder, 1)[0]
 	second := receiveN(ctx, t, other, 1)[0]
@@ -235,12 +195,12 @@ func TestMaxProcessingTimeStopsExtending(t *testing.T) {
 
 func TestRetryLater(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	url := e.queue(t, localaws.Queue{Name: "tasks"})
-	mustSend(t, NewProducer(e.sqs, url, Limits{}), task("t-1", "acme"))
-	c := e.consumer(t, nil, ConsumerOptions{QueueURL: url, WaitTime: 5 * time.Second, VisibilityTimeout: 30 * time.Second,
+	e := testenv.NewSQS(t)
+	url := e.Queue(t, localaws.Queue{Name: "tasks"})
+	mustSend(t, NewProducer(e.Client, url, Limits{}), task("t-1", "acme"))
+	c := consumer(t, e, nil, ConsumerOptions{QueueURL: url, WaitTime: 5 * time.Second, VisibilityTimeout: 30 * time.Second,
 		RetryBase: 2 * time.Second, RetryMax: 3 * time.Second})
-	ctx := testCtx(t, 90*time.Second)
+	ctx := testenv.Context(t, 90*time.Second)
 
 	var prev *Lease
 	for n := 1; n <= 3; n++ {
@@ -272,12 +232,12 @@ func TestRetryLater(t *testing.T) {
 // to the dead-letter queue.
 func TestRedriveToDLQ(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	dlq := e.queue(t, localaws.Queue{Name: "tasks-dlq"})
-	url := e.queue(t, localaws.Queue{Name: "tasks", DeadLetter: "tasks-dlq", MaxReceiveCount: 2})
-	sent := mustSend(t, NewProducer(e.sqs, url, Limits{}), task("t-1", "acme"))
-	c := e.consumer(t, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 10 * time.Second})
-	ctx := testCtx(t, 60*time.Second)
+	e := testenv.NewSQS(t)
+	dlq := e.Queue(t, localaws.Queue{Name: "tasks-dlq"})
+	url := e.Queue(t, localaws.Queue{Name: "tasks", DeadLetter: "tasks-dlq", MaxReceiveCount: 2})
+	sent := mustSend(t, NewProducer(e.Client, url, Limits{}), task("t-1", "acme"))
+	c := consumer(t, e, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 10 * time.Second})
+	ctx := testenv.Context(t, 60*time.Second)
 
 	for n := 1; n <= 2; n++ {
 		l := receiveN(ctx, t, c, 1)[0]
@@ -288,7 +248,7 @@ func TestRedriveToDLQ(t *testing.T) {
 	if got, err := c.Receive(ctx, 10); err != nil || len(got) != 0 {
 		t.Fatalf("third receive: %d leases, err %v; want the message gone to the DLQ", len(got), err)
 	}
-	msgs, err := NewDeadLetter(e.sqs).Peek(ctx, dlq, 10)
+	msgs, err := NewDeadLetter(e.Client).Peek(ctx, dlq, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,12 +259,12 @@ func TestRedriveToDLQ(t *testing.T) {
 
 func TestReleaseIsImmediate(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	url := e.queue(t, localaws.Queue{Name: "tasks"})
-	mustSend(t, NewProducer(e.sqs, url, Limits{}), task("t-1", "acme"))
-	a := e.consumer(t, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 60 * time.Second})
-	b := e.consumer(t, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 60 * time.Second})
-	ctx := testCtx(t, 60*time.Second)
+	e := testenv.NewSQS(t)
+	url := e.Queue(t, localaws.Queue{Name: "tasks"})
+	mustSend(t, NewProducer(e.Client, url, Limits{}), task("t-1", "acme"))
+	a := consumer(t, e, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 60 * time.Second})
+	b := consumer(t, e, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 60 * time.Second})
+	ctx := testenv.Context(t, 60*time.Second)
 
 	la := receiveN(ctx, t, a, 1)[0]
 	if err := la.Release(ctx); err != nil {
@@ -333,12 +293,12 @@ func TestReleaseIsImmediate(t *testing.T) {
 // ErrLeaseLost.
 func TestAckBatchPartialFailure(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	url := e.queue(t, localaws.Queue{Name: "tasks"})
-	mustSend(t, NewProducer(e.sqs, url, Limits{}), task("t-1", "a"), task("t-2", "a"), task("t-3", "a"))
-	c := e.consumer(t, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 30 * time.Second,
+	e := testenv.NewSQS(t)
+	url := e.Queue(t, localaws.Queue{Name: "tasks"})
+	mustSend(t, NewProducer(e.Client, url, Limits{}), task("t-1", "a"), task("t-2", "a"), task("t-3", "a"))
+	c := consumer(t, e, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 30 * time.Second,
 		AckBatchWindow: time.Second})
-	ctx := testCtx(t, 60*time.Second)
+	ctx := testenv.Context(t, 60*time.Second)
 
 	leases := receiveN(ctx, t, c, 3)
 	bogus := c.newLease(types.Message{MessageId: aws.String("bogus"), ReceiptHandle: aws.String("not-a-receipt-handle"),
@@ -364,10 +324,10 @@ func TestAckBatchPartialFailure(t *testing.T) {
 	default:
 		t.Error("bogus lease not marked lost")
 	}
-	if calls := e.stack.Stats()["sqs:DeleteMessageBatch"]["ok"]; calls != 1 {
+	if calls := e.Stack.Stats()["sqs:DeleteMessageBatch"]["ok"]; calls != 1 {
 		t.Errorf("DeleteMessageBatch calls = %d, want 1 batch for 4 concurrent acks", calls)
 	}
-	if v, f := e.depth(t, url); v != 0 || f != 0 {
+	if v, f := e.Depth(t, url); v != 0 || f != 0 {
 		t.Errorf("queue holds %d visible, %d in flight; want empty", v, f)
 	}
 }
@@ -376,24 +336,24 @@ func TestAckBatchPartialFailure(t *testing.T) {
 // the SDK's own retries absorb: the consumer's retry must still delete.
 func TestAckSurvivesServerErrors(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	url := e.queue(t, localaws.Queue{Name: "tasks"})
-	mustSend(t, NewProducer(e.sqs, url, Limits{}), task("t-1", "a"))
-	c := e.consumer(t, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 30 * time.Second})
-	ctx := testCtx(t, 90*time.Second)
+	e := testenv.NewSQS(t)
+	url := e.Queue(t, localaws.Queue{Name: "tasks"})
+	mustSend(t, NewProducer(e.Client, url, Limits{}), task("t-1", "a"))
+	c := consumer(t, e, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 30 * time.Second})
+	ctx := testenv.Context(t, 90*time.Second)
 
 	l := receiveN(ctx, t, c, 1)[0]
-	if err := e.stack.InjectFault(localaws.Fault{Operation: "sqs:DeleteMessageBatch", Status: 500, Code: "InternalError", Count: 4}); err != nil {
+	if err := e.Stack.InjectFault(localaws.Fault{Operation: "sqs:DeleteMessageBatch", Status: 500, Code: "InternalError", Count: 4}); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.Ack(ctx); err != nil {
 		t.Fatalf("ack: %v", err)
 	}
-	st := e.stack.Stats()["sqs:DeleteMessageBatch"]
+	st := e.Stack.Stats()["sqs:DeleteMessageBatch"]
 	if st["fault"] != 4 || st["ok"] != 1 {
 		t.Errorf("DeleteMessageBatch stats %v, want 4 faults then 1 ok", st)
 	}
-	if v, f := e.depth(t, url); v != 0 || f != 0 {
+	if v, f := e.Depth(t, url); v != 0 || f != 0 {
 		t.Errorf("queue holds %d visible, %d in flight; want empty", v, f)
 	}
 }
@@ -427,17 +387,17 @@ func (g groupFromCustomer) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMe
 // order and one message at a time, the two groups at the same time.
 func TestSequencerFIFO(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	url := e.queue(t, localaws.Queue{Name: "tasks", FIFO: true})
+	e := testenv.NewSQS(t)
+	url := e.Queue(t, localaws.Queue{Name: "tasks", FIFO: true})
 	const perGroup = 6
 	var tasks []Task
 	for i := range perGroup {
 		tasks = append(tasks, task(fmt.Sprintf("a-%d", i), "ga"), task(fmt.Sprintf("b-%d", i), "gb"))
 	}
-	mustSend(t, NewProducer(e.sqs, url, Limits{}), tasks...)
-	c := e.consumer(t, groupFromCustomer{e.sqs}, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 30 * time.Second})
+	mustSend(t, NewProducer(e.Client, url, Limits{}), tasks...)
+	c := consumer(t, e, groupFromCustomer{e.Client}, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 30 * time.Second})
 	seq := NewSequencer()
-	ctx := testCtx(t, 90*time.Second)
+	ctx := testenv.Context(t, 90*time.Second)
 
 	var mu sync.Mutex
 	order := map[string][]string{}
@@ -520,12 +480,12 @@ func TestSequencerFIFO(t *testing.T) {
 // and come back in order.
 func TestSequencerHaltsGroup(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	url := e.queue(t, localaws.Queue{Name: "tasks", FIFO: true})
-	mustSend(t, NewProducer(e.sqs, url, Limits{}), task("a-0", "ga"), task("a-1", "ga"), task("a-2", "ga"))
-	c := e.consumer(t, groupFromCustomer{e.sqs}, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 30 * time.Second})
+	e := testenv.NewSQS(t)
+	url := e.Queue(t, localaws.Queue{Name: "tasks", FIFO: true})
+	mustSend(t, NewProducer(e.Client, url, Limits{}), task("a-0", "ga"), task("a-1", "ga"), task("a-2", "ga"))
+	c := consumer(t, e, groupFromCustomer{e.Client}, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 30 * time.Second})
 	seq := NewSequencer()
-	ctx := testCtx(t, 60*time.Second)
+	ctx := testenv.Context(t, 60*time.Second)
 
 	leases := receiveN(ctx, t, c, 3)
 	errs := make([]error, 3)
@@ -566,10 +526,10 @@ func TestSequencerHaltsGroup(t *testing.T) {
 
 func TestProducerPartialFailure(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	url := e.queue(t, localaws.Queue{Name: "tasks"})
-	fifo := e.queue(t, localaws.Queue{Name: "tasks", FIFO: true})
-	ctx := testCtx(t, 60*time.Second)
+	e := testenv.NewSQS(t)
+	url := e.Queue(t, localaws.Queue{Name: "tasks"})
+	fifo := e.Queue(t, localaws.Queue{Name: "tasks", FIFO: true})
+	ctx := testenv.Context(t, 60*time.Second)
 
 	t.Run("invalid task among valid ones", func(t *testing.T) {
 		var tasks []Task
@@ -577,7 +537,7 @@ func TestProducerPartialFailure(t *testing.T) {
 			tasks = append(tasks, task(fmt.Sprintf("t-%d", i), "acme"))
 		}
 		tasks[5].TaskID = "bad/id"
-		res := NewProducer(e.sqs, url, Limits{}).Send(ctx, tasks)
+		res := NewProducer(e.Client, url, Limits{}).Send(ctx, tasks)
 		for i, r := range res {
 			if i == 5 {
 				var ite *InvalidTaskError
@@ -590,12 +550,12 @@ func TestProducerPartialFailure(t *testing.T) {
 				t.Errorf("result %d = %+v", i, r)
 			}
 		}
-		if v, _ := e.depth(t, url); v != 11 {
+		if v, _ := e.Depth(t, url); v != 11 {
 			t.Errorf("queue holds %d messages, want 11", v)
 		}
 	})
 	t.Run("entry refused by SQS", func(t *testing.T) {
-		p := NewProducer(e.sqs, fifo, Limits{})
+		p := NewProducer(e.Client, fifo, Limits{})
 		// An empty group id is refused by SQS per entry, with sender fault.
 		p.GroupID = func(t Task) string {
 			if t.TaskID == "f-1" {
@@ -608,7 +568,7 @@ func TestProducerPartialFailure(t *testing.T) {
 		if res[0].Err != nil || res[2].Err != nil || !errors.As(res[1].Err, &be) || !be.SenderFault {
 			t.Errorf("results %+v", res)
 		}
-		if v, _ := e.depth(t, fifo); v != 2 {
+		if v, _ := e.Depth(t, fifo); v != 2 {
 			t.Errorf("FIFO queue holds %d messages, want 2", v)
 		}
 		// Same task again: the deduplication id (task id) drops it.
@@ -623,13 +583,13 @@ func TestProducerPartialFailure(t *testing.T) {
 			tk.Attachments[0].URI = "s3://b/" + id + "/" + fmt.Sprintf("%0100000d", 0)
 			return tk
 		}
-		e.stack.ResetStats()
-		res := NewProducer(e.sqs, url, Limits{}).Send(ctx, []Task{big("l-0"), big("l-1"), big("l-2")})
+		e.Stack.ResetStats()
+		res := NewProducer(e.Client, url, Limits{}).Send(ctx, []Task{big("l-0"), big("l-1"), big("l-2")})
 		if err := SendErrors(res); err != nil {
 			t.Fatal(err)
 		}
 		// Three ~100 KB messages cannot share one 256 KiB batch.
-		if calls := e.stack.Stats()["sqs:SendMessageBatch"]["ok"]; calls != 2 {
+		if calls := e.Stack.Stats()["sqs:SendMessageBatch"]["ok"]; calls != 2 {
 			t.Errorf("SendMessageBatch calls = %d, want 2", calls)
 		}
 	})
@@ -637,12 +597,12 @@ func TestProducerPartialFailure(t *testing.T) {
 
 func TestPublisher(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	std := e.queue(t, localaws.Queue{Name: "events"})
-	fifo := e.queue(t, localaws.Queue{Name: "events", FIFO: true})
-	ctx := testCtx(t, 60*time.Second)
+	e := testenv.NewSQS(t)
+	std := e.Queue(t, localaws.Queue{Name: "events"})
+	fifo := e.Queue(t, localaws.Queue{Name: "events", FIFO: true})
+	ctx := testenv.Context(t, 60*time.Second)
 	for _, url := range []string{std, fifo} {
-		p := NewPublisher(e.sqs, url)
+		p := NewPublisher(e.Client, url)
 		// A fixed OccurredAt: kumo answers a deduplicated FIFO send with the
 		// first message's MD5, which fails the SDK's checksum check when
 		// the bodies differ (SQS does not).
@@ -656,7 +616,7 @@ func TestPublisher(t *testing.T) {
 		if err := p.Publish(ctx, ev); err != nil { // a redelivered task publishes again
 			t.Fatal(err)
 		}
-		out, err := e.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10,
+		out, err := e.Client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10,
 			MessageAttributeNames: []string{"All"}, WaitTimeSeconds: 1})
 		if err != nil {
 			t.Fatal(err)
@@ -692,56 +652,56 @@ func TestPublisher(t *testing.T) {
 
 func TestPublisherRetriesServerErrors(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	url := e.queue(t, localaws.Queue{Name: "events"})
-	ctx := testCtx(t, 60*time.Second)
+	e := testenv.NewSQS(t)
+	url := e.Queue(t, localaws.Queue{Name: "events"})
+	ctx := testenv.Context(t, 60*time.Second)
 	// 4 faults outlast the SDK's 3 attempts; the publisher's retry wins.
-	if err := e.stack.InjectFault(localaws.Fault{Operation: "sqs:SendMessage", Status: 503, Code: "ServiceUnavailable", Count: 4}); err != nil {
+	if err := e.Stack.InjectFault(localaws.Fault{Operation: "sqs:SendMessage", Status: 503, Code: "ServiceUnavailable", Count: 4}); err != nil {
 		t.Fatal(err)
 	}
-	if err := NewPublisher(e.sqs, url).Publish(ctx, Event{Type: EventCompleted, TaskID: "t-1", CustomerID: "c"}); err != nil {
+	if err := NewPublisher(e.Client, url).Publish(ctx, Event{Type: EventCompleted, TaskID: "t-1", CustomerID: "c"}); err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := e.depth(t, url); v != 1 {
+	if v, _ := e.Depth(t, url); v != 1 {
 		t.Errorf("events queue holds %d, want 1", v)
 	}
-	if err := e.stack.InjectFault(localaws.Fault{Operation: "sqs:SendMessage", Status: 400, Code: "InvalidParameterValue"}); err != nil {
+	if err := e.Stack.InjectFault(localaws.Fault{Operation: "sqs:SendMessage", Status: 400, Code: "InvalidParameterValue"}); err != nil {
 		t.Fatal(err)
 	}
-	err := NewPublisher(e.sqs, url).Publish(ctx, Event{Type: EventCompleted, TaskID: "t-2", CustomerID: "c"})
+	err := NewPublisher(e.Client, url).Publish(ctx, Event{Type: EventCompleted, TaskID: "t-2", CustomerID: "c"})
 	if err == nil {
 		t.Fatal("publish succeeded through a client error")
 	}
-	if st := e.stack.Stats()["sqs:SendMessage"]; st["fault"] != 4+1 {
+	if st := e.Stack.Stats()["sqs:SendMessage"]; st["fault"] != 4+1 {
 		t.Errorf("SendMessage stats %v: a client error must not be retried", st)
 	}
 }
 
 func TestSendToDLQ(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	url := e.queue(t, localaws.Queue{Name: "tasks"})
-	dlq := e.queue(t, localaws.Queue{Name: "tasks-dlq"})
-	fifo := e.queue(t, localaws.Queue{Name: "tasks", FIFO: true})
-	fifoDLQ := e.queue(t, localaws.Queue{Name: "tasks-dlq", FIFO: true})
-	ctx := testCtx(t, 60*time.Second)
+	e := testenv.NewSQS(t)
+	url := e.Queue(t, localaws.Queue{Name: "tasks"})
+	dlq := e.Queue(t, localaws.Queue{Name: "tasks-dlq"})
+	fifo := e.Queue(t, localaws.Queue{Name: "tasks", FIFO: true})
+	fifoDLQ := e.Queue(t, localaws.Queue{Name: "tasks-dlq", FIFO: true})
+	ctx := testenv.Context(t, 60*time.Second)
 	for _, q := range []struct{ src, dlq string }{{url, dlq}, {fifo, fifoDLQ}} {
 		in := &sqs.SendMessageInput{QueueUrl: aws.String(q.src), MessageBody: aws.String("not json {"),
 			MessageAttributes: map[string]types.MessageAttributeValue{"origin": stringAttr("legacy"), AttrCustomerID: stringAttr("acme")}}
 		if q.src == fifo {
 			in.MessageGroupId, in.MessageDeduplicationId = aws.String("acme"), aws.String("d-1")
 		}
-		if _, err := e.sqs.SendMessage(ctx, in); err != nil {
+		if _, err := e.Client.SendMessage(ctx, in); err != nil {
 			t.Fatal(err)
 		}
-		c := e.consumer(t, groupFromCustomer{e.sqs}, ConsumerOptions{QueueURL: q.src, WaitTime: time.Second, VisibilityTimeout: 30 * time.Second})
+		c := consumer(t, e, groupFromCustomer{e.Client}, ConsumerOptions{QueueURL: q.src, WaitTime: time.Second, VisibilityTimeout: 30 * time.Second})
 		l := receiveN(ctx, t, c, 1)[0]
 		_, derr := DecodeTask(l.Body, Limits{})
 		var ite *InvalidTaskError
 		if !errors.As(derr, &ite) {
 			t.Fatalf("decode: %v", derr)
 		}
-		dl := NewDeadLetter(e.sqs)
+		dl := NewDeadLetter(e.Client)
 		if err := dl.SendToDLQ(ctx, q.dlq, l, ite.Reason, ite.Detail); err != nil {
 			t.Fatal(err)
 		}
@@ -757,7 +717,7 @@ func TestSendToDLQ(t *testing.T) {
 			m.Attributes[AttrRejectDetail] == "" || m.Attributes[AttrOriginalMessageID] != l.MessageID || m.OriginalMessageID != l.MessageID {
 			t.Errorf("%s: dead letter %+v", queueName(q.dlq), m)
 		}
-		if v, f := e.depth(t, q.src); v != 0 || f != 0 {
+		if v, f := e.Depth(t, q.src); v != 0 || f != 0 {
 			t.Errorf("%s still holds %d/%d", queueName(q.src), v, f)
 		}
 	}
@@ -765,16 +725,16 @@ func TestSendToDLQ(t *testing.T) {
 
 func TestPeekDoesNotConsume(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	dlq := e.queue(t, localaws.Queue{Name: "tasks-dlq"})
-	ctx := testCtx(t, 60*time.Second)
+	e := testenv.NewSQS(t)
+	dlq := e.Queue(t, localaws.Queue{Name: "tasks-dlq"})
+	ctx := testenv.Context(t, 60*time.Second)
 	for i := range 13 {
-		if _, err := e.sqs.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(dlq), MessageBody: aws.String(fmt.Sprint(i))}); err != nil {
+		if _, err := e.Client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(dlq), MessageBody: aws.String(fmt.Sprint(i))}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	dl := NewDeadLetter(e.sqs)
-	before, _ := e.depth(t, dlq)
+	dl := NewDeadLetter(e.Client)
+	before, _ := e.Depth(t, dlq)
 	msgs, err := dl.Peek(ctx, dlq, 20)
 	if err != nil {
 		t.Fatal(err)
@@ -786,7 +746,7 @@ func TestPeekDoesNotConsume(t *testing.T) {
 	// counted as NotVisible until the next receive sweeps it (SQS counts it
 	// visible at once), so compare totals here; the receive below is the
 	// real check that nothing was consumed.
-	after, inflight := e.depth(t, dlq)
+	after, inflight := e.Depth(t, dlq)
 	if before != 13 || after+inflight != before {
 		t.Errorf("depth before %d, after %d (+%d in flight)", before, after, inflight)
 	}
@@ -803,51 +763,51 @@ func TestPeekDoesNotConsume(t *testing.T) {
 // successful move lands the copy with ferry-replayed and empties the DLQ.
 func TestMoveSendsFirst(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	url := e.queue(t, localaws.Queue{Name: "tasks"})
-	dlq := e.queue(t, localaws.Queue{Name: "tasks-dlq"})
-	ctx := testCtx(t, 60*time.Second)
+	e := testenv.NewSQS(t)
+	url := e.Queue(t, localaws.Queue{Name: "tasks"})
+	dlq := e.Queue(t, localaws.Queue{Name: "tasks-dlq"})
+	ctx := testenv.Context(t, 60*time.Second)
 	body, _ := EncodeTask(task("t-1", "acme"), Limits{})
-	if _, err := e.sqs.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(dlq), MessageBody: aws.String(string(body)),
+	if _, err := e.Client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(dlq), MessageBody: aws.String(string(body)),
 		MessageAttributes: map[string]types.MessageAttributeValue{AttrTaskID: stringAttr("t-1"), AttrRejectReason: stringAttr("x")}}); err != nil {
 		t.Fatal(err)
 	}
-	dl := NewDeadLetter(e.sqs)
+	dl := NewDeadLetter(e.Client)
 	held, err := dl.Hold(ctx, dlq, 1, 30*time.Second)
 	if err != nil || len(held) != 1 {
 		t.Fatalf("hold: %d, %v", len(held), err)
 	}
-	if err := e.stack.InjectFault(localaws.Fault{Operation: "sqs:SendMessage", Status: 400, Code: "InvalidParameterValue"}); err != nil {
+	if err := e.Stack.InjectFault(localaws.Fault{Operation: "sqs:SendMessage", Status: 400, Code: "InvalidParameterValue"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := dl.Move(ctx, dlq, url, held[0]); err == nil {
 		t.Fatal("move succeeded while sends fail")
 	}
-	e.stack.ClearFaults()
-	if v, f := e.depth(t, dlq); v+f != 1 {
+	e.Stack.ClearFaults()
+	if v, f := e.Depth(t, dlq); v+f != 1 {
 		t.Fatalf("DLQ holds %d+%d after a failed move, want the original", v, f)
 	}
 	// A delete that fails after the send: the message is in both queues,
 	// and the error says so.
-	if err := e.stack.InjectFault(localaws.Fault{Operation: "sqs:DeleteMessage", Status: 400, Code: "InvalidParameterValue", Count: 1}); err != nil {
+	if err := e.Stack.InjectFault(localaws.Fault{Operation: "sqs:DeleteMessage", Status: 400, Code: "InvalidParameterValue", Count: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if err := dl.Move(ctx, dlq, url, held[0]); !errors.Is(err, ErrNotDeleted) {
 		t.Fatalf("Move with a failing delete = %v, want ErrNotDeleted", err)
 	}
-	if v, f := e.depth(t, url); v+f != 1 {
+	if v, f := e.Depth(t, url); v+f != 1 {
 		t.Fatalf("tasks queue holds %d+%d after a sent-not-deleted move, want the copy", v, f)
 	}
-	if _, err := e.sqs.PurgeQueue(ctx, &sqs.PurgeQueueInput{QueueUrl: aws.String(url)}); err != nil {
+	if _, err := e.Client.PurgeQueue(ctx, &sqs.PurgeQueueInput{QueueUrl: aws.String(url)}); err != nil {
 		t.Fatal(err)
 	}
 	if err := dl.Move(ctx, dlq, url, held[0]); err != nil {
 		t.Fatal(err)
 	}
-	if v, f := e.depth(t, dlq); v+f != 0 {
+	if v, f := e.Depth(t, dlq); v+f != 0 {
 		t.Errorf("DLQ holds %d+%d after move", v, f)
 	}
-	c := e.consumer(t, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 30 * time.Second})
+	c := consumer(t, e, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 30 * time.Second})
 	l := receiveN(ctx, t, c, 1)[0]
 	if string(l.Body) != string(body) || l.Attributes[AttrReplayed] != "1" || l.Attributes[AttrTaskID] != "t-1" ||
 		l.Attributes[AttrOriginalMessageID] != held[0].MessageID {
@@ -863,14 +823,14 @@ func TestMoveSendsFirst(t *testing.T) {
 // calling SQS.
 func TestLeaseLost(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	url := e.queue(t, localaws.Queue{Name: "tasks"})
-	mustSend(t, NewProducer(e.sqs, url, Limits{}), task("t-1", "a"))
-	c := e.consumer(t, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 2 * time.Second})
-	ctx := testCtx(t, 60*time.Second)
+	e := testenv.NewSQS(t)
+	url := e.Queue(t, localaws.Queue{Name: "tasks"})
+	mustSend(t, NewProducer(e.Client, url, Limits{}), task("t-1", "a"))
+	c := consumer(t, e, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 2 * time.Second})
+	ctx := testenv.Context(t, 60*time.Second)
 
 	l := receiveN(ctx, t, c, 1)[0]
-	if _, err := e.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: aws.String(l.handle)}); err != nil {
+	if _, err := e.Client.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: aws.String(l.handle)}); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -881,11 +841,11 @@ func TestLeaseLost(t *testing.T) {
 	if err := l.Ack(ctx); !errors.Is(err, ErrLeaseLost) {
 		t.Errorf("Ack of a lost lease = %v, want ErrLeaseLost", err)
 	}
-	if calls := e.stack.Stats()["sqs:DeleteMessageBatch"]; len(calls) != 0 {
+	if calls := e.Stack.Stats()["sqs:DeleteMessageBatch"]; len(calls) != 0 {
 		t.Errorf("Ack of a lost lease called SQS: %v", calls)
 	}
-	if n := c.InFlight(); n != 0 {
-		t.Errorf("InFlight = %d after the lease was lost", n)
+	if n := c.inFlight(); n != 0 {
+		t.Errorf("in flight: %d after the lease was lost", n)
 	}
 }
 
@@ -939,13 +899,13 @@ func TestAckAsyncHoldsGroup(t *testing.T) {
 
 func TestCloseFlushesAcks(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	url := e.queue(t, localaws.Queue{Name: "tasks"})
-	mustSend(t, NewProducer(e.sqs, url, Limits{}), task("t-1", "a"), task("t-2", "a"))
+	e := testenv.NewSQS(t)
+	url := e.Queue(t, localaws.Queue{Name: "tasks"})
+	mustSend(t, NewProducer(e.Client, url, Limits{}), task("t-1", "a"), task("t-2", "a"))
 	reg := prometheus.NewRegistry()
-	c := e.consumer(t, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 30 * time.Second,
+	c := consumer(t, e, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 30 * time.Second,
 		AckBatchWindow: time.Hour, Metrics: NewMetrics(reg)})
-	ctx := testCtx(t, 60*time.Second)
+	ctx := testenv.Context(t, 60*time.Second)
 
 	leases := receiveN(ctx, t, c, 2)
 	ackErr := make(chan error, 1)
@@ -965,7 +925,7 @@ func TestCloseFlushesAcks(t *testing.T) {
 	if _, err := c.Receive(ctx, 1); !errors.Is(err, ErrClosed) {
 		t.Errorf("Receive after Close = %v, want ErrClosed", err)
 	}
-	if v, f := e.depth(t, url); v+f != 1 {
+	if v, f := e.Depth(t, url); v+f != 1 {
 		t.Errorf("queue holds %d+%d, want only the unacked message", v, f)
 	}
 	if err := c.Close(ctx); err != nil {
@@ -1003,12 +963,12 @@ func TestCloseFlushesAcks(t *testing.T) {
 // the consumer recovers when the endpoint does.
 func TestReceiveError(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	url := e.queue(t, localaws.Queue{Name: "tasks"})
-	mustSend(t, NewProducer(e.sqs, url, Limits{}), task("t-1", "a"))
-	c := e.consumer(t, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 30 * time.Second})
-	ctx := testCtx(t, 60*time.Second)
-	if err := e.stack.InjectFault(localaws.Fault{Operation: "sqs:ReceiveMessage", Status: 403, Code: "AccessDenied", Count: 2}); err != nil {
+	e := testenv.NewSQS(t)
+	url := e.Queue(t, localaws.Queue{Name: "tasks"})
+	mustSend(t, NewProducer(e.Client, url, Limits{}), task("t-1", "a"))
+	c := consumer(t, e, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 30 * time.Second})
+	ctx := testenv.Context(t, 60*time.Second)
+	if err := e.Stack.InjectFault(localaws.Fault{Operation: "sqs:ReceiveMessage", Status: 403, Code: "AccessDenied", Count: 2}); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {
@@ -1033,11 +993,11 @@ func TestReceiveError(t *testing.T) {
 // and the original is gone.
 func TestRequeueKeepsReceiveBudget(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	url := e.queue(t, localaws.Queue{Name: "tasks"})
-	mustSend(t, NewProducer(e.sqs, url, Limits{}), task("t-1", "a"))
-	c := e.consumer(t, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 30 * time.Second})
-	ctx := testCtx(t, 60*time.Second)
+	e := testenv.NewSQS(t)
+	url := e.Queue(t, localaws.Queue{Name: "tasks"})
+	mustSend(t, NewProducer(e.Client, url, Limits{}), task("t-1", "a"))
+	c := consumer(t, e, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 30 * time.Second})
+	ctx := testenv.Context(t, 60*time.Second)
 	for round := 1; round <= 3; round++ {
 		l := receiveN(ctx, t, c, 1)[0]
 		if l.ReceiveCount != 1 {
@@ -1052,7 +1012,7 @@ func TestRequeueKeepsReceiveBudget(t *testing.T) {
 		if err := l.Requeue(ctx, time.Second); err != nil {
 			t.Fatal(err)
 		}
-		if v, f := e.depth(t, url); v+f > 1 {
+		if v, f := e.Depth(t, url); v+f > 1 {
 			t.Fatalf("round %d: queue holds %d+%d: the original was not deleted", round, v, f)
 		}
 	}

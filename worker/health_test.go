@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -230,19 +229,6 @@ func mustGauges(t *testing.T, reg prometheus.Registerer) *worker.QueueGauges {
 	return g
 }
 
-// fakeClock is a settable clock for the readiness horizon.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // The queue gauges report what SQS says per state, keep the last values when
 // SQS fails, and readiness follows the last successful poll.
 func TestQueueGauges(t *testing.T) {
@@ -275,7 +261,7 @@ func TestQueueGauges(t *testing.T) {
 	}
 
 	reg := prometheus.NewRegistry()
-	clock := &fakeClock{now: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)}
+	clock := testenv.FixedClock(time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC))
 	g, err := worker.NewQueueGauges(reg, worker.QueueGaugesOptions{SQS: api, Interval: 10 * time.Second, Now: clock.Now,
 		Queues: []worker.WatchedQueue{{Label: "tasks", URL: tasks}, {Label: "dlq", URL: dlq}}, Logger: zerolog.Nop()})
 	if err != nil {
@@ -301,7 +287,7 @@ func TestQueueGauges(t *testing.T) {
 		}
 	}
 	check("after a poll")
-	clock.Add(29 * time.Second)
+	clock.Advance(29 * time.Second)
 	if err := ready.Check(ctx); err != nil {
 		t.Errorf("29 s after a successful poll (3 intervals = 30 s): %v", err)
 	}
@@ -315,7 +301,7 @@ func TestQueueGauges(t *testing.T) {
 		t.Error("poll succeeded against a failing SQS")
 	}
 	check("after a failed poll")
-	clock.Add(2 * time.Second)
+	clock.Advance(2 * time.Second)
 	if err := ready.Check(ctx); !errors.Is(err, worker.ErrSQSUnreachable) {
 		t.Errorf("31 s after the last success: %v, want ErrSQSUnreachable", err)
 	}

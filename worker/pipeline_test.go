@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/url"
@@ -181,51 +180,7 @@ func (f *fleet) sendRaw(t testing.TB, queueURL, body string) {
 // then keeps listening for quiet so that any extra event is caught too.
 func (f *fleet) collect(t testing.TB, n int, timeout, quiet time.Duration) []queue.Event {
 	t.Helper()
-	var out []queue.Event
-	seen := map[string]bool{}
-	deadline := time.Now().Add(timeout)
-	var quietUntil time.Time
-	for {
-		now := time.Now()
-		if len(out) >= n {
-			if quietUntil.IsZero() {
-				quietUntil = now.Add(quiet)
-			}
-			if now.After(quietUntil) {
-				return out
-			}
-		} else if now.After(deadline) {
-			t.Fatalf("got %d events, want %d: %+v", len(out), n, out)
-		}
-		res, err := f.sqs.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
-			QueueUrl: aws.String(f.events), MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageAttributeNames: []string{"All"},
-		})
-		if err != nil {
-			t.Fatalf("receive events: %v", err)
-		}
-		for _, m := range res.Messages {
-			// A send whose reply was lost is sent again by the SDK: the same
-			// body twice is one publish (at-least-once transport). A task
-			// handled twice publishes a new body (a new occurred_at), which
-			// is counted.
-			if seen[*m.Body] {
-				_, _ = f.sqs.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(f.events), ReceiptHandle: m.ReceiptHandle})
-				continue
-			}
-			seen[*m.Body] = true
-			var ev queue.Event
-			if err := json.Unmarshal([]byte(*m.Body), &ev); err != nil {
-				t.Fatalf("event is not JSON: %v: %s", err, *m.Body)
-			}
-			if got := *m.MessageAttributes["type"].StringValue; got != ev.Type {
-				t.Errorf("event %s: type attribute %q, body type %q", ev.EventID, got, ev.Type)
-			}
-			out = append(out, ev)
-			if _, err := f.sqs.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(f.events), ReceiptHandle: m.ReceiptHandle}); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	return testenv.CollectEvents[queue.Event](t, f.sqs, f.events, n, timeout, quiet)
 }
 
 func byTask(evs []queue.Event) map[string][]queue.Event {
