@@ -37,12 +37,18 @@ build: check-go ## build bin/devstack and bin/ferry, stamped with VERSION and RE
 ldflags: ## print the -ldflags that stamp VERSION and REVISION into a build
 	@echo '$(LDFLAGS)'
 
-# Each fuzz target runs this long in `make test` (on top of its seed corpus,
-# which plain `go test` already runs); `make fuzz FUZZTIME=10m` for real runs.
-FUZZTIME  ?= 20s
+# Packages whose tests run at once. Many tests mostly wait (SQS visibility
+# timeouts, worker processes, the chaos campaign's schedule), so more than
+# one per core keeps the cores busy while they do.
+TESTP     ?= 4
+
+.PHONY: check
+check: check-go ## the edit loop, seconds when warm: go vet + unit tests (go test -short: no Redis, no local AWS, no built binaries)
+	$(GO) vet $(PKGS)
+	env -u FERRY_REDIS_URL -u CI $(GO) test -short $(TESTFLAGS) $(PKGS)
 
 .PHONY: test
-test: check-go ## go vet + go test -race (throwaway redis-server unless FERRY_REDIS_URL is set), the Redis packages again on a 6-node Redis Cluster, a short run of every fuzz target
+test: check-go ## go vet + every test with -race, fuzz seed corpora included (throwaway redis-server unless FERRY_REDIS_URL is set), the Redis packages again on a 6-node Redis Cluster
 	@# The devstack tests drive the aws CLI and rclone (Debian: awscli, rclone).
 	@for pair in aws:awscli rclone:rclone; do \
 		bin=$${pair%%:*}; pkg=$${pair##*:}; \
@@ -55,16 +61,19 @@ test: check-go ## go vet + go test -race (throwaway redis-server unless FERRY_RE
 			echo "test: $$bin is not installed (Debian: apt-get install $$pkg); the tests that drive it fail under CI"; \
 		fi; \
 	done
-	.ci/with-redis.sh bash -c '$(GO) vet $(PKGS) && $(GO) test -race -count=1 $(TESTFLAGS) $(PKGS)'
+	.ci/with-redis.sh bash -c '$(GO) vet $(PKGS) && $(GO) test -race -count=1 -p $(TESTP) $(TESTFLAGS) $(PKGS)'
 	@if [ "$(PKGS)" = "./..." ]; then GO=$(GO) .ci/test-cluster.sh $(TESTFLAGS); fi
-	@if [ "$(PKGS)" = "./..." ]; then .ci/fuzz.sh $(FUZZTIME); fi
+
+# Each fuzz target runs this long in `make fuzz` (on top of its seed corpus,
+# which `make test` already runs); CI runs them shorter (.ci/run).
+FUZZTIME  ?= 20s
 
 .PHONY: test-cluster
 test-cluster: check-go ## the Redis integration tests against a throwaway 6-node Redis Cluster (.ci/test-cluster.sh)
 	GO=$(GO) .ci/test-cluster.sh $(TESTFLAGS)
 
 .PHONY: fuzz
-fuzz: check-go ## run every fuzz target for FUZZTIME each (default 20s)
+fuzz: check-go ## run every fuzz target for FUZZTIME each (default 20s; make fuzz FUZZTIME=10m for a real search)
 	.ci/fuzz.sh $(FUZZTIME)
 
 .PHONY: vet

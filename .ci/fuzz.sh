@@ -3,7 +3,8 @@
 #
 # Runs every Fuzz* target of the module for FUZZTIME each (default 20s) on
 # top of its committed seed corpus (testdata/fuzz/), one at a time: the
-# coverage-guided fuzzer uses every core it gets. A crash fails the run and
+# coverage-guided fuzzer uses every core it gets. `make fuzz` and .ci/run
+# (after `make test`) call it. A crash fails the run and
 # go test writes the failing input under testdata/fuzz/ for a regression
 # seed. `go test` without -fuzz already runs the seeds of every target.
 #
@@ -20,15 +21,16 @@ fuzztime=${1:-${FUZZTIME:-20s}}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-for pkg in $(go list ./...); do
-	targets=$(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true)
+# Targets are found in the test sources rather than with `go test -list`,
+# which would compile every package's test binary just to list them.
+while read -r pkg dir; do
+	targets=$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*\*testing\.F).*/\1/p' "$dir"/*_test.go 2>/dev/null || true)
 	[[ -n "$targets" ]] || continue
-	dir=$(go list -f '{{.Dir}}' "$pkg")
 	for target in $targets; do
 		echo "fuzz: $pkg $target for $fuzztime"
 		corpus="$dir/testdata/fuzz/$target"
 		before=$(ls "$corpus" 2>/dev/null | sort || true)
-		if go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" >"$log" 2>&1; then
+		if go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" </dev/null >"$log" 2>&1; then
 			continue
 		fi
 		after=$(ls "$corpus" 2>/dev/null | sort || true)
@@ -41,5 +43,5 @@ for pkg in $(go list ./...); do
 		cat "$log"
 		status=1
 	done
-done
+done < <(go list -f '{{.ImportPath}} {{.Dir}}' ./...)
 exit "$status"

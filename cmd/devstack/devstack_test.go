@@ -394,6 +394,7 @@ func TestRunStartupError(t *testing.T) {
 // buildBinary compiles cmd/devstack once per test into dir.
 func buildBinary(t *testing.T) string {
 	t.Helper()
+	testenv.Integration(t)
 	bin := filepath.Join(t.TempDir(), "devstack")
 	cmd := exec.Command("go", "build", "-o", bin, ".")
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ferryworks/ferry/internal/demo"
 	"github.com/ferryworks/ferry/internal/devproc"
+	"github.com/ferryworks/ferry/internal/testenv"
 )
 
 // The README's quickstart, as a user runs it: scripts/run.sh (what `make
@@ -27,6 +28,7 @@ import (
 // worker's uploads travel aws-chunked with trailing checksums.
 func TestQuickstart(t *testing.T) {
 	t.Parallel()
+	testenv.Integration(t)
 	root, err := devproc.ModuleRoot(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -16,7 +16,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -33,32 +32,11 @@ import (
 	"github.com/ferryworks/ferry/queue"
 )
 
-var (
-	cliBinOnce sync.Once
-	cliBinPath string
-	cliBinErr  error
-)
-
-// cliBinary builds the real ferry binary once per test run.
+// cliBinary is the real ferry binary, built once per test run.
 func cliBinary(t *testing.T) string {
 	t.Helper()
-	cliBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "ferry-cli-test")
-		if err != nil {
-			cliBinErr = err
-			return
-		}
-		cliBinPath = filepath.Join(dir, "ferry")
-		out, err := exec.Command("go", "build", "-o", cliBinPath, ".").CombinedOutput()
-		if err != nil {
-			cliBinErr = err
-			cliBinPath = string(out)
-		}
-	})
-	if cliBinErr != nil {
-		t.Fatalf("build ferry: %v\n%s", cliBinErr, cliBinPath)
-	}
-	return cliBinPath
+	testenv.Integration(t)
+	return ferryBinary(t)
 }
 
 // cliEnv is the environment `make run` gives ferry, for a test's world.

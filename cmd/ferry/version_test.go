@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/ferryworks/ferry/internal/testenv"
 )
 
 // The identity test binaries are stamped with, through the Makefile's own
@@ -26,6 +28,7 @@ func stampedLDFlags() (string, error) {
 
 func TestVersion(t *testing.T) {
 	t.Parallel()
+	testenv.Integration(t)
 	bin := ferryBinary(t)
 	want := "ferry " + testVersion + "\ncommit: " + testRevision + "\ngo: " + runtime.Version() + "\n"
 	for _, args := range [][]string{{"version"}, {"--version"}} {

@@ -19,6 +19,7 @@ import (
 // neighbour with and without the cap — and checks the report it writes, so
 // the bench cannot rot between `make bench` runs.
 func TestSmoke(t *testing.T) {
+	testenv.Integration(t)
 	args := []string{"-smoke", "-out", t.TempDir(), "-scenario-timeout", "60s"}
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		// Without a private redis-server the bench uses the test Redis;

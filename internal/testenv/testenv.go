@@ -36,11 +36,24 @@ func redisMode() redisconn.Mode {
 	return redisconn.Mode(strings.ToLower(strings.TrimSpace(os.Getenv("FERRY_REDIS_MODE"))))
 }
 
+// Integration marks t as an integration test: one that stands on real parts
+// (Redis, a local AWS, a built binary or script) and takes seconds. `go test
+// -short` (make check, the edit loop) skips it; make test, which CI runs,
+// never passes -short and so runs every one. The helpers below that start
+// real parts call it themselves.
+func Integration(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: skipped with -short (make check); make test runs it")
+	}
+}
+
 // RedisURL returns FERRY_REDIS_URL. Without it the test fails when CI is set
 // (CI must run every test) and is skipped otherwise, with a message saying how
 // to run it (make test starts a throwaway redis-server).
 func RedisURL(t testing.TB) string {
 	t.Helper()
+	Integration(t)
 	u := os.Getenv("FERRY_REDIS_URL")
 	if u == "" {
 		if os.Getenv("CI") != "" {
@@ -146,6 +159,7 @@ func LocalAWSPlainHTTP(t testing.TB) *localaws.Stack {
 // StartLocalAWS starts a localaws stack with opts and stops it at cleanup.
 func StartLocalAWS(t testing.TB, opts localaws.Options) *localaws.Stack {
 	t.Helper()
+	Integration(t)
 	s, err := localaws.Start(opts)
 	if err != nil {
 		t.Fatalf("start localaws: %v", err)
