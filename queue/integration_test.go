@@ -849,21 +849,19 @@ func TestLeaseLost(t *testing.T) {
 	}
 }
 
-// TestCloseFlushesAcks: an ack waiting for its batch window is sent by
-// Close, and Close stops Receive and later acks.
 // TestAckAsyncHoldsGroup: AckAsync returns before the delete is answered,
 // and the next lease of the FIFO group runs only once it was, seeing the
 // message acked (not halted, as after a release).
 func TestAckAsyncHoldsGroup(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	url := e.queue(t, localaws.Queue{Name: "tasks", FIFO: true})
-	mustSend(t, NewProducer(e.sqs, url, Limits{}), task("a-0", "ga"), task("a-1", "ga"))
+	e := testenv.NewSQS(t)
+	url := e.Queue(t, localaws.Queue{Name: "tasks", FIFO: true})
+	mustSend(t, NewProducer(e.Client, url, Limits{}), task("a-0", "ga"), task("a-1", "ga"))
 	// An hour's batch window: the first ack is answered only by Close.
-	c := e.consumer(t, groupFromCustomer{e.sqs}, ConsumerOptions{QueueURL: url, WaitTime: time.Second,
+	c := consumer(t, e, groupFromCustomer{e.Client}, ConsumerOptions{QueueURL: url, WaitTime: time.Second,
 		VisibilityTimeout: 30 * time.Second, AckBatchWindow: time.Hour})
 	seq := NewSequencer()
-	ctx := testCtx(t, 60*time.Second)
+	ctx := testenv.Context(t, 60*time.Second)
 	leases := receiveN(ctx, t, c, 2)
 
 	var acked <-chan error
@@ -897,6 +895,8 @@ func TestAckAsyncHoldsGroup(t *testing.T) {
 	}
 }
 
+// TestCloseFlushesAcks: an ack waiting for its batch window is sent by
+// Close, and Close stops Receive and later acks.
 func TestCloseFlushesAcks(t *testing.T) {
 	t.Parallel()
 	e := testenv.NewSQS(t)

@@ -8,14 +8,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/ferryworks/ferry/internal/localaws"
+	"github.com/ferryworks/ferry/internal/testenv"
 )
 
 func TestTail(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	url := e.queue(t, localaws.Queue{Name: "events"})
-	ctx := testCtx(t, 90*time.Second)
-	p := NewPublisher(e.sqs, url)
+	e := testenv.NewSQS(t)
+	url := e.Queue(t, localaws.Queue{Name: "events"})
+	ctx := testenv.Context(t, 90*time.Second)
+	p := NewPublisher(e.Client, url)
 	for _, ev := range []Event{
 		{Type: EventCompleted, TaskID: "t-1", CustomerID: "acme", OccurredAt: time.Now()},
 		{Type: EventFailed, TaskID: "t-2", CustomerID: "acme", OccurredAt: time.Now()},
@@ -26,11 +27,11 @@ func TestTail(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := e.sqs.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String("not an event")}); err != nil {
+	if _, err := e.Client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String("not an event")}); err != nil {
 		t.Fatal(err)
 	}
 	tail := func(o TailOptions) []string {
-		c := e.consumer(t, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 30 * time.Second})
+		c := consumer(t, e, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 30 * time.Second})
 		var got []string
 		if err := Tail(ctx, c, o, func(_ []byte, ev Event) { got = append(got, ev.TaskID) }); err != nil {
 			t.Fatal(err)

@@ -413,7 +413,7 @@ func TestDLQReplay(t *testing.T) {
 
 	// A real worker completes t-a1 and t-a2 and acknowledges t-a3 without work.
 	stop, metricsURL := startMetricsWorker(t, env)
-	evs := collectEvents(t, f.api, f.w.Manifest.Queues.Events, 2, 90*time.Second, 3*time.Second)
+	evs := testenv.CollectEvents[queue.Event](t, f.api, f.w.Manifest.Queues.Events, 2, 90*time.Second, 3*time.Second)
 	got := map[string]string{}
 	for _, e := range evs {
 		got[e.TaskID] = e.Type
@@ -607,40 +607,4 @@ series:
 		}
 	}
 	return sum
-}
-
-// collectEvents consumes events until n arrived (failing after timeout),
-// then listens for quiet longer so an extra event is caught too.
-func collectEvents(t *testing.T, api *sqs.Client, url string, n int, timeout, quiet time.Duration) []queue.Event {
-	t.Helper()
-	var out []queue.Event
-	deadline := time.Now().Add(timeout)
-	var quietUntil time.Time
-	for {
-		now := time.Now()
-		if len(out) >= n {
-			if quietUntil.IsZero() {
-				quietUntil = now.Add(quiet)
-			}
-			if now.After(quietUntil) {
-				return out
-			}
-		} else if now.After(deadline) {
-			t.Fatalf("got %d events, want %d: %+v", len(out), n, out)
-		}
-		res, err := api.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
-		if err != nil {
-			t.Fatalf("receive events: %v", err)
-		}
-		for _, m := range res.Messages {
-			var ev queue.Event
-			if err := json.Unmarshal([]byte(*m.Body), &ev); err != nil {
-				t.Fatalf("event is not JSON: %v", err)
-			}
-			out = append(out, ev)
-			if _, err := api.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle}); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
 }

@@ -64,7 +64,7 @@ func TestFleetCapAcrossWorkers(t *testing.T) {
 	}
 	enqueue(ids...)
 	a, b := startWorker(t, env), startWorker(t, env)
-	completed(collectEvents(t, api, w.Manifest.Queues.Events, len(ids), 2*time.Minute, time.Second), ids...)
+	completed(testenv.CollectEvents[queue.Event](t, api, w.Manifest.Queues.Events, len(ids), 2*time.Minute, time.Second), ids...)
 	if peak := w.Stack.PeakInFlight("s3:GetObject"); peak != 2 {
 		t.Errorf("globex's objects were read by %d tasks at once, want the fleet-wide cap of 2", peak)
 	}
@@ -101,7 +101,7 @@ func TestFleetCapAcrossWorkers(t *testing.T) {
 		t.Fatalf("%s holds %v after the kill (err %v), want the dead worker's 2 places", key, held, err)
 	}
 	lapse := time.UnixMilli(int64(min(held[0].Score, held[1].Score))) // the first place free
-	evs := collectEvents(t, api, w.Manifest.Queues.Events, 4, 2*time.Minute, time.Second)
+	evs := testenv.CollectEvents[queue.Event](t, api, w.Manifest.Queues.Events, 4, 2*time.Minute, time.Second)
 	completed(evs, "after-0", "after-1", "hang-0", "hang-1")
 	for _, e := range evs {
 		if strings.HasPrefix(e.TaskID, "after-") && e.OccurredAt.Before(lapse) {

@@ -26,8 +26,8 @@ type Fault struct {
 	Probability float64 `json:"probability,omitempty"`
 	LatencyMS   int     `json:"latency_ms,omitempty"`
 	Drop        bool    `json:"drop,omitempty"`
-	// SessionSeconds (sts:AssumeRole only) makes the issued credentials
-	// expire after this many seconds, whatever DurationSeconds asked for:
+	// SessionSeconds (sts:AssumeRole only) makes the credentials AssumeRole
+	// hands out expire after this many seconds, whatever DurationSeconds asked for:
 	// a session that runs out in the middle of a long copy.
 	SessionSeconds int `json:"session_seconds,omitempty"`
 }
