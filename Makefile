@@ -49,8 +49,9 @@ check: check-go ## the edit loop, seconds when warm: go vet + unit tests (go tes
 
 .PHONY: test
 test: check-go ## go vet + every test with -race, fuzz seed corpora included (throwaway redis-server unless FERRY_REDIS_URL is set), the Redis packages again on a 6-node Redis Cluster
-	@# The devstack tests drive the aws CLI and rclone (Debian: awscli, rclone).
-	@for pair in aws:awscli rclone:rclone; do \
+	@# The devstack tests drive the aws CLI and rclone (Debian: awscli, rclone); Redis is installed
+	@# here, before the two passes of .ci/test.sh start, so they never race for apt.
+	@for pair in aws:awscli rclone:rclone redis-server:redis-server redis-cli:redis-tools; do \
 		bin=$${pair%%:*}; pkg=$${pair##*:}; \
 		command -v $$bin >/dev/null 2>&1 && continue; \
 		if [[ $$(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then \
@@ -61,8 +62,7 @@ test: check-go ## go vet + every test with -race, fuzz seed corpora included (th
 			echo "test: $$bin is not installed (Debian: apt-get install $$pkg); the tests that drive it fail under CI"; \
 		fi; \
 	done
-	.ci/with-redis.sh bash -c '$(GO) vet $(PKGS) && $(GO) test -race -count=1 -p $(TESTP) $(TESTFLAGS) $(PKGS)'
-	@if [ "$(PKGS)" = "./..." ]; then GO=$(GO) .ci/test-cluster.sh $(TESTFLAGS); fi
+	GO='$(GO)' PKGS='$(PKGS)' TESTP='$(TESTP)' TESTFLAGS='$(TESTFLAGS)' .ci/test.sh
 
 # Each fuzz target runs this long in `make fuzz` (on top of its seed corpus,
 # which `make test` already runs); CI runs them shorter (.ci/run).

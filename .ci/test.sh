@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# test.sh: what `make test` runs once the tools are installed.
+#
+#   1. go vet, then every package's tests with -race against a throwaway
+#      redis-server (.ci/with-redis.sh), TESTP packages at a time;
+#   2. when PKGS is ./... (the default), the Redis packages again against a
+#      throwaway 6-node Redis Cluster (.ci/test-cluster.sh).
+#
+# The two passes run at the same time. The cluster pass mostly waits on
+# Redis and the race detector's bookkeeping (a load of about 1 on its own),
+# so overlapping it with the single-node pass takes about two minutes off a
+# warm run on two cores instead of adding them (README, "Tests"). Its output
+# goes to a file and is printed, with its own header, when the first pass
+# ends, so the two passes' lines never interleave. Exit status: non-zero when
+# either pass fails.
+#
+# Environment (set by the Makefile): GO, PKGS, TESTP, TESTFLAGS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+GO=${GO:-go}
+PKGS=${PKGS:-./...}
+TESTP=${TESTP:-4}
+TESTFLAGS=${TESTFLAGS:-}
+
+cluster_pid=""
+cluster_log=""
+if [[ "$PKGS" == "./..." ]]; then
+	cluster_log=$(mktemp "${TMPDIR:-/tmp}/ferry-test-cluster.XXXXXX")
+	# shellcheck disable=SC2086 # TESTFLAGS is a list of go test flags
+	GO=$GO .ci/test-cluster.sh $TESTFLAGS >"$cluster_log" 2>&1 &
+	cluster_pid=$!
+	trap 'kill "$cluster_pid" 2>/dev/null || true; rm -f "$cluster_log"' EXIT
+	echo "test: the Redis Cluster pass runs in the background; its output follows the single-node pass"
+fi
+
+single=0
+# shellcheck disable=SC2086 # PKGS and TESTFLAGS are word lists
+.ci/with-redis.sh bash -c "$GO vet $PKGS && $GO test -race -count=1 -p $TESTP $TESTFLAGS $PKGS" || single=$?
+
+cluster=0
+if [[ -n "$cluster_pid" ]]; then
+	wait "$cluster_pid" || cluster=$?
+	echo
+	echo "== Redis Cluster pass (.ci/test-cluster.sh) =="
+	cat "$cluster_log"
+	[[ $cluster -eq 0 ]] && echo "test: Redis Cluster pass: ok" || echo "test: Redis Cluster pass FAILED (exit $cluster)"
+fi
+[[ $single -eq 0 ]] || echo "test: single-node pass FAILED (exit $single)"
+[[ $single -eq 0 && $cluster -eq 0 ]]
