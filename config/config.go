@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"github.com/ferryworks/ferry/credcache"
 	"github.com/ferryworks/ferry/fetcher"
 	"github.com/ferryworks/ferry/internal/redisconn"
@@ -132,12 +134,61 @@ const (
 // name ("" for the read-only AWS_* records, which only the SDK acts on), its
 // default as text, and what it means.
 type Var struct {
-	Name    string
-	Flag    string
-	Default string
-	Usage   string
+	Name    string `json:"name"`
+	Flag    string `json:"flag,omitempty"`
+	Default string `json:"default"`
+	Usage   string `json:"description"`
 	// Secret values are masked wherever config prints them.
-	Secret bool
+	Secret bool `json:"secret,omitempty"`
+	// Group is the part of ferry that reads the variable; a command reads
+	// the groups it declares and nothing else.
+	Group Group `json:"group"`
+	// Arg is what the flag takes, as help shows it (--bucket NAME); "" for
+	// a boolean flag.
+	Arg string `json:"arg,omitempty"`
+}
+
+// Group is a set of settings one part of ferry reads together. A command
+// declares the groups it reads: only those become its flags, only those are
+// loaded from the environment, so a bad value of a setting a command does not
+// read (FERRY_CONCURRENCY for `ferry enqueue`) cannot stop it.
+type Group string
+
+// The groups, in the order `ferry options` lists them.
+const (
+	// GroupTasks is the tasks queue (FERRY_QUEUE_URL).
+	GroupTasks Group = "tasks queue"
+	// GroupTaskLimits are the limits a task submission must respect.
+	GroupTaskLimits Group = "task limits"
+	// GroupEventsQueue is the events queue terminal events go to.
+	GroupEventsQueue Group = "events queue"
+	// GroupEventsTopic is the SNS topic terminal events go to.
+	GroupEventsTopic Group = "events topic"
+	// GroupDLQ is the tasks queue's dead-letter queue.
+	GroupDLQ Group = "dead-letter queue"
+	// GroupRedis is where the registry, the credential cache and task
+	// state live.
+	GroupRedis Group = "redis"
+	// GroupCredentials are the sealing keys and the AssumeRole settings of
+	// the credential cache.
+	GroupCredentials Group = "credentials"
+	// GroupCopy is how attachments are read and written.
+	GroupCopy Group = "copy"
+	// GroupWorker is the worker's pool, leases, caps and metrics endpoint.
+	GroupWorker Group = "worker"
+	// GroupS3 is S3 addressing.
+	GroupS3 Group = "s3"
+	// GroupAWS are the records of the AWS_* variables the SDK reads.
+	GroupAWS Group = "aws"
+	// GroupLogging is the log level and format.
+	GroupLogging Group = "logging"
+)
+
+// Groups lists every group, in a stable order: what `ferry work`, which
+// reads everything, declares.
+func Groups() []Group {
+	return []Group{GroupTasks, GroupTaskLimits, GroupEventsQueue, GroupEventsTopic, GroupDLQ, GroupRedis,
+		GroupCredentials, GroupCopy, GroupWorker, GroupS3, GroupAWS, GroupLogging}
 }
 
 type setting struct {
@@ -148,83 +199,83 @@ type setting struct {
 }
 
 var settings = []setting{
-	{Var{Name: "FERRY_QUEUE_URL", Flag: "queue-url", Usage: "tasks queue URL"}, "an SQS queue URL",
+	{Var{Name: "FERRY_QUEUE_URL", Flag: "queue-url", Usage: "tasks queue URL", Group: GroupTasks, Arg: "URL"}, "an SQS queue URL",
 		func(c *Config) flag.Value { return stringValue{&c.QueueURL} }},
-	{Var{Name: "FERRY_EVENTS_QUEUE_URL", Flag: "events-queue-url", Usage: "events queue URL (task.completed / task.access_denied / task.failed)"}, "an SQS queue URL",
+	{Var{Name: "FERRY_EVENTS_QUEUE_URL", Flag: "events-queue-url", Usage: "events queue URL (task.completed / task.access_denied / task.failed)", Group: GroupEventsQueue, Arg: "URL"}, "an SQS queue URL",
 		func(c *Config) flag.Value { return stringValue{&c.EventsQueueURL} }},
-	{Var{Name: "FERRY_EVENTS_TOPIC_ARN", Flag: "events-topic-arn", Usage: "SNS topic the terminal events are published to, with the message attributes type and customer_id (instead of or beside the events queue)"}, "an SNS topic ARN",
+	{Var{Name: "FERRY_EVENTS_TOPIC_ARN", Flag: "events-topic-arn", Usage: "SNS topic the terminal events are published to, with the message attributes type and customer_id (instead of or beside the events queue)", Group: GroupEventsTopic, Arg: "ARN"}, "an SNS topic ARN",
 		func(c *Config) flag.Value { return stringValue{&c.EventsTopicARN} }},
-	{Var{Name: "FERRY_DLQ_URL", Flag: "dlq-url", Usage: "dead-letter queue URL of the tasks queue"}, "an SQS queue URL",
+	{Var{Name: "FERRY_DLQ_URL", Flag: "dlq-url", Usage: "dead-letter queue URL of the tasks queue", Group: GroupDLQ, Arg: "URL"}, "an SQS queue URL",
 		func(c *Config) flag.Value { return stringValue{&c.DLQURL} }},
-	{Var{Name: "FERRY_BUCKET", Flag: "bucket", Usage: "internal bucket attachments are copied into"}, "an S3 bucket name",
+	{Var{Name: "FERRY_BUCKET", Flag: "bucket", Usage: "internal bucket attachments are copied into", Group: GroupCopy, Arg: "NAME"}, "an S3 bucket name",
 		func(c *Config) flag.Value { return stringValue{&c.Bucket} }},
-	{Var{Name: "FERRY_KEY_PREFIX", Flag: "key-prefix", Usage: "prefix of every key written to the internal bucket"}, "a key prefix",
+	{Var{Name: "FERRY_KEY_PREFIX", Flag: "key-prefix", Usage: "prefix of every key written to the internal bucket", Group: GroupCopy, Arg: "PREFIX"}, "a key prefix",
 		func(c *Config) flag.Value { return stringValue{&c.KeyPrefix} }},
-	{Var{Name: "FERRY_REDIS_URL", Flag: "redis-url", Usage: "Redis URL (redis://, rediss://, unix://)", Secret: true}, "a redis:// URL",
+	{Var{Name: "FERRY_REDIS_URL", Flag: "redis-url", Usage: "Redis URL (redis://, rediss://, unix://)", Secret: true, Group: GroupRedis, Arg: "URL"}, "a redis:// URL",
 		func(c *Config) flag.Value { return stringValue{&c.RedisURL} }},
-	{Var{Name: "FERRY_REDIS_MODE", Flag: "redis-mode", Default: "single", Usage: "Redis deployment: single (one server) | cluster (Redis Cluster; FERRY_REDIS_URL lists seed nodes: redis://h1:p1?addr=h2:p2)"}, redisModeChoices,
+	{Var{Name: "FERRY_REDIS_MODE", Flag: "redis-mode", Default: "single", Usage: "Redis deployment: single (one server) | cluster (Redis Cluster; FERRY_REDIS_URL lists seed nodes: redis://h1:p1?addr=h2:p2)", Group: GroupRedis, Arg: "MODE"}, redisModeChoices,
 		func(c *Config) flag.Value { return enumValue[redisconn.Mode]{&c.RedisMode, redisconn.Modes()} }},
-	{Var{Name: "FERRY_REDIS_PREFIX", Flag: "redis-prefix", Default: "ferry", Usage: "prefix of every Redis key"}, "a key prefix",
+	{Var{Name: "FERRY_REDIS_PREFIX", Flag: "redis-prefix", Default: "ferry", Usage: "prefix of every Redis key", Group: GroupRedis, Arg: "PREFIX"}, "a key prefix",
 		func(c *Config) flag.Value { return stringValue{&c.RedisPrefix} }},
-	{Var{Name: "FERRY_CACHE_KEY", Flag: "cache-key", Usage: "AES-256 keys sealing cached credentials: base64 of 32 bytes, comma-separated for rotation (the first seals, all open)", Secret: true}, cacheKeyWant,
+	{Var{Name: "FERRY_CACHE_KEY", Flag: "cache-key", Usage: "AES-256 keys sealing cached credentials: base64 of 32 bytes, comma-separated for rotation (the first seals, all open)", Secret: true, Group: GroupCredentials, Arg: "KEYS"}, cacheKeyWant,
 		func(c *Config) flag.Value { return stringValue{&c.CacheKey} }},
-	{Var{Name: "FERRY_ROLE_NAME", Flag: "role-name", Default: credcache.DefaultRoleName, Usage: "name of the role customers create for delegated access"}, "an IAM role name",
+	{Var{Name: "FERRY_ROLE_NAME", Flag: "role-name", Default: credcache.DefaultRoleName, Usage: "name of the role customers create for delegated access", Group: GroupCredentials, Arg: "NAME"}, "an IAM role name",
 		func(c *Config) flag.Value { return stringValue{&c.RoleName} }},
-	{Var{Name: "FERRY_SESSION_DURATION", Flag: "session-duration", Default: "1h", Usage: "lifetime of assumed-role credentials (15m..12h)"}, "a duration like 1h",
+	{Var{Name: "FERRY_SESSION_DURATION", Flag: "session-duration", Default: "1h", Usage: "lifetime of assumed-role credentials (15m..12h)", Group: GroupCredentials, Arg: "DURATION"}, "a duration like 1h",
 		func(c *Config) flag.Value { return durationValue{&c.SessionDuration} }},
-	{Var{Name: "FERRY_REFRESH_WINDOW", Flag: "refresh-window", Default: "5m", Usage: "renew cached credentials this long before they expire (< session duration)"}, "a duration like 5m",
+	{Var{Name: "FERRY_REFRESH_WINDOW", Flag: "refresh-window", Default: "5m", Usage: "renew cached credentials this long before they expire (< session duration)", Group: GroupCredentials, Arg: "DURATION"}, "a duration like 5m",
 		func(c *Config) flag.Value { return durationValue{&c.RefreshWindow} }},
-	{Var{Name: "FERRY_CROSS_ACCOUNT", Flag: "cross-account", Default: string(fetcher.PolicyAllow), Usage: "cross-account reads: " + policyChoices}, policyChoices,
+	{Var{Name: "FERRY_CROSS_ACCOUNT", Flag: "cross-account", Default: string(fetcher.PolicyAllow), Usage: "cross-account reads: " + policyChoices, Group: GroupCopy, Arg: "POLICY"}, policyChoices,
 		func(c *Config) flag.Value { return enumValue[fetcher.Policy]{&c.CrossAccount, fetcher.Policies()} }},
-	{Var{Name: "FERRY_REQUESTER_PAYS", Flag: "requester-pays", Default: string(fetcher.RequesterPaysDelegated), Usage: "send x-amz-request-payer (Requester Pays buckets): " + requesterPaysChoices}, requesterPaysChoices,
+	{Var{Name: "FERRY_REQUESTER_PAYS", Flag: "requester-pays", Default: string(fetcher.RequesterPaysDelegated), Usage: "send x-amz-request-payer (Requester Pays buckets): " + requesterPaysChoices, Group: GroupCopy, Arg: "WHEN"}, requesterPaysChoices,
 		func(c *Config) flag.Value {
 			return enumValue[fetcher.RequesterPays]{&c.RequesterPays, fetcher.RequesterPaysSettings()}
 		}},
-	{Var{Name: "FERRY_CONCURRENCY", Flag: "concurrency", Default: "16", Usage: "tasks one worker runs at once"}, "a positive integer",
+	{Var{Name: "FERRY_CONCURRENCY", Flag: "concurrency", Default: "16", Usage: "tasks one worker runs at once", Group: GroupWorker, Arg: "N"}, "a positive integer",
 		func(c *Config) flag.Value { return intValue{&c.Concurrency} }},
-	{Var{Name: "FERRY_VISIBILITY_TIMEOUT", Flag: "visibility-timeout", Default: "60s", Usage: "SQS visibility timeout a received task starts with (extended by heartbeats)"}, "a duration like 60s",
+	{Var{Name: "FERRY_VISIBILITY_TIMEOUT", Flag: "visibility-timeout", Default: "60s", Usage: "SQS visibility timeout a received task starts with (extended by heartbeats)", Group: GroupWorker, Arg: "DURATION"}, "a duration like 60s",
 		func(c *Config) flag.Value { return durationValue{&c.VisibilityTimeout} }},
-	{Var{Name: "FERRY_MAX_PROCESSING_TIME", Flag: "max-processing-time", Default: "1h", Usage: "upper bound on one task, heartbeats included"}, "a duration like 1h",
+	{Var{Name: "FERRY_MAX_PROCESSING_TIME", Flag: "max-processing-time", Default: "1h", Usage: "upper bound on one task, heartbeats included", Group: GroupWorker, Arg: "DURATION"}, "a duration like 1h",
 		func(c *Config) flag.Value { return durationValue{&c.MaxProcessingTime} }},
-	{Var{Name: "FERRY_SHUTDOWN_TIMEOUT", Flag: "shutdown-timeout", Default: "30s", Usage: "how long SIGTERM waits for running tasks before handing them back"}, "a duration like 30s",
+	{Var{Name: "FERRY_SHUTDOWN_TIMEOUT", Flag: "shutdown-timeout", Default: "30s", Usage: "how long SIGTERM waits for running tasks before handing them back", Group: GroupWorker, Arg: "DURATION"}, "a duration like 30s",
 		func(c *Config) flag.Value { return durationValue{&c.ShutdownTimeout} }},
-	{Var{Name: "FERRY_MAX_OBJECT_BYTES", Flag: "max-object-bytes", Default: "5GiB", Usage: "largest attachment copied (bytes, or with a unit: 64MiB, 5GiB)"}, "a byte size like 5368709120, 64MiB or 5GiB",
+	{Var{Name: "FERRY_MAX_OBJECT_BYTES", Flag: "max-object-bytes", Default: "5GiB", Usage: "largest attachment copied (bytes, or with a unit: 64MiB, 5GiB)", Group: GroupCopy, Arg: "SIZE"}, "a byte size like 5368709120, 64MiB or 5GiB",
 		func(c *Config) flag.Value { return byteSizeValue{&c.MaxObjectBytes} }},
-	{Var{Name: "FERRY_MAX_ATTACHMENTS", Flag: "max-attachments", Default: "100", Usage: "most attachments one task may carry"}, "a positive integer",
+	{Var{Name: "FERRY_MAX_ATTACHMENTS", Flag: "max-attachments", Default: "100", Usage: "most attachments one task may carry", Group: GroupTaskLimits, Arg: "N"}, "a positive integer",
 		func(c *Config) flag.Value { return intValue{&c.MaxAttachments} }},
-	{Var{Name: "FERRY_PART_SIZE", Flag: "part-size", Default: "16MiB", Usage: "multipart upload part size, also the buffer memory per part (>= 5MiB)"}, "a byte size like 16MiB",
+	{Var{Name: "FERRY_PART_SIZE", Flag: "part-size", Default: "16MiB", Usage: "multipart upload part size, also the buffer memory per part (>= 5MiB)", Group: GroupCopy, Arg: "SIZE"}, "a byte size like 16MiB",
 		func(c *Config) flag.Value { return byteSizeValue{&c.PartSize} }},
-	{Var{Name: "FERRY_PART_CONCURRENCY", Flag: "part-concurrency", Default: "4", Usage: "parts of one object uploaded at once"}, "a positive integer",
+	{Var{Name: "FERRY_PART_CONCURRENCY", Flag: "part-concurrency", Default: "4", Usage: "parts of one object uploaded at once", Group: GroupCopy, Arg: "N"}, "a positive integer",
 		func(c *Config) flag.Value { return intValue{&c.PartConcurrency} }},
-	{Var{Name: "FERRY_TASK_PARALLELISM", Flag: "task-parallelism", Default: "4", Usage: "attachments of one task copied at once"}, "a positive integer",
+	{Var{Name: "FERRY_TASK_PARALLELISM", Flag: "task-parallelism", Default: "4", Usage: "attachments of one task copied at once", Group: GroupWorker, Arg: "N"}, "a positive integer",
 		func(c *Config) flag.Value { return intValue{&c.TaskParallelism} }},
-	{Var{Name: "FERRY_CUSTOMER_MAX_INFLIGHT", Flag: "customer-max-inflight", Default: "0", Usage: "most tasks of one customer running at once in a worker (0 = no cap)"}, "a non-negative integer",
+	{Var{Name: "FERRY_CUSTOMER_MAX_INFLIGHT", Flag: "customer-max-inflight", Default: "0", Usage: "most tasks of one customer running at once in a worker (0 = no cap)", Group: GroupWorker, Arg: "N"}, "a non-negative integer",
 		func(c *Config) flag.Value { return intValue{&c.CustomerMaxInflight} }},
-	{Var{Name: "FERRY_CUSTOMER_FLEET_MAX_INFLIGHT", Flag: "customer-fleet-max-inflight", Default: "0", Usage: "most tasks of one customer running at once across all workers, held as leases in Redis (0 = no cap)"}, "a non-negative integer",
+	{Var{Name: "FERRY_CUSTOMER_FLEET_MAX_INFLIGHT", Flag: "customer-fleet-max-inflight", Default: "0", Usage: "most tasks of one customer running at once across all workers, held as leases in Redis (0 = no cap)", Group: GroupWorker, Arg: "N"}, "a non-negative integer",
 		func(c *Config) flag.Value { return intValue{&c.CustomerFleetMaxInflight} }},
-	{Var{Name: "FERRY_CUSTOMER_FLEET_LEASE_TTL", Flag: "customer-fleet-lease-ttl", Default: "30s", Usage: "lifetime of a fleet-wide place, renewed while its task runs: how long a killed worker's places stay taken"}, "a duration like 30s",
+	{Var{Name: "FERRY_CUSTOMER_FLEET_LEASE_TTL", Flag: "customer-fleet-lease-ttl", Default: "30s", Usage: "lifetime of a fleet-wide place, renewed while its task runs: how long a killed worker's places stay taken", Group: GroupWorker, Arg: "DURATION"}, "a duration like 30s",
 		func(c *Config) flag.Value { return durationValue{&c.CustomerFleetLeaseTTL} }},
-	{Var{Name: "FERRY_HTTP_ALLOW_HOSTS", Flag: "http-allow-hosts", Usage: "comma-separated hosts plain https attachments may be fetched from (*.example.com allowed); empty refuses all"}, "a comma-separated list of host names",
+	{Var{Name: "FERRY_HTTP_ALLOW_HOSTS", Flag: "http-allow-hosts", Usage: "comma-separated hosts plain https attachments may be fetched from (*.example.com allowed); empty refuses all", Group: GroupCopy, Arg: "HOSTS"}, "a comma-separated list of host names",
 		func(c *Config) flag.Value { return listValue{&c.HTTPAllowHosts} }},
-	{Var{Name: "FERRY_S3_PATH_STYLE", Flag: "s3-path-style", Default: "auto", Usage: "S3 path-style addressing: auto (when an endpoint URL is set) | true | false"}, "auto | true | false",
+	{Var{Name: "FERRY_S3_PATH_STYLE", Flag: "s3-path-style", Default: "auto", Usage: "S3 path-style addressing: auto (when an endpoint URL is set) | true | false", Group: GroupS3, Arg: "MODE"}, "auto | true | false",
 		func(c *Config) flag.Value {
 			return enumValue[PathStyle]{&c.S3PathStyle, []PathStyle{PathStyleAuto, PathStyleTrue, PathStyleFalse}}
 		}},
-	{Var{Name: "FERRY_METRICS_ADDR", Flag: "metrics-addr", Default: ":9090", Usage: "listen address of /metrics and health endpoints (\"off\" or an empty flag disables)"}, "host:port, or off",
+	{Var{Name: "FERRY_METRICS_ADDR", Flag: "metrics-addr", Default: ":9090", Usage: "listen address of /metrics and health endpoints (\"off\" or an empty flag disables)", Group: GroupWorker, Arg: "ADDR"}, "host:port, or off",
 		func(c *Config) flag.Value { return addrValue{&c.MetricsAddr} }},
-	{Var{Name: "FERRY_PPROF", Flag: "pprof", Default: "false", Usage: "serve /debug/pprof on the metrics address"}, "true or false",
+	{Var{Name: "FERRY_PPROF", Flag: "pprof", Default: "false", Usage: "serve /debug/pprof on the metrics address", Group: GroupWorker}, "true or false",
 		func(c *Config) flag.Value { return boolValue{&c.PProf} }},
-	{Var{Name: "FERRY_LOG_LEVEL", Flag: "log-level", Default: "info", Usage: "debug | info | warn | error"}, "debug | info | warn | error",
+	{Var{Name: "FERRY_LOG_LEVEL", Flag: "log-level", Default: "info", Usage: "debug | info | warn | error", Group: GroupLogging, Arg: "LEVEL"}, "debug | info | warn | error",
 		func(c *Config) flag.Value {
 			return enumValue[string]{&c.LogLevel, []string{"debug", "info", "warn", "error"}}
 		}},
-	{Var{Name: "FERRY_LOG_FORMAT", Flag: "log-format", Default: "json", Usage: "json | console"}, "json | console",
+	{Var{Name: "FERRY_LOG_FORMAT", Flag: "log-format", Default: "json", Usage: "json | console", Group: GroupLogging, Arg: "FORMAT"}, "json | console",
 		func(c *Config) flag.Value { return enumValue[string]{&c.LogFormat, []string{"json", "console"}} }},
-	{Var{Name: "AWS_REGION", Usage: "AWS region (read by the AWS SDK)"}, "an AWS region",
+	{Var{Name: "AWS_REGION", Usage: "AWS region (read by the AWS SDK)", Group: GroupAWS}, "an AWS region",
 		func(c *Config) flag.Value { return stringValue{&c.AWSRegion} }},
-	{Var{Name: "AWS_ENDPOINT_URL", Usage: "custom endpoint for every AWS service (read by the AWS SDK)"}, "an http(s) URL",
+	{Var{Name: "AWS_ENDPOINT_URL", Usage: "custom endpoint for every AWS service (read by the AWS SDK)", Group: GroupAWS}, "an http(s) URL",
 		func(c *Config) flag.Value { return stringValue{&c.AWSEndpointURL} }},
-	{Var{Name: "AWS_ENDPOINT_URL_S3", Usage: "custom S3 endpoint (read by the AWS SDK)"}, "an http(s) URL",
+	{Var{Name: "AWS_ENDPOINT_URL_S3", Usage: "custom S3 endpoint (read by the AWS SDK)", Group: GroupS3}, "an http(s) URL",
 		func(c *Config) flag.Value { return stringValue{&c.AWSEndpointURLS3} }},
 }
 
@@ -249,7 +300,15 @@ func Vars() []Var {
 // Default returns a Config holding every default, as Load does with an
 // empty environment.
 func Default() *Config {
-	c, _ := Load(func(string) string { return "" })
+	c := &Config{parseProblems: map[string]Problem{}, sources: map[string]Source{}}
+	for _, s := range settings {
+		if s.Default != "" {
+			if err := s.value(c).Set(s.Default); err != nil {
+				panic("config: bad default for " + s.Name + ": " + err.Error())
+			}
+		}
+		c.sources[s.Name] = SourceDefault
+	}
 	return c
 }
 
@@ -261,43 +320,62 @@ func Default() *Config {
 // set the setting), so a command may ignore this error and call Validate
 // once after its flags are parsed.
 func Load(getenv func(string) string) (*Config, error) {
-	c := &Config{parseProblems: map[string]Problem{}, sources: map[string]Source{}}
-	for _, s := range settings {
-		v := s.value(c)
-		if s.Default != "" {
-			if err := v.Set(s.Default); err != nil {
-				panic("config: bad default for " + s.Name + ": " + err.Error())
-			}
+	c := Default()
+	return c, c.LoadEnv(getenv, Groups()...)
+}
+
+// LoadEnv reads the variables of groups from getenv into c, except those a
+// flag already set (a flag wins over the environment); every other setting
+// keeps its value and no variable outside groups is looked at. Values that do
+// not parse keep their previous value and are reported, all at once, in the
+// returned *ValidationError (and again by Validate).
+func (c *Config) LoadEnv(getenv func(string) string, groups ...Group) error {
+	for i := range settings {
+		s := &settings[i]
+		if !inGroups(s.Group, groups) || c.sources[s.Name] == SourceFlag {
+			continue
 		}
-		c.sources[s.Name] = SourceDefault
 		raw := getenv(s.Name)
 		if strings.TrimSpace(raw) == "" {
 			continue
 		}
-		if err := v.Set(raw); err != nil {
+		if err := s.value(c).Set(raw); err != nil {
 			c.parseProblems[s.Name] = Problem{Var: s.Name, Value: displayValue(s.Var, raw), Want: s.want, Source: SourceEnv}
 			continue
 		}
+		delete(c.parseProblems, s.Name)
 		c.sources[s.Name] = SourceEnv
 	}
 	if len(c.parseProblems) > 0 {
-		return c, &ValidationError{Problems: c.sortedParseProblems()}
+		return &ValidationError{Problems: c.sortedParseProblems()}
 	}
-	return c, nil
+	return nil
 }
 
-// RegisterFlags adds one flag per FERRY_* variable to fs ("-queue-url" for
-// FERRY_QUEUE_URL, …); a flag given on the command line overrides the
-// environment. Call it after Load and parse fs before Validate. Cobra commands
-// can take these flags with cmd.Flags().AddGoFlagSet(fs).
-func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+func inGroups(g Group, groups []Group) bool {
+	for _, h := range groups {
+		if g == h {
+			return true
+		}
+	}
+	return false
+}
+
+// RegisterFlags adds one flag per FERRY_* variable of groups to fs
+// ("--queue-url URL" for FERRY_QUEUE_URL, …); a flag given on the command line
+// overrides the environment. Register before parsing, parse before LoadEnv
+// and Validate. A variable outside groups gets no flag, so a command's help
+// shows exactly the settings it reads.
+func (c *Config) RegisterFlags(fs *pflag.FlagSet, groups ...Group) {
 	for i := range settings {
 		s := &settings[i]
-		if s.Flag == "" {
+		if s.Flag == "" || !inGroups(s.Group, groups) {
 			continue
 		}
-		usage := s.Usage + " (env " + s.Name + ")"
-		fs.Var(&flagValue{c: c, s: s}, s.Flag, usage)
+		f := fs.VarPF(&flagValue{c: c, s: s}, s.Flag, "", s.Usage+" (env "+s.Name+")")
+		if s.Arg == "" {
+			f.NoOptDefVal = "true"
+		}
 	}
 }
 
@@ -325,6 +403,14 @@ func (f *flagValue) String() string {
 		return displayValue(f.s.Var, f.s.value(f.c).String())
 	}
 	return f.s.value(f.c).String()
+}
+
+// Type is the flag's placeholder in help (--bucket NAME).
+func (f *flagValue) Type() string {
+	if f.s.Arg == "" {
+		return "bool"
+	}
+	return f.s.Arg
 }
 
 func (f *flagValue) IsBoolFlag() bool {

@@ -3,14 +3,16 @@ package config
 import (
 	"encoding/base64"
 	"errors"
-	"flag"
 	"io"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/ferryworks/ferry/fetcher"
 	"github.com/ferryworks/ferry/internal/redisconn"
@@ -435,13 +437,13 @@ func TestFlagsOverrideEnv(t *testing.T) {
 	if err == nil {
 		t.Fatal("Load should report FERRY_CONCURRENCY")
 	}
-	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	c.RegisterFlags(fs)
+	c.RegisterFlags(fs, Groups()...)
 	if fs.Lookup("queue-url") == nil || fs.Lookup("aws-region") != nil {
 		t.Fatal("flags: want one per FERRY_* variable and none for AWS_* records")
 	}
-	if err := fs.Parse([]string{"-concurrency=8", "-bucket", "flag-bucket", "-pprof", "-metrics-addr="}); err != nil {
+	if err := fs.Parse([]string{"--concurrency=8", "--bucket", "flag-bucket", "--pprof", "--metrics-addr="}); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Validate(WorkerNeeds...); err != nil {
@@ -459,16 +461,16 @@ func TestFlagsOverrideEnv(t *testing.T) {
 	}
 
 	bad := []struct{ args []string }{
-		{[]string{"-concurrency=x"}},
-		{[]string{"-cross-account=maybe"}},
-		{[]string{"-part-size=big"}},
-		{[]string{"-session-duration=forever"}},
+		{[]string{"--concurrency=x"}},
+		{[]string{"--cross-account=maybe"}},
+		{[]string{"--part-size=big"}},
+		{[]string{"--session-duration=forever"}},
 	}
 	for _, b := range bad {
-		fs := flag.NewFlagSet("test", flag.ContinueOnError)
+		fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
 		fs.SetOutput(io.Discard)
 		c, _ := Load(envFunc(nil))
-		c.RegisterFlags(fs)
+		c.RegisterFlags(fs, Groups()...)
 		if err := fs.Parse(b.args); err == nil {
 			t.Errorf("%v: want a parse error", b.args)
 		}
@@ -478,10 +480,10 @@ func TestFlagsOverrideEnv(t *testing.T) {
 func TestFlagUsageMasksSecretDefault(t *testing.T) {
 	t.Parallel()
 	c, _ := Load(envFunc(goodEnv()))
-	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
 	var out strings.Builder
 	fs.SetOutput(&out)
-	c.RegisterFlags(fs)
+	c.RegisterFlags(fs, Groups()...)
 	fs.PrintDefaults()
 	if strings.Contains(out.String(), goodEnv()["FERRY_CACHE_KEY"]) {
 		t.Errorf("usage text shows the cache key:\n%s", out.String())
@@ -621,6 +623,109 @@ func TestRedisClusterURLs(t *testing.T) {
 		}
 		if err := c.Validate(WorkerNeeds...); err != nil {
 			t.Errorf("cluster URL %s refused: %v", u, err)
+		}
+	}
+}
+
+// A command reads only its groups: a bad value elsewhere neither parses nor
+// fails it, its flags are exactly its groups' settings, and a flag still wins
+// over the environment.
+func TestLoadEnvReadsOnlyItsGroups(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"FERRY_QUEUE_URL":   "http://127.0.0.1:4566/000000000000/ferry-tasks",
+		"FERRY_CONCURRENCY": "abc",
+		"FERRY_LOG_LEVEL":   "debug",
+	}
+	c := Default()
+	fs := pflag.NewFlagSet("enqueue", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	c.RegisterFlags(fs, GroupTasks, GroupLogging)
+	if fs.Lookup("queue-url") == nil || fs.Lookup("log-level") == nil || fs.Lookup("concurrency") != nil || fs.Lookup("bucket") != nil {
+		t.Fatal("flags: want exactly the groups' settings")
+	}
+	if err := fs.Parse([]string{"--log-level", "warn"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.LoadEnv(envFunc(env), GroupTasks, GroupLogging); err != nil {
+		t.Fatalf("a setting outside the groups was parsed: %v", err)
+	}
+	if err := c.Validate(NeedQueue); err != nil {
+		t.Fatal(err)
+	}
+	if c.QueueURL != env["FERRY_QUEUE_URL"] || c.Concurrency != 16 || c.LogLevel != "warn" {
+		t.Errorf("queue %q concurrency %d log level %q; want the env's queue, the default concurrency, the flag's level", c.QueueURL, c.Concurrency, c.LogLevel)
+	}
+
+	w := Default()
+	err := w.LoadEnv(envFunc(env), Groups()...)
+	var ve *ValidationError
+	if !errors.As(err, &ve) || len(ve.Problems) != 1 || ve.Problems[0].Var != "FERRY_CONCURRENCY" || !strings.Contains(ve.Problems[0].Want, "integer") {
+		t.Fatalf("a reader of every group: %v, want FERRY_CONCURRENCY named with what to set", err)
+	}
+	if err := w.Validate(WorkerNeeds...); err == nil || !strings.Contains(err.Error(), "FERRY_CONCURRENCY") {
+		t.Errorf("Validate forgets the parse problem: %v", err)
+	}
+}
+
+// Every setting belongs to a group, and every flag says what it takes.
+func TestEverySettingHasAGroupAndAPlaceholder(t *testing.T) {
+	t.Parallel()
+	fs := pflag.NewFlagSet("all", pflag.ContinueOnError)
+	Default().RegisterFlags(fs, Groups()...)
+	for _, v := range Vars() {
+		if !slices.Contains(Groups(), v.Group) {
+			t.Errorf("%s: group %q is not one of Groups()", v.Name, v.Group)
+		}
+		if v.Flag == "" {
+			continue
+		}
+		f := fs.Lookup(v.Flag)
+		if f == nil {
+			t.Errorf("%s: no flag --%s", v.Name, v.Flag)
+			continue
+		}
+		name, _ := pflag.UnquoteUsage(f)
+		if v.Arg != "" && name != v.Arg {
+			t.Errorf("--%s shows %q, want %q", v.Flag, name, v.Arg)
+		}
+	}
+	usage := fs.FlagUsages()
+	for _, want := range []string{"--queue-url URL", "--part-size SIZE", "--bucket NAME", "--session-duration DURATION"} {
+		if !strings.Contains(usage, want) {
+			t.Errorf("help lacks %q:\n%s", want, usage)
+		}
+	}
+	if regexp.MustCompile(`--[a-z0-9-]+ (flag|string|int|bool|value|duration)\b`).MatchString(usage) {
+		t.Errorf("help shows a type for a placeholder:\n%s", usage)
+	}
+}
+
+// `ferry options` lists every setting with its flag, default, meaning and
+// readers.
+func TestWriteOptions(t *testing.T) {
+	t.Parallel()
+	opts := Options(map[Group][]string{GroupTasks: {"work", "enqueue"}})
+	if len(opts) != len(Vars()) {
+		t.Fatalf("%d options for %d settings", len(opts), len(Vars()))
+	}
+	var b strings.Builder
+	if err := WriteOptions(&b, opts); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"FERRY_QUEUE_URL, --queue-url URL\n    tasks queue URL\n    read by: work, enqueue\n",
+		"FERRY_PART_SIZE, --part-size SIZE\n", "    default: 16MiB\n",
+		"FERRY_PPROF, --pprof\n",
+		"AWS_REGION\n    AWS region (read by the AWS SDK)\n    no flag",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("options lack %q:\n%s", want, b.String())
+		}
+	}
+	for _, v := range Vars() {
+		if !strings.Contains(b.String(), v.Name) {
+			t.Errorf("options lack %s", v.Name)
 		}
 	}
 }

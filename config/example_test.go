@@ -2,8 +2,9 @@ package config_test
 
 import (
 	"errors"
-	"flag"
 	"fmt"
+
+	"github.com/spf13/pflag"
 
 	"github.com/ferryworks/ferry/config"
 )
@@ -18,9 +19,9 @@ func ExampleConfig_Validate() {
 	}
 	cfg, _ := config.Load(func(k string) string { return env[k] }) // Validate repeats Load's problems
 
-	fs := flag.NewFlagSet("enqueue", flag.ContinueOnError)
-	cfg.RegisterFlags(fs)
-	_ = fs.Parse([]string{"-bucket", "ferry-internal"})
+	fs := pflag.NewFlagSet("enqueue", pflag.ContinueOnError)
+	cfg.RegisterFlags(fs, config.Groups()...)
+	_ = fs.Parse([]string{"--bucket", "ferry-internal"})
 
 	err := cfg.Validate(config.NeedQueue, config.NeedRedis, config.NeedCacheKey)
 	fmt.Println(err)

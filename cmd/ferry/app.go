@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,13 +34,13 @@ import (
 // app holds what every subcommand shares: the configuration (environment,
 // overridden by flags) and lazily built clients.
 type app struct {
-	cfg     *config.Config
-	loadErr error
-	flags   *flag.FlagSet
-	stdout  io.Writer
-	stderr  io.Writer
-	reg     *prometheus.Registry
-	log     zerolog.Logger
+	cfg *config.Config
+	// reads are the setting groups each command declared with settings.
+	reads  map[*cobra.Command][]config.Group
+	stdout io.Writer
+	stderr io.Writer
+	reg    *prometheus.Registry
+	log    zerolog.Logger
 
 	aws   *aws.Config
 	redis redis.UniversalClient
@@ -52,23 +52,29 @@ type app struct {
 }
 
 func newApp() *app {
-	cfg, err := config.Load(os.Getenv)
-	a := &app{cfg: cfg, loadErr: err, flags: flag.NewFlagSet("ferry", flag.ContinueOnError),
+	return &app{cfg: config.Default(), reads: map[*cobra.Command][]config.Group{},
 		stdout: os.Stdout, stderr: os.Stderr, reg: prometheus.NewRegistry()}
-	cfg.RegisterFlags(a.flags)
-	return a
 }
 
-// registerFlags puts one persistent flag per FERRY_* setting on root, so any
-// subcommand accepts e.g. --queue-url to override FERRY_QUEUE_URL.
-func (a *app) registerFlags(root *cobra.Command) {
-	root.PersistentFlags().AddGoFlagSet(a.flags)
+// settings declares the setting groups cmd reads (logging always): their
+// FERRY_* settings become cmd's flags, and only their variables are read
+// from the environment when cmd runs, so its help lists what it reads and a
+// bad value of a setting it does not read cannot stop it.
+func (a *app) settings(cmd *cobra.Command, groups ...config.Group) *cobra.Command {
+	if !slices.Contains(groups, config.GroupLogging) {
+		groups = append(groups, config.GroupLogging)
+	}
+	a.cfg.RegisterFlags(cmd.Flags(), groups...)
+	a.reads[cmd] = groups
+	return cmd
 }
 
-// loadConfig runs after flags are parsed: it builds the logger. Each command
-// validates what it needs with need(), so `ferry enqueue` does not ask for a
-// bucket.
+// loadConfig runs after flags are parsed: it reads the environment for the
+// running command's settings (a flag given wins) and builds the logger. Each
+// command validates what it needs with need(), which also reports values
+// that did not parse, so `ferry enqueue` does not ask for a bucket.
 func (a *app) loadConfig(cmd *cobra.Command) error {
+	_ = a.cfg.LoadEnv(os.Getenv, a.reads[cmd]...) // need() reports the problems with the rest
 	a.stdout, a.stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
 	a.log = newLogger(a.stderr, a.cfg.LogLevel, a.cfg.LogFormat)
 	redis.SetLogger(redisLogger{a.log})
@@ -310,12 +316,4 @@ func typeUsageErrors(root *cobra.Command) {
 		}
 	}
 	wrap(root)
-}
-
-// outputFormat validates -o.
-func outputFormat(s string) error {
-	if s != "text" && s != "json" {
-		return usagef("-o %q: want text or json", s)
-	}
-	return nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ferryworks/ferry/config"
 	"github.com/ferryworks/ferry/fetcher"
+	"github.com/ferryworks/ferry/internal/output"
 )
 
 const checkAccessUsage = `Check whether ferry can read attachments for a customer, without copying.
@@ -21,7 +22,8 @@ error code and a hint the customer can act on.
 Exit status: 0 when every URI is readable, 1 when any is not.`
 
 func newCheckAccessCommand(a *app) *cobra.Command {
-	var customer, output string
+	var customer string
+	format := output.NewFlag()
 	cmd := &cobra.Command{
 		Use:   "check-access --customer C URI...",
 		Short: "Check that ferry can read attachments (copies nothing)",
@@ -33,18 +35,15 @@ func newCheckAccessCommand(a *app) *cobra.Command {
 			if len(args) == 0 {
 				return usagef("check-access needs at least one URI (s3://bucket/key or https://…)")
 			}
-			if err := outputFormat(output); err != nil {
-				return err
-			}
-			return a.checkAccess(cmd.Context(), customer, args, output)
+			return a.checkAccess(cmd.Context(), customer, args, format.Format)
 		},
 	}
-	cmd.Flags().StringVar(&customer, "customer", "", "customer id")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
-	return cmd
+	cmd.Flags().StringVar(&customer, "customer", "", "the `ID` of the customer whose integration and policy apply")
+	format.Register(cmd.Flags())
+	return a.settings(cmd, config.GroupRedis, config.GroupCredentials, config.GroupCopy, config.GroupS3, config.GroupAWS)
 }
 
-func (a *app) checkAccess(ctx context.Context, customer string, uris []string, output string) error {
+func (a *app) checkAccess(ctx context.Context, customer string, uris []string, format output.Format) error {
 	if err := a.need(config.NeedRedis, config.NeedCacheKey); err != nil {
 		return err
 	}
@@ -71,12 +70,13 @@ func (a *app) checkAccess(ctx context.Context, customer string, uris []string, o
 		rep := copier.Check(ctx, customer, u)
 		allOK = allOK && rep.OK
 		reports = append(reports, rep)
-		if output == "text" {
+		if format == output.Text {
+			// People see each answer as soon as it is known.
 			printCheck(a.stdout, rep)
 		}
 	}
-	if output == "json" {
-		if err := writeJSON(a.stdout, reports); err != nil {
+	if format != output.Text {
+		if err := output.New(a.stdout, format).Document(reports, nil); err != nil {
 			return err
 		}
 	}

@@ -404,6 +404,15 @@ func TestEnqueueSources(t *testing.T) {
 			t.Errorf("ferry %v: exit %d with no error", bad, r.code)
 		}
 	}
+
+	// A setting enqueue does not read cannot stop it; -o yaml streams one
+	// "---" document per task.
+	two := `{"task_id":"y-1","customer_id":"acme","attachments":[{"uri":"s3://acme-data/img/1.jpg"}]}
+{"task_id":"y-2","customer_id":"acme","attachments":[{"uri":"s3://acme-data/img/1.jpg"}]}`
+	y := runCLI(t, cliEnv(w, "FERRY_CONCURRENCY=abc"), two, "enqueue", "-o", "yaml")
+	if y.code != 0 || strings.Count(y.stdout, "---\n") != 2 || !strings.Contains(y.stdout, "task_id: y-2\n") || !strings.Contains(y.stdout, "status: enqueued\n") {
+		t.Errorf("enqueue -o yaml with FERRY_CONCURRENCY=abc: exit %d:\n%s\n%s", y.code, y.stdout, y.stderr)
+	}
 }
 
 // A host that sets AWS_CA_BUNDLE (common in corporate images and CI) must

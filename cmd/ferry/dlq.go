@@ -2,15 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ferryworks/ferry/config"
 	"github.com/ferryworks/ferry/deadletter"
+	"github.com/ferryworks/ferry/internal/output"
 	"github.com/ferryworks/ferry/queue"
 	"github.com/ferryworks/ferry/taskstate"
 )
@@ -50,9 +51,9 @@ type dlqSelection struct {
 }
 
 func (s *dlqSelection) register(c *cobra.Command) {
-	c.Flags().StringVar(&s.filter, "filter", "", "only messages matching "+deadletter.FilterSyntax)
-	c.Flags().IntVar(&s.limit, "limit", 0, "at most this many messages (0: all)")
-	c.Flags().IntVar(&s.scan, "scan", dlqScanDefault, "read at most this many messages from the DLQ")
+	c.Flags().StringVar(&s.filter, "filter", "", "only messages matching `FILTER`: "+deadletter.FilterSyntax)
+	c.Flags().IntVar(&s.limit, "limit", 0, "at most `N` messages (0: all)")
+	c.Flags().IntVar(&s.scan, "scan", dlqScanDefault, "read at most `N` messages from the DLQ")
 }
 
 func (s *dlqSelection) parseFilter() (deadletter.Filter, error) {
@@ -63,8 +64,10 @@ func (s *dlqSelection) parseFilter() (deadletter.Filter, error) {
 	return f, nil
 }
 
-func addOutput(c *cobra.Command, output *string) {
-	c.Flags().StringVarP(output, "output", "o", "text", "output format: text (a table) or json (one object per line)")
+func addOutput(c *cobra.Command) *output.Flag {
+	f := output.NewFlag()
+	f.Register(c.Flags())
+	return f
 }
 
 // inspector opens the DLQ for reading, with task state from Redis when it
@@ -105,7 +108,7 @@ func (a *app) stateNote(in *deadletter.Inspector) {
 // dlqListCommand is `ferry dlq ls`.
 type dlqListCommand struct {
 	app    *app
-	output string
+	format *output.Flag
 	sel    dlqSelection
 }
 
@@ -114,16 +117,13 @@ func (c *dlqListCommand) command() *cobra.Command {
 		Use: "ls", Short: "List dead letters with their last error", Long: dlqUsage, Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return c.Run(cmd.Context()) },
 	}
-	addOutput(cmd, &c.output)
+	c.format = addOutput(cmd)
 	c.sel.register(cmd)
-	return cmd
+	return c.app.settings(cmd, config.GroupDLQ, config.GroupRedis, config.GroupAWS)
 }
 
 func (c *dlqListCommand) Run(ctx context.Context) error {
 	a := c.app
-	if err := outputFormat(c.output); err != nil {
-		return err
-	}
 	filter, err := c.sel.parseFilter()
 	if err != nil {
 		return err
@@ -133,13 +133,14 @@ func (c *dlqListCommand) Run(ctx context.Context) error {
 		return err
 	}
 	rows, read, lerr := in.List(ctx, a.cfg.DLQURL, deadletter.ListOptions{Filter: filter, Limit: c.sel.limit, Scan: c.sel.scan})
-	if c.output == "json" {
-		for _, r := range rows {
-			_ = json.NewEncoder(a.stdout).Encode(r.Brief()) // show has attributes and body; ls stays one short line per message
-		}
-	} else {
+	if c.format.Format == output.Text {
 		_ = deadletter.WriteTable(a.stdout, rows)
 		fmt.Fprintf(a.stderr, "%d of %d dead letters shown\n", len(rows), read)
+	} else {
+		out := output.New(a.stdout, c.format.Format)
+		for _, r := range rows {
+			_ = out.Item(r.Brief(), nil) // show has attributes and body; ls stays one short line per message
+		}
 	}
 	a.stateNote(in)
 	if lerr != nil {
@@ -151,7 +152,7 @@ func (c *dlqListCommand) Run(ctx context.Context) error {
 // dlqShowCommand is `ferry dlq show ID`.
 type dlqShowCommand struct {
 	app    *app
-	output string
+	format *output.Flag
 	scan   int
 }
 
@@ -160,16 +161,13 @@ func (c *dlqShowCommand) command() *cobra.Command {
 		Use: "show ID", Short: "Show one dead letter: body, attributes, last error and hint", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return c.Run(cmd.Context(), args[0]) },
 	}
-	addOutput(cmd, &c.output)
-	cmd.Flags().IntVar(&c.scan, "scan", dlqScanDefault, "read at most this many messages looking for ID")
-	return cmd
+	c.format = addOutput(cmd)
+	cmd.Flags().IntVar(&c.scan, "scan", dlqScanDefault, "read at most `N` messages looking for ID")
+	return c.app.settings(cmd, config.GroupDLQ, config.GroupRedis, config.GroupAWS)
 }
 
 func (c *dlqShowCommand) Run(ctx context.Context, id string) error {
 	a := c.app
-	if err := outputFormat(c.output); err != nil {
-		return err
-	}
 	in, err := a.inspector(ctx)
 	if err != nil {
 		return err
@@ -181,10 +179,12 @@ func (c *dlqShowCommand) Run(ctx context.Context, id string) error {
 		}
 		return fmt.Errorf("message %s is not in %s (%d dead letters read)", id, deadletter.QueueLabel(a.cfg.DLQURL), read)
 	}
-	if c.output == "json" {
-		return json.NewEncoder(a.stdout).Encode(r)
+	if err := output.New(a.stdout, c.format.Format).Document(r, func(w io.Writer) error {
+		deadletter.WriteDetail(w, r, in.State != nil)
+		return nil
+	}); err != nil {
+		return err
 	}
-	deadletter.WriteDetail(a.stdout, r, in.State != nil)
 	a.stateNote(in)
 	return nil
 }
@@ -207,7 +207,7 @@ Exit status 1 when any message failed to move (the summary says why).`
 // dlqReplayCommand is `ferry dlq replay`.
 type dlqReplayCommand struct {
 	app    *app
-	output string
+	format *output.Flag
 	sel    dlqSelection
 	to     string
 	rate   string
@@ -219,19 +219,16 @@ func (c *dlqReplayCommand) command() *cobra.Command {
 		Use: "replay", Short: "Move dead letters back to the tasks queue", Long: dlqReplayUsage, Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return c.Run(cmd.Context()) },
 	}
-	addOutput(cmd, &c.output)
+	c.format = addOutput(cmd)
 	c.sel.register(cmd)
-	cmd.Flags().StringVar(&c.to, "to", "", "queue URL to replay into (default FERRY_QUEUE_URL)")
-	cmd.Flags().StringVar(&c.rate, "rate", "", "at most this many messages per second, e.g. 50/s or 600/m (default unlimited)")
+	cmd.Flags().StringVar(&c.to, "to", "", "queue `URL` to replay into (default FERRY_QUEUE_URL)")
+	cmd.Flags().StringVar(&c.rate, "rate", "", "at most `RATE` messages, e.g. 50/s or 600/m (default unlimited)")
 	cmd.Flags().BoolVar(&c.dryRun, "dry-run", false, "list what would move; move nothing")
-	return cmd
+	return c.app.settings(cmd, config.GroupDLQ, config.GroupTasks, config.GroupRedis, config.GroupAWS)
 }
 
 func (c *dlqReplayCommand) Run(ctx context.Context) error {
 	a := c.app
-	if err := outputFormat(c.output); err != nil {
-		return err
-	}
 	filter, err := c.sel.parseFilter()
 	if err != nil {
 		return err
@@ -265,11 +262,10 @@ func (c *dlqReplayCommand) Run(ctx context.Context) error {
 	if errors.Is(rerr, deadletter.ErrReplayIntoDLQ) {
 		return usagef("--to is the DLQ itself")
 	}
-	if c.output == "json" {
-		_ = json.NewEncoder(a.stdout).Encode(sum)
-	} else {
-		deadletter.WriteSummary(a.stdout, sum)
-	}
+	_ = output.New(a.stdout, c.format.Format).Document(sum, func(w io.Writer) error {
+		deadletter.WriteSummary(w, sum)
+		return nil
+	})
 	a.stateNote(in)
 	if rerr != nil {
 		return rerr
@@ -283,7 +279,7 @@ func (c *dlqReplayCommand) Run(ctx context.Context) error {
 // dlqPurgeCommand is `ferry dlq purge`.
 type dlqPurgeCommand struct {
 	app    *app
-	output string
+	format *output.Flag
 	yes    bool
 }
 
@@ -292,16 +288,13 @@ func (c *dlqPurgeCommand) command() *cobra.Command {
 		Use: "purge", Short: "Delete every message in the dead-letter queue (needs --yes)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return c.Run(cmd.Context()) },
 	}
-	addOutput(cmd, &c.output)
+	c.format = addOutput(cmd)
 	cmd.Flags().BoolVar(&c.yes, "yes", false, "really delete; without it purge only says how many it would remove")
-	return cmd
+	return c.app.settings(cmd, config.GroupDLQ, config.GroupAWS)
 }
 
 func (c *dlqPurgeCommand) Run(ctx context.Context) error {
 	a := c.app
-	if err := outputFormat(c.output); err != nil {
-		return err
-	}
 	if err := a.need(config.NeedDLQ); err != nil {
 		return err
 	}
@@ -321,9 +314,8 @@ func (c *dlqPurgeCommand) Run(ctx context.Context) error {
 	if err := deadletter.Purge(ctx, api, a.cfg.DLQURL); err != nil {
 		return err
 	}
-	if c.output == "json" {
-		return json.NewEncoder(a.stdout).Encode(map[string]any{"queue": a.cfg.DLQURL, "purged": n})
-	}
-	fmt.Fprintf(a.stdout, "purged about %d messages from %s (SQS may take up to 60 s to finish)\n", n, name)
-	return nil
+	return output.New(a.stdout, c.format.Format).Document(map[string]any{"queue": a.cfg.DLQURL, "purged": n}, func(w io.Writer) error {
+		_, err := fmt.Fprintf(w, "purged about %d messages from %s (SQS may take up to 60 s to finish)\n", n, name)
+		return err
+	})
 }

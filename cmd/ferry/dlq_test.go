@@ -133,6 +133,21 @@ func jsonLines[T any](t *testing.T, s string) []T {
 	return out
 }
 
+// jsonDocument decodes a command's single answer: one JSON document, and
+// nothing after it.
+func jsonDocument[T any](t *testing.T, s string) T {
+	t.Helper()
+	var v T
+	dec := json.NewDecoder(strings.NewReader(s))
+	if err := dec.Decode(&v); err != nil {
+		t.Fatalf("not a JSON document: %v: %s", err, s)
+	}
+	if dec.More() {
+		t.Fatalf("more than one JSON document: %s", s)
+	}
+	return v
+}
+
 type depth struct{ visible, inflight, delayed int }
 
 // total is every message the queue holds. DLQ checks use it rather than
@@ -303,7 +318,7 @@ func TestDLQListShowDoNotConsume(t *testing.T) {
 		}
 	}
 	show = ferry(t, env, "dlq", "show", f.ids["t-a3"], "-o", "json").want(t, 0).stdout
-	if r := jsonLines[deadletter.Row](t, show); len(r) != 1 || r[0].Terminal == nil || r[0].Terminal.EventID != "t-a3/completed" {
+	if r := jsonDocument[deadletter.Row](t, show); r.Terminal == nil || r.Terminal.EventID != "t-a3/completed" {
 		t.Errorf("show t-a3 -o json: %s", show)
 	}
 	ferry(t, env, "dlq", "show", "no-such-id").want(t, 1)
@@ -354,11 +369,7 @@ func TestDLQReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := ferry(t, env, "dlq", "replay", "--filter", "customer=acme", "-o", "json").want(t, 1)
-	sums := jsonLines[deadletter.Summary](t, r.stdout)
-	if len(sums) != 1 {
-		t.Fatalf("replay -o json: %q", r.stdout)
-	}
-	s := sums[0]
+	s := jsonDocument[deadletter.Summary](t, r.stdout)
 	if len(s.Moved) != 2 || len(s.Failed) != 1 || s.Skipped != 3 || s.Scanned != 6 {
 		t.Fatalf("replay with a failing send: moved %d failed %d skipped %d scanned %d, want 2 1 3 6: %+v", len(s.Moved), len(s.Failed), s.Skipped, s.Scanned, s)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/ferryworks/ferry/config"
+	"github.com/ferryworks/ferry/internal/output"
 	"github.com/ferryworks/ferry/queue"
 	"github.com/ferryworks/ferry/worker"
 )
@@ -31,13 +31,14 @@ enqueued.`
 
 // enqueueCommand is `ferry enqueue`.
 type enqueueCommand struct {
-	app                                      *app
-	file, customer, task, submission, output string
-	uris                                     []string
+	app                              *app
+	file, customer, task, submission string
+	uris                             []string
+	format                           *output.Flag
 }
 
 func newEnqueueCommand(a *app) *cobra.Command {
-	c := &enqueueCommand{app: a}
+	c := &enqueueCommand{app: a, format: output.NewFlag()}
 	cmd := &cobra.Command{
 		Use:   "enqueue",
 		Short: "Enqueue task submissions",
@@ -48,20 +49,17 @@ func newEnqueueCommand(a *app) *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&c.file, "file", "", "JSON file: one task, an array of tasks, or JSON lines (- for stdin)")
-	fl.StringVar(&c.customer, "customer", "", "customer id (with --task and --uri)")
-	fl.StringVar(&c.task, "task", "", "task id (with --customer and --uri)")
-	fl.StringVar(&c.submission, "submission", "", "submission id, to resubmit a task that already has a terminal event")
-	fl.StringArrayVar(&c.uris, "uri", nil, "attachment URI (repeatable)")
-	fl.StringVarP(&c.output, "output", "o", "text", "output format: text or json")
-	return cmd
+	fl.StringVar(&c.file, "file", "", "JSON `FILE`: one task, an array of tasks, or JSON lines (- for stdin)")
+	fl.StringVar(&c.customer, "customer", "", "customer `ID` (with --task and --uri)")
+	fl.StringVar(&c.task, "task", "", "task `ID` (with --customer and --uri)")
+	fl.StringVar(&c.submission, "submission", "", "submission `ID`, to resubmit a task that already has a terminal event")
+	fl.StringArrayVar(&c.uris, "uri", nil, "attachment `URI` (repeatable)")
+	c.format.Register(fl)
+	return a.settings(cmd, config.GroupTasks, config.GroupTaskLimits, config.GroupAWS)
 }
 
 func (c *enqueueCommand) Run(ctx context.Context, stdin io.Reader) error {
 	a := c.app
-	if err := outputFormat(c.output); err != nil {
-		return err
-	}
 	tasks, err := c.tasks(stdin)
 	if err != nil {
 		return err
@@ -84,24 +82,23 @@ func (c *enqueueCommand) Run(ctx context.Context, stdin io.Reader) error {
 	p := queue.NewProducer(a.sqsClient(awsCfg), a.cfg.QueueURL, queue.Limits{MaxAttachments: a.cfg.MaxAttachments})
 	results := p.Send(ctx, tasks)
 	failed := 0
-	enc := json.NewEncoder(a.stdout)
+	out := output.New(a.stdout, c.format.Format)
 	for _, r := range results {
 		if r.Err != nil {
 			failed++
 		}
-		if c.output == "json" {
-			line := map[string]string{"task_id": r.TaskID, "status": "enqueued", "message_id": r.MessageID}
-			if r.Err != nil {
-				line = map[string]string{"task_id": r.TaskID, "status": "error", "error": r.Err.Error()}
-			}
-			_ = enc.Encode(line)
-			continue
-		}
+		line := map[string]string{"task_id": r.TaskID, "status": "enqueued", "message_id": r.MessageID}
 		if r.Err != nil {
-			fmt.Fprintf(a.stdout, "%-24s error     %v\n", r.TaskID, r.Err)
-		} else {
-			fmt.Fprintf(a.stdout, "%-24s enqueued  %s\n", r.TaskID, r.MessageID)
+			line = map[string]string{"task_id": r.TaskID, "status": "error", "error": r.Err.Error()}
 		}
+		_ = out.Item(line, func(w io.Writer) error {
+			if r.Err != nil {
+				_, err := fmt.Fprintf(w, "%-24s error     %v\n", r.TaskID, r.Err)
+				return err
+			}
+			_, err := fmt.Fprintf(w, "%-24s enqueued  %s\n", r.TaskID, r.MessageID)
+			return err
+		})
 	}
 	if failed > 0 {
 		fmt.Fprintf(a.stderr, "ferry: %d of %d tasks not enqueued (see the lines above)\n", failed, len(results))

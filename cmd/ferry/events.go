@@ -2,14 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ferryworks/ferry/config"
+	"github.com/ferryworks/ferry/internal/output"
 	"github.com/ferryworks/ferry/queue"
 )
 
@@ -22,7 +23,7 @@ deleted.`
 
 type tailFlags struct {
 	ack      bool
-	output   string
+	format   *output.Flag
 	customer string
 	max      int
 	idle     time.Duration
@@ -30,7 +31,7 @@ type tailFlags struct {
 
 func newEventsCommand(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "events", Short: "Read the events queue"}
-	var f tailFlags
+	f := tailFlags{format: output.NewFlag()}
 	tail := &cobra.Command{
 		Use:   "tail",
 		Short: "Print events as they arrive",
@@ -42,18 +43,15 @@ func newEventsCommand(a *app) *cobra.Command {
 	}
 	fl := tail.Flags()
 	fl.BoolVar(&f.ack, "ack", false, "delete each event once printed")
-	fl.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
-	fl.StringVar(&f.customer, "customer", "", "only events of this customer (others are left untouched)")
-	fl.IntVar(&f.max, "max", 0, "stop after this many events (0: until interrupted)")
-	fl.DurationVar(&f.idle, "idle-exit", 0, "stop after no event arrived for this long (0: never)")
-	cmd.AddCommand(tail)
+	f.format.Register(fl)
+	fl.StringVar(&f.customer, "customer", "", "only events of the customer `ID` (others are left untouched)")
+	fl.IntVar(&f.max, "max", 0, "stop after `N` events (0: until interrupted)")
+	fl.DurationVar(&f.idle, "idle-exit", 0, "stop after no event arrived for `DURATION` (0: never)")
+	cmd.AddCommand(a.settings(tail, config.GroupEventsQueue, config.GroupAWS))
 	return cmd
 }
 
 func (a *app) tail(ctx context.Context, f tailFlags) error {
-	if err := outputFormat(f.output); err != nil {
-		return err
-	}
 	if err := a.need(config.NeedEventsQueue); err != nil {
 		return err
 	}
@@ -71,17 +69,17 @@ func (a *app) tail(ctx context.Context, f tailFlags) error {
 	if err != nil {
 		return err
 	}
+	out := output.New(a.stdout, f.format.Format)
 	return queue.Tail(ctx, c, queue.TailOptions{Customer: f.customer, Max: f.max, IdleExit: f.idle, Ack: f.ack, Log: a.log},
-		func(raw []byte, ev queue.Event) { printEvent(a.stdout, f.output, raw, ev) })
+		func(raw []byte, ev queue.Event) {
+			// The event as published, not as this build decodes it.
+			_ = out.Item(json.RawMessage(raw), func(w io.Writer) error { printEvent(w, ev); return nil })
+		})
 }
 
-// printEvent writes one event: the raw JSON with -o json, else a summary
-// line and one indented line per attachment, with the hint when it failed.
-func printEvent(w io.Writer, format string, raw []byte, ev queue.Event) {
-	if format == "json" {
-		fmt.Fprintln(w, strings.TrimSpace(string(raw)))
-		return
-	}
+// printEvent writes one event for people: a summary line and one indented
+// line per attachment, with the hint when it failed.
+func printEvent(w io.Writer, ev queue.Event) {
 	fmt.Fprintf(w, "%s  %-19s %-10s %s", ev.OccurredAt.Local().Format(time.TimeOnly), ev.Type, ev.CustomerID, ev.TaskID)
 	if ev.Reason != "" {
 		fmt.Fprintf(w, "  reason=%s", ev.Reason)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,8 +13,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/spf13/cobra"
 
+	"github.com/ferryworks/ferry/config"
 	"github.com/ferryworks/ferry/credcache"
 	"github.com/ferryworks/ferry/fetcher"
+	"github.com/ferryworks/ferry/internal/output"
 )
 
 const integrationUsage = `Manage customers' AWS integrations (the registry in Redis).
@@ -46,7 +47,7 @@ func newIntegrationCommand(a *app) *cobra.Command {
 	return cmd
 }
 
-const accountUsage = "the customer's 12-digit AWS account ID"
+const accountUsage = "the customer's 12-digit AWS account `ID`"
 
 // integrationEnableCommand is `ferry integration enable`.
 type integrationEnableCommand struct {
@@ -60,14 +61,14 @@ func (c *integrationEnableCommand) command() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error { return c.Run(cmd.Context(), args[0]) },
 	}
 	cmd.Flags().StringVar(&c.account, "account", "", accountUsage)
-	cmd.Flags().StringVar(&c.externalID, "external-id", "", "keep this external ID (customers migrating an existing role)")
-	cmd.Flags().StringVar(&c.bucket, "bucket", "", "bucket name to fill into the sample permission policy")
-	return cmd
+	cmd.Flags().StringVar(&c.externalID, "external-id", "", "keep this external `ID` (customers migrating an existing role)")
+	cmd.Flags().StringVar(&c.bucket, "bucket", "", "bucket `NAME` to fill into the sample permission policy")
+	return c.app.settings(cmd, config.GroupRedis, config.GroupCredentials, config.GroupAWS)
 }
 
 func (c *integrationEnableCommand) Run(ctx context.Context, customer string) error {
 	if c.account == "" {
-		return usagef("enable needs --account: " + accountUsage)
+		return usagef("enable needs --account: the customer's 12-digit AWS account ID")
 	}
 	return c.app.integrationEnable(ctx, customer, c.account, c.externalID, c.bucket)
 }
@@ -76,10 +77,10 @@ func (c *integrationEnableCommand) Run(ctx context.Context, customer string) err
 type integrationDisableCommand struct{ app *app }
 
 func (c *integrationDisableCommand) command() *cobra.Command {
-	return &cobra.Command{
+	return c.app.settings(&cobra.Command{
 		Use: "disable CUSTOMER", Short: "Disable delegated access", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return c.Run(cmd.Context(), args[0]) },
-	}
+	}, config.GroupRedis, config.GroupCredentials)
 }
 
 func (c *integrationDisableCommand) Run(ctx context.Context, customer string) error {
@@ -106,12 +107,12 @@ func (c *integrationRegisterCommand) command() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error { return c.Run(cmd.Context(), args[0]) },
 	}
 	cmd.Flags().StringVar(&c.account, "account", "", accountUsage)
-	return cmd
+	return c.app.settings(cmd, config.GroupRedis, config.GroupCredentials)
 }
 
 func (c *integrationRegisterCommand) Run(ctx context.Context, customer string) error {
 	if c.account == "" {
-		return usagef("register-account needs --account: " + accountUsage)
+		return usagef("register-account needs --account: the customer's 12-digit AWS account ID")
 	}
 	reg, err := c.app.registry(ctx)
 	if err != nil {
@@ -128,7 +129,7 @@ func (c *integrationRegisterCommand) Run(ctx context.Context, customer string) e
 // integrationShowCommand is `ferry integration show`.
 type integrationShowCommand struct {
 	app    *app
-	output string
+	format *output.Flag
 }
 
 func (c *integrationShowCommand) command() *cobra.Command {
@@ -136,14 +137,12 @@ func (c *integrationShowCommand) command() *cobra.Command {
 		Use: "show CUSTOMER", Short: "Show one integration (includes the external ID)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return c.Run(cmd.Context(), args[0]) },
 	}
-	cmd.Flags().StringVarP(&c.output, "output", "o", "text", "output format: text or json")
-	return cmd
+	c.format = output.NewFlag()
+	c.format.Register(cmd.Flags())
+	return c.app.settings(cmd, config.GroupRedis, config.GroupCredentials, config.GroupS3, config.GroupAWS)
 }
 
 func (c *integrationShowCommand) Run(ctx context.Context, customer string) error {
-	if err := outputFormat(c.output); err != nil {
-		return err
-	}
 	reg, err := c.app.registry(ctx)
 	if err != nil {
 		return err
@@ -153,18 +152,17 @@ func (c *integrationShowCommand) Run(ctx context.Context, customer string) error
 		return explainRegistryError(err, customer)
 	}
 	canonical := c.app.fleetCanonicalID(ctx)
-	if c.output == "json" {
-		return writeJSON(c.app.stdout, struct {
-			credcache.Integration
-			FleetCanonicalUserID string `json:"fleet_canonical_user_id,omitempty"`
-		}{in, canonical})
-	}
-	printIntegrations(c.app.stdout, []credcache.Integration{in}, true)
-	if canonical == "" {
-		canonical = "unknown (the fleet's credentials may not call s3:ListAllMyBuckets)"
-	}
-	fmt.Fprintf(c.app.stdout, "\nfleet canonical user ID (grantee of object ACLs for cross-account reads): %s\n", canonical)
-	return nil
+	return output.New(c.app.stdout, c.format.Format).Document(struct {
+		credcache.Integration
+		FleetCanonicalUserID string `json:"fleet_canonical_user_id,omitempty"`
+	}{in, canonical}, func(w io.Writer) error {
+		printIntegrations(w, []credcache.Integration{in}, true)
+		if canonical == "" {
+			canonical = "unknown (the fleet's credentials may not call s3:ListAllMyBuckets)"
+		}
+		_, err := fmt.Fprintf(w, "\nfleet canonical user ID (grantee of object ACLs for cross-account reads): %s\n", canonical)
+		return err
+	})
 }
 
 // fleetCanonicalID is the fleet account's S3 canonical user ID, which S3
@@ -186,7 +184,7 @@ func (a *app) fleetCanonicalID(ctx context.Context) string {
 // integrationListCommand is `ferry integration list`.
 type integrationListCommand struct {
 	app    *app
-	output string
+	format *output.Flag
 }
 
 func (c *integrationListCommand) command() *cobra.Command {
@@ -194,14 +192,12 @@ func (c *integrationListCommand) command() *cobra.Command {
 		Use: "list", Short: "List integrations", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return c.Run(cmd.Context()) },
 	}
-	cmd.Flags().StringVarP(&c.output, "output", "o", "text", "output format: text or json")
-	return cmd
+	c.format = output.NewFlag()
+	c.format.Register(cmd.Flags())
+	return c.app.settings(cmd, config.GroupRedis, config.GroupCredentials)
 }
 
 func (c *integrationListCommand) Run(ctx context.Context) error {
-	if err := outputFormat(c.output); err != nil {
-		return err
-	}
 	reg, err := c.app.registry(ctx)
 	if err != nil {
 		return err
@@ -210,14 +206,13 @@ func (c *integrationListCommand) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.output == "json" {
-		if all == nil {
-			all = []credcache.Integration{}
-		}
-		return writeJSON(c.app.stdout, all)
+	if all == nil {
+		all = []credcache.Integration{}
 	}
-	printIntegrations(c.app.stdout, all, false)
-	return nil
+	return output.New(c.app.stdout, c.format.Format).Document(all, func(w io.Writer) error {
+		printIntegrations(w, all, false)
+		return nil
+	})
 }
 
 // integrationExportCommand is `ferry integration export`.
@@ -231,8 +226,8 @@ func (c *integrationExportCommand) command() *cobra.Command {
 		Use: "export", Short: "Write every integration as JSON", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return c.Run(cmd.Context()) },
 	}
-	cmd.Flags().StringVar(&c.file, "file", "", "write here instead of stdout (created with mode 0600: it holds external IDs)")
-	return cmd
+	cmd.Flags().StringVar(&c.file, "file", "", "write to `FILE` instead of stdout (created with mode 0600: it holds external IDs)")
+	return c.app.settings(cmd, config.GroupRedis, config.GroupCredentials)
 }
 
 func (c *integrationExportCommand) Run(ctx context.Context) error {
@@ -263,8 +258,8 @@ func (c *integrationImportCommand) command() *cobra.Command {
 		Use: "import --file F", Short: "Load integrations from an export (all or nothing)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return c.Run(cmd.Context(), cmd.InOrStdin()) },
 	}
-	cmd.Flags().StringVar(&c.file, "file", "", "file written by `ferry integration export` (- for stdin)")
-	return cmd
+	cmd.Flags().StringVar(&c.file, "file", "", "`FILE` written by ferry integration export (- for stdin)")
+	return c.app.settings(cmd, config.GroupRedis, config.GroupCredentials)
 }
 
 func (c *integrationImportCommand) Run(ctx context.Context, stdin io.Reader) error {
@@ -367,12 +362,6 @@ func printIntegrations(w io.Writer, all []credcache.Integration, withExternalID 
 		}
 	}
 	_ = tw.Flush()
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 func indent(s, pad string) string {

@@ -36,7 +36,6 @@ func run(args []string) int {
 			return app.loadConfig(cmd)
 		},
 	}
-	app.registerFlags(root)
 	versionFlag(root)
 	root.AddCommand(
 		newWorkCommand(app),
@@ -47,6 +46,7 @@ func run(args []string) int {
 		newDLQCommand(app),
 		newVersionCommand(app),
 	)
+	root.AddCommand(newOptionsCommand(app, root))
 	typeUsageErrors(root)
 	root.SetArgs(args)
 

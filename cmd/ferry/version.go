@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferryworks/ferry/internal/buildinfo"
+	"github.com/ferryworks/ferry/internal/output"
 )
 
 const versionUsage = `Print which build of ferry this is: its version, the commit it was built
@@ -14,25 +15,24 @@ from and the Go toolchain. A worker reports the same as the metric
 ferry_build_info{version,revision,goversion}.`
 
 func newVersionCommand(a *app) *cobra.Command {
-	var output string
+	format := output.NewFlag()
 	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the version, commit and Go version",
 		Long:  versionUsage,
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			if err := outputFormat(output); err != nil {
+			if err := a.need(); err != nil {
 				return err
 			}
-			if output == "json" {
-				return writeJSON(a.stdout, buildinfo.Get())
-			}
-			_, err := io.WriteString(a.stdout, versionText())
-			return err
+			return output.New(a.stdout, format.Format).Document(buildinfo.Get(), func(w io.Writer) error {
+				_, err := io.WriteString(w, versionText())
+				return err
+			})
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
-	return cmd
+	format.Register(cmd.Flags())
+	return a.settings(cmd)
 }
 
 func versionText() string {

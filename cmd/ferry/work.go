@@ -31,7 +31,7 @@ A second signal exits at once (unfinished messages come back after their
 visibility timeout).`
 
 func newWorkCommand(a *app) *cobra.Command {
-	return &cobra.Command{
+	return a.settings(&cobra.Command{
 		Use:   "work",
 		Short: "Run a worker",
 		Long:  workUsage,
@@ -39,7 +39,7 @@ func newWorkCommand(a *app) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.work(cmd.Context())
 		},
-	}
+	}, config.Groups()...)
 }
 
 func (a *app) work(parent context.Context) error {
