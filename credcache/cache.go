@@ -111,11 +111,26 @@ func New(opts Options) (*Cache, error) {
 	}, nil
 }
 
-// credIdent is what credentials are valid for: the role and the external ID
-// presented. L1 compares it directly (the process holds the Integration in
+// credIdent is what credentials are valid for: the role and the external
+// IDs ferry may present (the previous one only while a rotation is in
+// progress). L1 compares it directly (the process holds the Integration in
 // clear anyway), which keeps a hit free of hashing; L2 stores a hash of it.
 type credIdent struct {
-	accountID, roleName, externalID string
+	accountID, roleName, externalID, prevExternalID string
+}
+
+// identOf is in's credIdent at this moment: a rotation whose TTL ran out no
+// longer counts, so credentials obtained with the previous ID stop being
+// used when it does.
+func (c *Cache) identOf(in Integration) credIdent {
+	id := credIdent{accountID: in.AccountID, roleName: in.RoleName, externalID: in.ExternalID}
+	if id.roleName == "" {
+		id.roleName = c.o.RoleName
+	}
+	if in.PreviousExternalID != "" && in.Rotating(c.o.Now()) {
+		id.prevExternalID = in.PreviousExternalID
+	}
+	return id
 }
 
 // target is a validated Integration with everything a lookup needs
@@ -123,11 +138,13 @@ type credIdent struct {
 type target struct {
 	customerID string
 	accountID  string
-	externalID string
-	roleARN    string
-	ident      credIdent
-	// credsFP identifies role ARN + external ID: credentials are reusable
-	// exactly as long as both are unchanged.
+	// externalIDs are presented in this order until one is accepted: the
+	// current ID, then the previous one during a rotation.
+	externalIDs []string
+	roleARN     string
+	ident       credIdent
+	// credsFP identifies role ARN + external IDs: credentials are reusable
+	// exactly as long as they are unchanged.
 	credsFP [16]byte
 	// deniedFP also covers UpdatedAt, so re-enabling an unchanged
 	// integration (the customer says they fixed their role) retries STS at
@@ -141,17 +158,14 @@ type target struct {
 // target returns the memoised target for in, building it when in differs
 // from what was memoised for the customer.
 func (c *Cache) target(in Integration) *target {
-	if in.RoleName == "" {
-		in.RoleName = c.o.RoleName
-	}
-	id := credIdent{in.AccountID, in.RoleName, in.ExternalID}
+	id := c.identOf(in)
 	c.mu.RLock()
 	t, ok := c.targets[in.CustomerID]
 	c.mu.RUnlock()
 	if ok && t.ident == id && t.updatedAt.Equal(in.UpdatedAt) {
 		return t
 	}
-	t = c.buildTarget(in)
+	t = c.buildTarget(in, id)
 	if t.err == nil {
 		c.mu.Lock()
 		c.targets[in.CustomerID] = t
@@ -160,30 +174,38 @@ func (c *Cache) target(in Integration) *target {
 	return t
 }
 
-func (c *Cache) buildTarget(in Integration) *target {
-	t := &target{customerID: in.CustomerID, accountID: in.AccountID, externalID: in.ExternalID, updatedAt: in.UpdatedAt}
+// buildTarget validates in as of id (identOf(in), which decides whether the
+// previous external ID is still presented).
+func (c *Cache) buildTarget(in Integration, id credIdent) *target {
+	t := &target{customerID: in.CustomerID, accountID: in.AccountID, updatedAt: in.UpdatedAt, ident: id}
 	if err := ValidCustomerID(in.CustomerID); err != nil {
 		t.err = &AssumeRoleError{CustomerID: in.CustomerID, Err: err}
 		return t
 	}
-	if in.RoleName == "" {
-		in.RoleName = c.o.RoleName
-	}
+	in.RoleName = id.roleName
 	t.roleARN = in.RoleARN()
-	t.ident = credIdent{in.AccountID, in.RoleName, in.ExternalID}
 	if in.AccountID == "" || in.ExternalID == "" {
 		t.err = &AssumeRoleError{CustomerID: in.CustomerID, RoleARN: t.roleARN, Err: ErrNotDelegated}
 		return t
 	}
-	for _, err := range []error{ValidAccountID(in.AccountID), ValidExternalID(in.ExternalID), ValidRoleName(in.RoleName)} {
+	t.externalIDs = []string{id.externalID}
+	if id.prevExternalID != "" {
+		t.externalIDs = append(t.externalIDs, id.prevExternalID)
+	}
+	checks := []error{ValidAccountID(in.AccountID), ValidRoleName(in.RoleName)}
+	for _, ext := range t.externalIDs {
+		checks = append(checks, ValidExternalID(ext))
+	}
+	for _, err := range checks {
 		if err != nil {
 			t.err = &AssumeRoleError{CustomerID: in.CustomerID, RoleARN: t.roleARN, Err: err}
 			return t
 		}
 	}
-	h := sha256.Sum256([]byte(t.roleARN + "\x00" + in.ExternalID))
+	ids := t.roleARN + "\x00" + id.externalID + "\x00" + id.prevExternalID
+	h := sha256.Sum256([]byte(ids))
 	copy(t.credsFP[:], h[:])
-	h = sha256.Sum256([]byte(t.roleARN + "\x00" + in.ExternalID + "\x00" + in.UpdatedAt.UTC().Format(time.RFC3339Nano)))
+	h = sha256.Sum256([]byte(ids + "\x00" + in.UpdatedAt.UTC().Format(time.RFC3339Nano)))
 	copy(t.deniedFP[:], h[:])
 	t.flightID = in.CustomerID + "\x00" + hex.EncodeToString(t.deniedFP[:])
 	return t
@@ -199,11 +221,7 @@ func (c *Cache) buildTarget(in Integration) *target {
 func (c *Cache) Credentials(ctx context.Context, in Integration) (aws.Credentials, error) {
 	// An L1 hit needs neither validation nor hashing: only validated
 	// identities are ever stored.
-	roleName := in.RoleName
-	if roleName == "" {
-		roleName = c.o.RoleName
-	}
-	if creds, ok := c.l1Creds(in.CustomerID, credIdent{in.AccountID, roleName, in.ExternalID}); ok {
+	if creds, ok := c.l1Creds(in.CustomerID, c.identOf(in)); ok {
 		return creds, nil
 	}
 	return c.get(ctx, c.target(in))
@@ -449,23 +467,68 @@ func (c *Cache) setShared(ctx context.Context, key string, val []byte, ttl time.
 	}
 }
 
-// assume calls STS once and records the outcome in L1.
-func (c *Cache) assume(ctx context.Context, t *target) (creds aws.Credentials, err error) {
+// assume calls STS with each of t's external IDs in turn until the role
+// accepts one, and records the outcome in L1. Only the role refusing every
+// ID is a refusal (cached by the callers): during a rotation the new ID is
+// refused until the customer's trust policy lists it, and that must not
+// stop the fallback to the previous ID. A failure that is not a refusal
+// (throttling, a 5xx) ends the attempt at once: it says nothing about
+// which ID the role accepts.
+func (c *Cache) assume(ctx context.Context, t *target) (aws.Credentials, error) {
+	var refused *AssumeRoleError
+	for i, ext := range t.externalIDs {
+		creds, ae := c.assumeWith(ctx, t, ext)
+		if ae == nil {
+			if i > 0 {
+				// At most once per customer per credential lifetime, and
+				// worth saying: the customer's trust policy does not accept
+				// the new ID yet, so finishing the rotation would break them.
+				c.log.Info().Str("customer_id", t.customerID).Str("role_arn", t.roleARN).
+					Msg("role accepted the previous external ID only: the customer's trust policy does not list the new one yet")
+			}
+			// Credentials already inside the refresh window (a clock far
+			// ahead of STS's) are still valid until Expires: hand them
+			// out, just don't keep them.
+			if useUntil := creds.Expires.Add(-c.o.RefreshWindow); c.o.Now().Before(useUntil) {
+				c.storeCreds(t, creds, useUntil)
+			}
+			return creds, nil
+		}
+		if !ae.Denied {
+			return aws.Credentials{}, ae
+		}
+		if refused == nil {
+			// The refusal of the current ID is the one to report: it is
+			// the ID the customer's trust policy must accept.
+			refused = ae
+		}
+	}
+	c.storeDenied(t, deniedRecord{Code: refused.Code, Message: refused.Message, Until: c.o.Now().Add(c.o.DeniedTTL)})
+	c.log.Warn().Str("customer_id", t.customerID).Str("role_arn", t.roleARN).Str("code", refused.Code).
+		Int("external_ids_tried", len(t.externalIDs)).Msg("customer role refused AssumeRole; refusal cached")
+	return aws.Credentials{}, refused
+}
+
+// assumeWith makes one STS AssumeRole call presenting externalID.
+func (c *Cache) assumeWith(ctx context.Context, t *target, externalID string) (creds aws.Credentials, ae *AssumeRoleError) {
 	ctx, span := startAssumeSpan(ctx, t)
-	defer func() { endAssumeSpan(span, err) }()
+	defer func() {
+		var err error
+		if ae != nil {
+			err = ae
+		}
+		endAssumeSpan(span, err)
+	}()
 	out, err := c.o.STS.AssumeRole(ctx, &sts.AssumeRoleInput{
 		RoleArn:         aws.String(t.roleARN),
 		RoleSessionName: aws.String(SessionName(t.customerID)),
-		ExternalId:      aws.String(t.externalID),
+		ExternalId:      aws.String(externalID),
 		DurationSeconds: aws.Int32(int32(c.o.SessionDuration / time.Second)),
 	})
 	if err != nil {
 		ae := classify(err, t)
 		if ae.Denied {
 			c.m.assumeRole("denied")
-			c.storeDenied(t, deniedRecord{Code: ae.Code, Message: ae.Message, Until: c.o.Now().Add(c.o.DeniedTTL)})
-			c.log.Warn().Str("customer_id", t.customerID).Str("role_arn", t.roleARN).Str("code", ae.Code).
-				Msg("customer role refused AssumeRole; refusal cached")
 		} else {
 			c.m.assumeRole("error")
 			c.log.Warn().Str("customer_id", t.customerID).Str("role_arn", t.roleARN).Str("code", ae.Code).
@@ -479,7 +542,9 @@ func (c *Cache) assume(ctx context.Context, t *target) (creds aws.Credentials, e
 			Err: errors.New("STS answered without credentials or expiration")}
 	}
 	c.m.assumeRole("ok")
-	creds = aws.Credentials{
+	c.log.Debug().Str("customer_id", t.customerID).Str("role_arn", t.roleARN).Time("expires", *out.Credentials.Expiration).
+		Msg("assumed customer role")
+	return aws.Credentials{
 		AccessKeyID:     aws.ToString(out.Credentials.AccessKeyId),
 		SecretAccessKey: aws.ToString(out.Credentials.SecretAccessKey),
 		SessionToken:    aws.ToString(out.Credentials.SessionToken),
@@ -487,16 +552,7 @@ func (c *Cache) assume(ctx context.Context, t *target) (creds aws.Credentials, e
 		CanExpire:       true,
 		Expires:         *out.Credentials.Expiration,
 		AccountID:       t.accountID,
-	}
-	// Credentials already inside the refresh window (a clock far ahead of
-	// STS's) are still valid until Expires: hand them out, just don't keep
-	// them.
-	if useUntil := creds.Expires.Add(-c.o.RefreshWindow); c.o.Now().Before(useUntil) {
-		c.storeCreds(t, creds, useUntil)
-	}
-	c.log.Debug().Str("customer_id", t.customerID).Str("role_arn", t.roleARN).Time("expires", creds.Expires).
-		Msg("assumed customer role")
-	return creds, nil
+	}, nil
 }
 
 // notDenial reports whether an STS 4xx code is something other than the

@@ -29,12 +29,39 @@ type Integration struct {
 	AccountID string `json:"account_id,omitempty"`
 	// ExternalID is the secret the customer's trust policy requires.
 	ExternalID string `json:"external_id,omitempty"`
-	RoleName   string `json:"role_name,omitempty"`
+	// PreviousExternalID is the external ID being rotated out (see
+	// Registry.RotateExternalID): until PreviousExternalIDExpires, ferry
+	// presents it when the role refuses ExternalID, so the customer can
+	// switch their trust policy without a moment of refusals. "" when no
+	// rotation was started since the last FinishRotation.
+	PreviousExternalID        string    `json:"previous_external_id,omitempty"`
+	PreviousExternalIDExpires time.Time `json:"previous_external_id_expires_at,omitzero"`
+	RoleName                  string    `json:"role_name,omitempty"`
 	// Enabled means delegated access: ferry assumes RoleARN and never reads
 	// this customer's data with its own credentials.
 	Enabled   bool      `json:"enabled"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Rotating reports whether an external ID rotation is in progress at now:
+// the previous external ID is still presented.
+func (i Integration) Rotating(now time.Time) bool {
+	return i.PreviousExternalID != "" && now.Before(i.PreviousExternalIDExpires)
+}
+
+// ExternalIDs returns the external IDs ferry presents at now, in the order
+// it tries them: ExternalID, then PreviousExternalID while the rotation is
+// in progress. They are the values the customer's trust policy may list
+// (TrustPolicy takes them in this order). Nil when there is no external ID.
+func (i Integration) ExternalIDs(now time.Time) []string {
+	if i.ExternalID == "" {
+		return nil
+	}
+	if i.Rotating(now) {
+		return []string{i.ExternalID, i.PreviousExternalID}
+	}
+	return []string{i.ExternalID}
 }
 
 // RoleARN is arn:aws:iam::AccountID:role/RoleName (DefaultRoleName when

@@ -148,7 +148,9 @@ var (
 	customerIDRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 	accountIDRe  = regexp.MustCompile(`^[0-9]{12}$`)
 	// STS's documented pattern for ExternalId: [\w+=,.@:\/-]*, 2–1224 chars
-	// (length checked apart: Go's regexp caps repeat counts at 1000).
+	// (length checked apart: Go's regexp caps repeat counts at 1000):
+	// https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html
+	// Go's \w is ASCII [0-9A-Za-z_], as STS's is.
 	externalIDRe = regexp.MustCompile(`^[\w+=,.@:/-]+$`)
 	// IAM role names: [\w+=,.@-]+, at most 64 chars.
 	roleNameRe = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
@@ -173,12 +175,16 @@ func ValidAccountID(id string) error {
 	return nil
 }
 
+// ExternalIDRule is STS's rule for an ExternalId, as ferry states it when it
+// refuses one.
+const ExternalIDRule = "want 2-1224 characters of [A-Za-z0-9_+=,.@:/-] (STS's rule for ExternalId)"
+
 // ValidExternalID returns a *ValidationError unless id is what STS accepts as
 // an ExternalId (2–1224 characters of [\w+=,.@:/-]). The error never contains
 // the value.
 func ValidExternalID(id string) error {
 	if len(id) < 2 || len(id) > 1224 || !externalIDRe.MatchString(id) {
-		return &ValidationError{Field: "external_id", Reason: "want 2-1224 characters of [A-Za-z0-9_+=,.@:/-]"}
+		return &ValidationError{Field: "external_id", Reason: ExternalIDRule}
 	}
 	return nil
 }

@@ -18,16 +18,18 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Hash fields of <prefix>:{<cust>}:integration. The external ID field holds a
+// Hash fields of <prefix>:{<cust>}:integration. The external ID fields hold a
 // sealed envelope (AES-256-GCM, associated data = customer + field name), so
-// a Redis dump or MONITOR never shows it.
+// a Redis dump or MONITOR never shows them.
 const (
-	fieldAccountID  = "account_id"
-	fieldExternalID = "external_id"
-	fieldRoleName   = "role_name"
-	fieldEnabled    = "enabled"
-	fieldCreatedAt  = "created_at"
-	fieldUpdatedAt  = "updated_at"
+	fieldAccountID          = "account_id"
+	fieldExternalID         = "external_id"
+	fieldPrevExternalID     = "previous_external_id"
+	fieldPrevExternalExpiry = "previous_external_id_expires_at"
+	fieldRoleName           = "role_name"
+	fieldEnabled            = "enabled"
+	fieldCreatedAt          = "created_at"
+	fieldUpdatedAt          = "updated_at"
 )
 
 // exportVersion is the version of the Export/Import file format.
@@ -151,6 +153,11 @@ func (r *Registry) Enable(ctx context.Context, customerID, accountID, externalID
 	}
 	if exists {
 		in.CreatedAt = cur.CreatedAt
+		if cur.AccountID == accountID && cur.ExternalID == externalID {
+			// Re-enabling must not cut short a rotation the customer may
+			// still be in the middle of.
+			in.PreviousExternalID, in.PreviousExternalIDExpires = cur.PreviousExternalID, cur.PreviousExternalIDExpires
+		}
 	}
 	if err := r.write(ctx, []Integration{in}, false); err != nil {
 		return Integration{}, fmt.Errorf("credcache: enable %s: %w", customerID, err)
@@ -447,6 +454,14 @@ func (r *Registry) validateImported(in *Integration, now time.Time) error {
 			return err
 		}
 	}
+	if in.PreviousExternalID != "" {
+		if err := ValidExternalID(in.PreviousExternalID); err != nil {
+			return &ValidationError{Field: "previous_external_id", Reason: err.(*ValidationError).Reason}
+		}
+		if in.ExternalID == "" || in.PreviousExternalIDExpires.IsZero() {
+			return &ValidationError{Field: "previous_external_id", Reason: "needs external_id and previous_external_id_expires_at"}
+		}
+	}
 	if in.RoleName == "" {
 		in.RoleName = r.roleName
 	}
@@ -494,6 +509,9 @@ func (r *Registry) write(ctx context.Context, list []Integration, replace bool) 
 				if in.ExternalID == "" {
 					pipe.HDel(ctx, key, fieldExternalID)
 				}
+				if in.PreviousExternalID == "" {
+					pipe.HDel(ctx, key, fieldPrevExternalID, fieldPrevExternalExpiry)
+				}
 				if in.AccountID == "" {
 					pipe.HDel(ctx, key, fieldAccountID)
 				}
@@ -537,6 +555,10 @@ func (r *Registry) encode(in Integration) map[string]any {
 	if in.ExternalID != "" {
 		m[fieldExternalID] = r.seal.seal([]byte(in.ExternalID), adFor("integration/"+fieldExternalID, in.CustomerID))
 	}
+	if in.PreviousExternalID != "" {
+		m[fieldPrevExternalID] = r.seal.seal([]byte(in.PreviousExternalID), adFor("integration/"+fieldPrevExternalID, in.CustomerID))
+		m[fieldPrevExternalExpiry] = in.PreviousExternalIDExpires.UTC().Format(time.RFC3339Nano)
+	}
 	return m
 }
 
@@ -550,15 +572,25 @@ func (r *Registry) decode(customerID string, m map[string]string) (Integration, 
 	if in.RoleName == "" {
 		in.RoleName = r.roleName
 	}
-	if sealed, ok := m[fieldExternalID]; ok {
-		pt, err := r.seal.open([]byte(sealed), adFor("integration/"+fieldExternalID, customerID))
-		if err != nil {
-			r.log.Error().Str("customer_id", customerID).Msg("integration external ID does not open with any configured key")
-			return Integration{}, fmt.Errorf("%w: customer %s: external ID does not open with any configured key (FERRY_CACHE_KEY changed?)", ErrCorrupt, customerID)
+	for _, f := range []struct {
+		field string
+		dst   *string
+	}{{fieldExternalID, &in.ExternalID}, {fieldPrevExternalID, &in.PreviousExternalID}} {
+		sealed, ok := m[f.field]
+		if !ok {
+			continue
 		}
-		in.ExternalID = string(pt)
+		pt, err := r.seal.open([]byte(sealed), adFor("integration/"+f.field, customerID))
+		if err != nil {
+			r.log.Error().Str("customer_id", customerID).Str("field", f.field).Msg("integration external ID does not open with any configured key")
+			return Integration{}, fmt.Errorf("%w: customer %s: %s does not open with any configured key (FERRY_CACHE_KEY changed?)", ErrCorrupt, customerID, f.field)
+		}
+		*f.dst = string(pt)
 	}
 	var err error
+	if in.PreviousExternalIDExpires, err = parseTime(m[fieldPrevExternalExpiry]); err != nil {
+		return Integration{}, fmt.Errorf("%w: customer %s: %s: %v", ErrCorrupt, customerID, fieldPrevExternalExpiry, err)
+	}
 	if in.CreatedAt, err = parseTime(m[fieldCreatedAt]); err != nil {
 		return Integration{}, fmt.Errorf("%w: customer %s: %s: %v", ErrCorrupt, customerID, fieldCreatedAt, err)
 	}

@@ -408,7 +408,10 @@ func conditionHolds(op string, have, want []string) bool {
 	default:
 		return false
 	}
-	// A single-valued context key matches when any listed value matches.
+	// A single-valued context key matches when any listed value matches:
+	// several values for one key under one operator are ORed, so
+	// "sts:ExternalId": ["new", "old"] admits either ID during a rotation.
+	// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-logic-multiple-context-keys-or-values.html
 	found := false
 	for _, h := range have {
 		for _, w := range want {
