@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"text/tabwriter"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -30,6 +32,11 @@ const integrationUsage = `Manage customers' AWS integrations (the registry in Re
   register-account CUSTOMER --account ID
       Record the customer's AWS account without delegation, so cross-account
       reads carry ExpectedBucketOwner and S3 refuses buckets they do not own.
+  rotate-external-id CUSTOMER [--ttl D] [--external-id X]
+      Issue a new external ID; the old one stays valid (ferry falls back to
+      it) until --finish or the TTL, so the customer switches without downtime.
+  rotate-external-id CUSTOMER --finish
+      Forget the old external ID.
   show CUSTOMER [-o json]      list [-o json]
   export [--file F]            import --file F   (JSON; external IDs in clear)`
 
@@ -39,6 +46,7 @@ func newIntegrationCommand(a *app) *cobra.Command {
 		(&integrationEnableCommand{app: a}).command(),
 		(&integrationDisableCommand{app: a}).command(),
 		(&integrationRegisterCommand{app: a}).command(),
+		(&integrationRotateCommand{app: a}).command(),
 		(&integrationShowCommand{app: a}).command(),
 		(&integrationListCommand{app: a}).command(),
 		(&integrationExportCommand{app: a}).command(),
@@ -152,11 +160,19 @@ func (c *integrationShowCommand) Run(ctx context.Context, customer string) error
 		return explainRegistryError(err, customer)
 	}
 	canonical := c.app.fleetCanonicalID(ctx)
+	fleet, _ := c.app.fleetAccountID(ctx) // the trust policy shows a placeholder without it
+	now := time.Now()
+	var trust json.RawMessage
+	if ids := in.ExternalIDs(now); len(ids) > 0 && fleet != "" {
+		trust = json.RawMessage(credcache.TrustPolicy(fleet, ids...))
+	}
 	return output.New(c.app.stdout, c.format.Format).Document(struct {
 		credcache.Integration
-		FleetCanonicalUserID string `json:"fleet_canonical_user_id,omitempty"`
-	}{in, canonical}, func(w io.Writer) error {
+		FleetCanonicalUserID string          `json:"fleet_canonical_user_id,omitempty"`
+		TrustPolicy          json.RawMessage `json:"trust_policy,omitempty"`
+	}{in, canonical, trust}, func(w io.Writer) error {
 		printIntegrations(w, []credcache.Integration{in}, true)
+		printTrustPolicy(w, in, fleet, now)
 		if canonical == "" {
 			canonical = "unknown (the fleet's credentials may not call s3:ListAllMyBuckets)"
 		}
