@@ -105,6 +105,9 @@ type Config struct {
 	LogLevel string
 	// LogFormat is json or console.
 	LogFormat string
+	// ProgressInterval is how often a long CLI operation writes a progress
+	// line when stderr is not a terminal.
+	ProgressInterval time.Duration
 
 	// AWSRegion records AWS_REGION; the SDK reads it itself.
 	AWSRegion string
@@ -182,13 +185,15 @@ const (
 	GroupAWS Group = "aws"
 	// GroupLogging is the log level and format.
 	GroupLogging Group = "logging"
+	// GroupProgress is how long CLI operations report progress.
+	GroupProgress Group = "progress"
 )
 
 // Groups lists every group, in a stable order: what `ferry work`, which
 // reads everything, declares.
 func Groups() []Group {
 	return []Group{GroupTasks, GroupTaskLimits, GroupEventsQueue, GroupEventsTopic, GroupDLQ, GroupRedis,
-		GroupCredentials, GroupCopy, GroupWorker, GroupS3, GroupAWS, GroupLogging}
+		GroupCredentials, GroupCopy, GroupWorker, GroupS3, GroupAWS, GroupLogging, GroupProgress}
 }
 
 type setting struct {
@@ -271,6 +276,8 @@ var settings = []setting{
 		}},
 	{Var{Name: "FERRY_LOG_FORMAT", Flag: "log-format", Default: "json", Usage: "json | console", Group: GroupLogging, Arg: "FORMAT"}, "json | console",
 		func(c *Config) flag.Value { return enumValue[string]{&c.LogFormat, []string{"json", "console"}} }},
+	{Var{Name: "FERRY_PROGRESS_INTERVAL", Flag: "progress-interval", Default: "5s", Usage: "how often a long operation (dlq replay, dlq purge, a large enqueue) writes a progress line to stderr when it is not a terminal", Group: GroupProgress, Arg: "DURATION"}, "a duration like 5s",
+		func(c *Config) flag.Value { return durationValue{&c.ProgressInterval} }},
 	{Var{Name: "AWS_REGION", Usage: "AWS region (read by the AWS SDK)", Group: GroupAWS}, "an AWS region",
 		func(c *Config) flag.Value { return stringValue{&c.AWSRegion} }},
 	{Var{Name: "AWS_ENDPOINT_URL", Usage: "custom endpoint for every AWS service (read by the AWS SDK)", Group: GroupAWS}, "an http(s) URL",

@@ -86,6 +86,7 @@ func TestDefaults(t *testing.T) {
 		PProf:                    false,
 		LogLevel:                 "info",
 		LogFormat:                "json",
+		ProgressInterval:         5 * time.Second,
 	}
 	got := *c
 	got.parseProblems, got.sources = nil, nil

@@ -233,6 +233,9 @@ func (c *Config) Validate(needs ...Requirement) error {
 		// worker on renewals and lose leases to one slow Redis reply.
 		add("FERRY_CUSTOMER_FLEET_LEASE_TTL", formatDuration(c.CustomerFleetLeaseTTL), "a duration between 1s and 1h")
 	}
+	if !bad("FERRY_PROGRESS_INTERVAL") && c.ProgressInterval <= 0 {
+		add("FERRY_PROGRESS_INTERVAL", formatDuration(c.ProgressInterval), "a positive duration like 5s")
+	}
 	if !bad("FERRY_SHUTDOWN_TIMEOUT") && c.ShutdownTimeout <= 0 {
 		add("FERRY_SHUTDOWN_TIMEOUT", formatDuration(c.ShutdownTimeout), "a positive duration")
 	}

@@ -92,11 +92,21 @@ func TestListFindReplay(t *testing.T) {
 	if err != nil || len(dry.Moved) != 2 || dry.Skipped != 1 {
 		t.Fatalf("dry run = %+v, %v; want 2 to move, 1 skipped", dry, err)
 	}
+	// Progress is reported for every message read, towards the messages
+	// the replay reads (or, with a limit, may move).
 	var progressed int
-	sum, err := in.Replay(ctx, deadletter.ReplayOptions{From: dlq, To: tasksURL, Filter: filter, Scan: 100, Rate: rate.Limit(100),
-		Progress: func(deadletter.Summary) { progressed++ }})
-	if err != nil || len(sum.Moved) != 2 || len(sum.Failed) != 0 || sum.Skipped != 1 || progressed != 2 {
+	var last deadletter.Summary
+	opts := deadletter.ReplayOptions{From: dlq, To: tasksURL, Filter: filter, Scan: 100, Rate: rate.Limit(100),
+		Progress: func(s deadletter.Summary) { progressed++; last = s }}
+	sum, err := in.Replay(ctx, opts)
+	if err != nil || len(sum.Moved) != 2 || len(sum.Failed) != 0 || sum.Skipped != 1 || progressed != 3 {
 		t.Fatalf("replay = %+v (progress %d), %v; want 2 moved, 1 skipped", sum, progressed, err)
+	}
+	if done, detail := last.Progress(0); done != 3 || done != deadletter.ProgressTotal(opts, 3) || detail != "moved 2, failed 0, skipped 1" {
+		t.Errorf("progress at the end: %d of %d, %q", done, deadletter.ProgressTotal(opts, 3), detail)
+	}
+	if done, _ := last.Progress(2); done != 2 || deadletter.ProgressTotal(deadletter.ReplayOptions{Limit: 2, Scan: 100}, 3) != 2 {
+		t.Errorf("with --limit 2 the total is 2 and the moves count: done %d", done)
 	}
 	rows, _, err = in.List(ctx, dlq, deadletter.ListOptions{Scan: 100})
 	if err != nil || len(rows) != 1 || rows[0].TaskID != "t-3" {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -49,6 +50,36 @@ func Purge(ctx context.Context, api QueueAPI, url string) error {
 	}
 	return nil
 }
+
+// WaitPurged follows a purge of a queue that held n messages until the
+// queue is empty or SQS's 60 s to finish a purge are over, calling removed
+// with the number of messages gone after each look, every interval. It
+// returns how many are left: messages that arrived during the purge, or a
+// purge SQS has not finished yet.
+func WaitPurged(ctx context.Context, api QueueAPI, url string, n int, interval time.Duration, removed func(int)) (left int, err error) {
+	deadline := time.Now().Add(purgeTime)
+	for {
+		left, err = Count(ctx, api, url)
+		if err != nil {
+			return left, err
+		}
+		if removed != nil {
+			removed(max(0, n-left))
+		}
+		if left == 0 || !time.Now().Before(deadline) {
+			return left, nil
+		}
+		select {
+		case <-ctx.Done():
+			return left, ctx.Err()
+		case <-time.After(interval):
+		}
+	}
+}
+
+// purgeTime is how long SQS may take to finish a purge
+// (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_PurgeQueue.html).
+const purgeTime = 60 * time.Second
 
 // QueueLabel is the queue's name: the last path element of its URL.
 func QueueLabel(url string) string {

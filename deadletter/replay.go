@@ -25,7 +25,8 @@ type ReplayOptions struct {
 	Rate rate.Limit
 	// DryRun lists exactly what would move and moves nothing.
 	DryRun bool
-	// Progress, when set, is called after each message moved or failed.
+	// Progress, when set, is called after each message read (moved,
+	// failed or skipped); see Summary.Progress.
 	Progress func(Summary)
 	// Log receives the one warning a replay can have: messages that could
 	// not be handed back at once (they reappear by themselves).
@@ -107,11 +108,17 @@ scan:
 			if !o.Filter.Match(r) || !budget() || movedOriginal[m.OriginalMessageID] {
 				sum.Skipped++
 				held[m.MessageID] = m
+				if o.Progress != nil {
+					o.Progress(sum)
+				}
 				continue
 			}
 			if o.DryRun {
 				sum.Moved = append(sum.Moved, item)
 				held[m.MessageID] = m
+				if o.Progress != nil {
+					o.Progress(sum)
+				}
 				continue
 			}
 			if err := pace.Wait(ctx); err != nil {
@@ -160,6 +167,31 @@ scan:
 		return sum, fmt.Errorf("replay stopped early: %w", runErr)
 	}
 	return sum, nil
+}
+
+// ProgressTotal is what a replay with o counts towards, given the number of
+// messages the DLQ holds: with a limit, the messages it may move (at most
+// the limit); without, the messages it will read (at most Scan).
+func ProgressTotal(o ReplayOptions, queued int) int {
+	total := min(queued, max(o.Scan, 1))
+	if o.Limit > 0 {
+		total = min(total, o.Limit)
+	}
+	return total
+}
+
+// Progress is how far s is towards ProgressTotal for a replay with limit,
+// and what it did so far, for a progress report.
+func (s Summary) Progress(limit int) (done int, detail string) {
+	done = s.Scanned
+	if limit > 0 {
+		done = len(s.Moved) + len(s.Failed)
+	}
+	verb := "moved"
+	if s.DryRun {
+		verb = "would move"
+	}
+	return done, fmt.Sprintf("%s %d, failed %d, skipped %d", verb, len(s.Moved), len(s.Failed), s.Skipped)
 }
 
 func sortBySent(rows []Row) {

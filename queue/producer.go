@@ -35,6 +35,10 @@ type Producer struct {
 	// the customer id, so one customer's tasks are processed in order and
 	// different customers in parallel. Ignored on standard queues.
 	GroupID func(Task) string
+	// Progress, when set, is called after each batch with the number of
+	// tasks Send has dealt with so far (sent, refused or invalid), for a
+	// progress report on a long send.
+	Progress func(done int)
 }
 
 // NewProducer returns a Producer for queueURL; a URL ending in ".fifo"
@@ -111,6 +115,7 @@ func (p *Producer) Send(ctx context.Context, tasks []Task) []SendResult {
 		owner = append(owner, i)
 		sizes = append(sizes, size)
 	}
+	done := len(tasks) - len(entries) // the invalid ones
 	for _, chunk := range chunkBySize(sizes, maxBatchEntries, maxBatchBytes) {
 		errs := runBatch(ctx, "SendMessageBatch", len(chunk), nil, func(ctx context.Context, idx []int) (batchOutcome, error) {
 			in := &sqs.SendMessageBatchInput{QueueUrl: aws.String(p.queueURL)}
@@ -138,6 +143,10 @@ func (p *Producer) Send(ctx context.Context, tasks []Task) []SendResult {
 				res[owner[chunk[j]]].Err = fmt.Errorf("send task %s: %w", tasks[owner[chunk[j]]].TaskID, err)
 				res[owner[chunk[j]]].MessageID = ""
 			}
+		}
+		done += len(chunk)
+		if p.Progress != nil {
+			p.Progress(done)
 		}
 	}
 	return res

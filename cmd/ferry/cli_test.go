@@ -413,6 +413,29 @@ func TestEnqueueSources(t *testing.T) {
 	if y.code != 0 || strings.Count(y.stdout, "---\n") != 2 || !strings.Contains(y.stdout, "task_id: y-2\n") || !strings.Contains(y.stdout, "status: enqueued\n") {
 		t.Errorf("enqueue -o yaml with FERRY_CONCURRENCY=abc: exit %d:\n%s\n%s", y.code, y.stdout, y.stderr)
 	}
+
+	// A large file shows progress; off a terminal as lines on stderr, one
+	// per FERRY_PROGRESS_INTERVAL at most, and a last one when done.
+	var many strings.Builder
+	for i := 0; i < 400; i++ {
+		fmt.Fprintf(&many, `{"task_id":"p-%d","customer_id":"acme","attachments":[{"uri":"s3://acme-data/img/1.jpg"}]}`+"\n", i)
+	}
+	big := runCLI(t, cliEnv(w, "FERRY_PROGRESS_INTERVAL=1ms"), many.String(), "enqueue", "-o", "json")
+	if big.code != 0 || strings.Count(big.stdout, `"status":"enqueued"`) != 400 {
+		t.Fatalf("400 tasks: exit %d: %s", big.code, big.stderr)
+	}
+	var progress []string
+	for _, l := range strings.Split(big.stderr, "\n") {
+		if strings.HasPrefix(l, "enqueue: ") {
+			progress = append(progress, l)
+		}
+	}
+	if len(progress) < 2 || !strings.HasPrefix(progress[len(progress)-1], "enqueue: 400/400 tasks (100%)") || !strings.Contains(progress[len(progress)-1], "done in") {
+		t.Errorf("progress lines of 400 tasks:\n%s", big.stderr)
+	}
+	if small := runCLI(t, cliEnv(w, "FERRY_PROGRESS_INTERVAL=1ms"), two, "enqueue"); strings.Contains(small.stderr, "enqueue: ") {
+		t.Errorf("two tasks report progress:\n%s", small.stderr)
+	}
 }
 
 // A host that sets AWS_CA_BUNDLE (common in corporate images and CI) must

@@ -12,6 +12,7 @@ import (
 	"github.com/ferryworks/ferry/config"
 	"github.com/ferryworks/ferry/deadletter"
 	"github.com/ferryworks/ferry/internal/output"
+	"github.com/ferryworks/ferry/internal/progress"
 	"github.com/ferryworks/ferry/queue"
 	"github.com/ferryworks/ferry/taskstate"
 )
@@ -224,7 +225,7 @@ func (c *dlqReplayCommand) command() *cobra.Command {
 	cmd.Flags().StringVar(&c.to, "to", "", "queue `URL` to replay into (default FERRY_QUEUE_URL)")
 	cmd.Flags().StringVar(&c.rate, "rate", "", "at most `RATE` messages, e.g. 50/s or 600/m (default unlimited)")
 	cmd.Flags().BoolVar(&c.dryRun, "dry-run", false, "list what would move; move nothing")
-	return c.app.settings(cmd, config.GroupDLQ, config.GroupTasks, config.GroupRedis, config.GroupAWS)
+	return c.app.settings(cmd, config.GroupDLQ, config.GroupTasks, config.GroupRedis, config.GroupAWS, config.GroupProgress)
 }
 
 func (c *dlqReplayCommand) Run(ctx context.Context) error {
@@ -253,12 +254,16 @@ func (c *dlqReplayCommand) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	prog := a.newProgress(ctx, a.sqsClient(awsCfg), a.cfg.DLQURL)
-	sum, rerr := in.Replay(ctx, deadletter.ReplayOptions{
-		From: a.cfg.DLQURL, To: to, Filter: filter, Limit: c.sel.limit, Scan: c.sel.scan,
-		Rate: limit, DryRun: c.dryRun, Progress: prog.update, Log: a.log,
-	})
-	prog.done()
+	opts := deadletter.ReplayOptions{From: a.cfg.DLQURL, To: to, Filter: filter, Limit: c.sel.limit, Scan: c.sel.scan,
+		Rate: limit, DryRun: c.dryRun, Log: a.log}
+	queued, err := deadletter.Count(ctx, a.sqsClient(awsCfg), a.cfg.DLQURL)
+	if err != nil {
+		return err
+	}
+	prog := a.progress(progress.Options{What: "replay", Unit: "messages", Total: deadletter.ProgressTotal(opts, queued)})
+	opts.Progress = func(s deadletter.Summary) { prog.Update(s.Progress(c.sel.limit)) }
+	sum, rerr := in.Replay(ctx, opts)
+	prog.Finish()
 	if errors.Is(rerr, deadletter.ErrReplayIntoDLQ) {
 		return usagef("--to is the DLQ itself")
 	}
@@ -290,7 +295,7 @@ func (c *dlqPurgeCommand) command() *cobra.Command {
 	}
 	c.format = addOutput(cmd)
 	cmd.Flags().BoolVar(&c.yes, "yes", false, "really delete; without it purge only says how many it would remove")
-	return c.app.settings(cmd, config.GroupDLQ, config.GroupAWS)
+	return c.app.settings(cmd, config.GroupDLQ, config.GroupAWS, config.GroupProgress)
 }
 
 func (c *dlqPurgeCommand) Run(ctx context.Context) error {
@@ -314,8 +319,18 @@ func (c *dlqPurgeCommand) Run(ctx context.Context) error {
 	if err := deadletter.Purge(ctx, api, a.cfg.DLQURL); err != nil {
 		return err
 	}
-	return output.New(a.stdout, c.format.Format).Document(map[string]any{"queue": a.cfg.DLQURL, "purged": n}, func(w io.Writer) error {
-		_, err := fmt.Fprintf(w, "purged about %d messages from %s (SQS may take up to 60 s to finish)\n", n, name)
+	prog := a.progress(progress.Options{What: "purge", Unit: "messages", Total: n})
+	left, err := deadletter.WaitPurged(ctx, api, a.cfg.DLQURL, n, time.Second, func(gone int) { prog.Update(gone, "") })
+	prog.Finish()
+	if err != nil {
+		return err
+	}
+	return output.New(a.stdout, c.format.Format).Document(map[string]any{"queue": a.cfg.DLQURL, "purged": n, "left": left}, func(w io.Writer) error {
+		if left > 0 {
+			_, err := fmt.Fprintf(w, "purged about %d messages from %s; %d are there now (arrived since, or SQS is still purging)\n", n, name, left)
+			return err
+		}
+		_, err := fmt.Fprintf(w, "purged about %d messages from %s; it is empty\n", n, name)
 		return err
 	})
 }

@@ -357,6 +357,11 @@ func TestDLQReplay(t *testing.T) {
 	if !strings.Contains(dry, "would move 3, skipped 3, failed 0") {
 		t.Errorf("dry run summary:\n%s", dry)
 	}
+	// Progress off a terminal: lines on stderr whose total honours --limit.
+	lim := ferry(t, worldEnv(f.w, "FERRY_PROGRESS_INTERVAL=1ms"), "dlq", "replay", "--dry-run", "--limit", "2").want(t, 0)
+	if !strings.Contains(lim.stderr, "replay: 2/2 messages (100%), would move 2, failed 0") || !strings.Contains(lim.stderr, "done in") {
+		t.Errorf("progress of a replay with --limit 2:\n%s", lim.stderr)
+	}
 	if d := queueDepth(t, f.api, f.dlq); d.total() != 6 {
 		t.Errorf("DLQ after dry run: %+v, want 6 messages", d)
 	}
@@ -500,7 +505,10 @@ func TestDLQReplay(t *testing.T) {
 	if d := queueDepth(t, f.api, f.dlq); d.total() != 3 {
 		t.Errorf("DLQ after refused purge: %+v, want 3 messages", d)
 	}
-	ferry(t, env, "dlq", "purge", "--yes").want(t, 0)
+	purged := ferry(t, env, "dlq", "purge", "--yes").want(t, 0)
+	if !strings.Contains(purged.stderr, "purge: 3/3 messages (100%)") || !strings.Contains(purged.stdout, "it is empty") {
+		t.Errorf("purge progress and answer:\n%s\n%s", purged.stderr, purged.stdout)
+	}
 	if d := queueDepth(t, f.api, f.dlq); d != (depth{}) {
 		t.Errorf("DLQ after purge: %+v, want empty", d)
 	}

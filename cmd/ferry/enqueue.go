@@ -11,6 +11,7 @@ import (
 
 	"github.com/ferryworks/ferry/config"
 	"github.com/ferryworks/ferry/internal/output"
+	"github.com/ferryworks/ferry/internal/progress"
 	"github.com/ferryworks/ferry/queue"
 	"github.com/ferryworks/ferry/worker"
 )
@@ -28,6 +29,10 @@ anything is sent: a URI ferry can never fetch (ftp://, s3:// without a key)
 is refused and nothing is sent (exit status 2). Every task is then validated;
 one result line is printed per task. Exit status 1 when any task was not
 enqueued.`
+
+// enqueueProgressMin is the most tasks enqueue sends without a progress
+// report: a few hundred go out in about a second.
+const enqueueProgressMin = 300
 
 // enqueueCommand is `ferry enqueue`.
 type enqueueCommand struct {
@@ -55,7 +60,7 @@ func newEnqueueCommand(a *app) *cobra.Command {
 	fl.StringVar(&c.submission, "submission", "", "submission `ID`, to resubmit a task that already has a terminal event")
 	fl.StringArrayVar(&c.uris, "uri", nil, "attachment `URI` (repeatable)")
 	c.format.Register(fl)
-	return a.settings(cmd, config.GroupTasks, config.GroupTaskLimits, config.GroupAWS)
+	return a.settings(cmd, config.GroupTasks, config.GroupTaskLimits, config.GroupAWS, config.GroupProgress)
 }
 
 func (c *enqueueCommand) Run(ctx context.Context, stdin io.Reader) error {
@@ -80,7 +85,13 @@ func (c *enqueueCommand) Run(ctx context.Context, stdin io.Reader) error {
 		return err
 	}
 	p := queue.NewProducer(a.sqsClient(awsCfg), a.cfg.QueueURL, queue.Limits{MaxAttachments: a.cfg.MaxAttachments})
+	var prog *progress.Reporter // nil reports nothing
+	if len(tasks) > enqueueProgressMin {
+		prog = a.progress(progress.Options{What: "enqueue", Unit: "tasks", Total: len(tasks)})
+		p.Progress = func(done int) { prog.Update(done, "") }
+	}
 	results := p.Send(ctx, tasks)
+	prog.Finish()
 	failed := 0
 	out := output.New(a.stdout, c.format.Format)
 	for _, r := range results {
