@@ -39,8 +39,8 @@ The printout is what to send the customer.`,
 		RunE: func(cmd *cobra.Command, args []string) error { return c.Run(cmd.Context(), args[0]) },
 	}
 	cmd.Flags().DurationVar(&c.ttl, "ttl", credcache.DefaultRotationTTL,
-		fmt.Sprintf("how long the old external ID stays valid if the rotation is not finished (at most %v)", credcache.MaxRotationTTL))
-	cmd.Flags().StringVar(&c.externalID, "external-id", "", "use this new external ID instead of generating one (STS allows 2-1224 characters of [A-Za-z0-9_+=,.@:/-])")
+		fmt.Sprintf("how long (`DURATION`) the old external ID stays valid if the rotation is not finished (at most %v)", credcache.MaxRotationTTL))
+	cmd.Flags().StringVar(&c.externalID, "external-id", "", "use this new external `ID` instead of generating one (STS allows 2-1224 characters of [A-Za-z0-9_+=,.@:/-])")
 	cmd.Flags().BoolVar(&c.finish, "finish", false, "end the rotation: forget the old external ID (once the customer's trust policy accepts the new one)")
 	c.format = output.NewFlag()
 	c.format.Register(cmd.Flags())
