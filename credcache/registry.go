@@ -16,6 +16,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+
+	"github.com/ferryworks/ferry/internal/redisconn"
 )
 
 // Hash fields of <prefix>:{<cust>}:integration. The external ID fields hold a
@@ -313,7 +315,7 @@ func (r *Registry) redisFailed(err error) {
 // task path. One unreadable record fails the whole list, so an export never
 // silently misses a customer.
 func (r *Registry) List(ctx context.Context) ([]Integration, error) {
-	keys, err := r.scanKeys(ctx, escapeGlob(r.prefix)+":{*}:integration")
+	keys, err := redisconn.Keys(ctx, r.rdb, escapeGlob(r.prefix)+":{*}:integration")
 	if err != nil {
 		r.metrics.redisError()
 		return nil, fmt.Errorf("credcache: list integrations: %w", err)
@@ -351,26 +353,6 @@ func (r *Registry) List(ctx context.Context) ([]Integration, error) {
 		out = append(out, in)
 	}
 	return out, nil
-}
-
-func (r *Registry) scanKeys(ctx context.Context, pattern string) ([]string, error) {
-	var mu sync.Mutex
-	var keys []string
-	scan := func(ctx context.Context, c redis.UniversalClient) error {
-		iter := c.Scan(ctx, 0, pattern, 500).Iterator()
-		for iter.Next(ctx) {
-			mu.Lock()
-			keys = append(keys, iter.Val())
-			mu.Unlock()
-		}
-		return iter.Err()
-	}
-	if cc, ok := r.rdb.(*redis.ClusterClient); ok {
-		// A cluster's SCAN covers one node; every master holds a share.
-		err := cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
-		return keys, err
-	}
-	return keys, scan(ctx, r.rdb)
 }
 
 // exportFile is the Export/Import format.

@@ -6,10 +6,12 @@
 package redisconn
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -106,6 +108,29 @@ func ClusterURL(addrs []string) string {
 	}
 	u := url.URL{Scheme: "redis", Host: addrs[0], RawQuery: q.Encode()}
 	return u.String()
+}
+
+// Keys returns every key matching pattern, walking the keyspace with SCAN:
+// on one server, its keys; on a cluster, every master's (a cluster answers
+// SCAN, like KEYS, for one node only). It reads the whole keyspace, so it is
+// for operators and tests, never for the task path.
+func Keys(ctx context.Context, c redis.UniversalClient, pattern string) ([]string, error) {
+	var mu sync.Mutex
+	var keys []string
+	scan := func(ctx context.Context, c redis.UniversalClient) error {
+		iter := c.Scan(ctx, 0, pattern, 500).Iterator()
+		for iter.Next(ctx) {
+			mu.Lock()
+			keys = append(keys, iter.Val())
+			mu.Unlock()
+		}
+		return iter.Err()
+	}
+	if cc, ok := c.(*redis.ClusterClient); ok {
+		err := cc.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error { return scan(ctx, n) })
+		return keys, err
+	}
+	return keys, scan(ctx, c)
 }
 
 // Redact returns rawURL with its password replaced, for messages.
