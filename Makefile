@@ -100,7 +100,7 @@ clean: ## remove build and run outputs
 	rm -rf $(BIN) .run .devstack.env .devstack.json .devstack-ca.pem
 
 .PHONY: chaos
-chaos: check-go ## reliability campaign: 4 ferry workers, kills, AWS and network faults, Redis outage and restart (CHAOS_TASKS=10000, CHAOS_SEED, CHAOS_DIR)
+chaos: check-go ## reliability campaign: 4 ferry workers, kills, AWS and network faults, Redis outage and restart (CHAOS_TASKS=10000, CHAOS_SEED, CHAOS_DIR; FERRY_REDIS_MODE=cluster: a Redis Cluster and a master SIGKILL)
 	.ci/with-redis.sh env CHAOS_DIR=$${CHAOS_DIR:-.run/chaos} $(GO) run ./internal/chaos/cmd/chaos
 
 # `make bench`: the standard load set (docs/bench.md). BENCH_OUT is the report

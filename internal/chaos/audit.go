@@ -19,12 +19,13 @@ import (
 
 	"github.com/ferryworks/ferry/internal/demo"
 	"github.com/ferryworks/ferry/internal/localaws"
+	"github.com/ferryworks/ferry/internal/redisconn"
 	"github.com/ferryworks/ferry/taskstate"
 )
 
 // audit turns the ledger and the world's final state into the report's
 // verdicts.
-func (r *Report) audit(ctx context.Context, led *ledger, a *awsSide, sources map[string]object, rdb *redis.Client,
+func (r *Report) audit(ctx context.Context, led *ledger, a *awsSide, sources map[string]object, rdb redis.UniversalClient,
 	workers []*workerProc, secrets secretSet) {
 	t := led.tally()
 	r.Outcomes, r.Lost, r.Conflicting, r.WrongOutcome = t.ByType, t.Lost, t.Conflicting, t.Wrong
@@ -207,7 +208,7 @@ func (s secretSet) find(text string) string {
 }
 
 // scanSecrets reads every worker log line and every Redis value.
-func (r *Report) scanSecrets(ctx context.Context, workers []*workerProc, rdb *redis.Client, s secretSet) {
+func (r *Report) scanSecrets(ctx context.Context, workers []*workerProc, rdb redis.UniversalClient, s secretSet) {
 	leak := func(where, what string) {
 		r.SecretLeaks = append(r.SecretLeaks, where+": "+what)
 	}
@@ -229,38 +230,31 @@ func (r *Report) scanSecrets(ctx context.Context, workers []*workerProc, rdb *re
 		}
 		f.Close()
 	}
-	var cursor uint64
-	for {
-		keys, next, err := rdb.Scan(ctx, cursor, "*", 500).Result()
-		if err != nil {
-			r.note("scan redis: %v", err)
-			break
-		}
-		for _, k := range keys {
-			var vals []string
-			switch rdb.Type(ctx, k).Val() {
-			case "string":
-				vals = []string{rdb.Get(ctx, k).Val()}
-			case "hash":
-				for f, v := range rdb.HGetAll(ctx, k).Val() {
-					vals = append(vals, f, v)
-				}
-			case "list":
-				vals = rdb.LRange(ctx, k, 0, -1).Val()
-			case "set":
-				vals = rdb.SMembers(ctx, k).Val()
-			case "zset":
-				vals = rdb.ZRange(ctx, k, 0, -1).Val()
+	keys, err := redisconn.Keys(ctx, rdb, "*")
+	if err != nil {
+		r.note("scan redis: %v", err)
+	}
+	for _, k := range keys {
+		var vals []string
+		switch rdb.Type(ctx, k).Val() {
+		case "string":
+			vals = []string{rdb.Get(ctx, k).Val()}
+		case "hash":
+			for f, v := range rdb.HGetAll(ctx, k).Val() {
+				vals = append(vals, f, v)
 			}
-			for _, v := range vals {
-				r.RedisValues++
-				if what := s.find(v); what != "" {
-					leak("redis key "+k, what)
-				}
-			}
+		case "list":
+			vals = rdb.LRange(ctx, k, 0, -1).Val()
+		case "set":
+			vals = rdb.SMembers(ctx, k).Val()
+		case "zset":
+			vals = rdb.ZRange(ctx, k, 0, -1).Val()
 		}
-		if cursor = next; cursor == 0 {
-			break
+		for _, v := range vals {
+			r.RedisValues++
+			if what := s.find(v); what != "" {
+				leak("redis key "+k, what)
+			}
 		}
 	}
 	if r.LogLinesScanned == 0 {

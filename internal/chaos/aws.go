@@ -31,11 +31,13 @@ func newAWS(stack *localaws.Stack, fleet localaws.Account, m demo.Manifest) *aws
 }
 
 // submit sends every planned body, ten per batch, spread evenly over
-// `over`, retrying failed entries.
-func (a *awsSide) submit(ctx context.Context, tasks []planned, over time.Duration) error {
-	var bodies []string
+// `over`, retrying failed entries, and records in led when each was sent.
+func (a *awsSide) submit(ctx context.Context, tasks []planned, over time.Duration, led *ledger) error {
+	var bodies, ids []string
 	for _, t := range tasks {
-		bodies = append(bodies, t.Bodies...)
+		for _, b := range t.Bodies {
+			bodies, ids = append(bodies, b), append(ids, t.ID)
+		}
 	}
 	start := time.Now()
 	batches := (len(bodies) + 9) / 10
@@ -43,7 +45,7 @@ func (a *awsSide) submit(ctx context.Context, tasks []planned, over time.Duratio
 		if !sleepUntil(ctx, start.Add(over*time.Duration(i/10)/time.Duration(batches))) {
 			return ctx.Err()
 		}
-		batch := bodies[i:min(i+10, len(bodies))]
+		batch, batchIDs := bodies[i:min(i+10, len(bodies))], ids[i:min(i+10, len(bodies))]
 		entries := make([]sqstypes.SendMessageBatchRequestEntry, len(batch))
 		for j, b := range batch {
 			entries[j] = sqstypes.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(j)), MessageBody: aws.String(b)}
@@ -65,11 +67,16 @@ func (a *awsSide) submit(ctx context.Context, tasks []planned, over time.Duratio
 				failed[aws.ToString(f.Id)] = true
 			}
 			var again []sqstypes.SendMessageBatchRequestEntry
+			var sent []string
 			for _, e := range entries {
 				if failed[aws.ToString(e.Id)] {
 					again = append(again, e)
+				} else {
+					j, _ := strconv.Atoi(aws.ToString(e.Id))
+					sent = append(sent, batchIDs[j])
 				}
 			}
+			led.markSent(sent, time.Now())
 			entries = again
 		}
 	}

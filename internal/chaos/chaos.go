@@ -30,6 +30,7 @@ import (
 	"github.com/ferryworks/ferry/internal/demo"
 	"github.com/ferryworks/ferry/internal/devproc"
 	"github.com/ferryworks/ferry/internal/localaws"
+	"github.com/ferryworks/ferry/internal/redisconn"
 )
 
 // Options shapes a campaign. Zero values take the `make chaos` defaults.
@@ -63,6 +64,20 @@ type Options struct {
 	// RedisRestartAt into the run (default 70 s), after the outage.
 	NoRedisRestart bool
 	RedisRestartAt time.Duration
+	// RedisCluster runs the fleet on a throwaway Redis Cluster the
+	// campaign starts (six redis-server processes: three masters, three
+	// replicas) with FERRY_REDIS_MODE=cluster, instead of one
+	// redis-server. The workers reach the nodes directly: toxiproxy cannot
+	// stand in front of a cluster, whose clients connect to the addresses
+	// the nodes announce. So the Redis outage, the key-losing restart and
+	// the Redis network faults do not apply (asking for an outage is an
+	// error); a master's SIGKILL (FailoverAt) takes their place.
+	RedisCluster bool
+	// FailoverAt is when, into the run, the cluster master serving the
+	// integration registry's marker (which every task reads) is killed
+	// with SIGKILL, so that its replica takes over (default 30 s; negative
+	// disables). Only with RedisCluster.
+	FailoverAt time.Duration
 	// SubmitOver spreads the submissions over this long, so that the
 	// kills, the outage and the restart hit a fleet with work in hand
 	// (default: 90 s, or 40 tasks a second for big runs).
@@ -100,6 +115,15 @@ func (o *Options) defaults() {
 	if o.MaxObjectBytes <= 0 {
 		o.MaxObjectBytes = 64 << 20
 	}
+	if o.RedisCluster {
+		if o.RedisOutage == 0 {
+			o.RedisOutage = -1
+		}
+		o.NoRedisRestart = true
+		if o.FailoverAt == 0 {
+			o.FailoverAt = 30 * time.Second
+		}
+	}
 	if o.RedisOutage == 0 {
 		o.RedisOutage = 30 * time.Second
 	}
@@ -127,6 +151,12 @@ const visibility = 10 * time.Second
 // whose ledger does not balance returns a Report with Failures.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	o.defaults()
+	if o.RedisCluster && o.RedisOutage > 0 {
+		return nil, fmt.Errorf("chaos: a Redis outage needs toxiproxy in front of one redis-server; on a Redis Cluster the campaign kills a master instead (FailoverAt)")
+	}
+	if !o.RedisCluster && o.FailoverAt > 0 {
+		return nil, fmt.Errorf("chaos: FailoverAt kills a Redis Cluster master: it needs RedisCluster")
+	}
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
@@ -152,12 +182,33 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 
-	rs, err := startRedis(ctx, dir)
+	// The campaign's own client reaches Redis directly; the workers' goes
+	// through toxiproxy when there is one server.
+	var (
+		rs         *redisServer
+		rc         *redisCluster
+		redisURL   string
+		redisMode  = redisconn.Single
+		redisProxy *toxiclient.Proxy
+		err        error
+	)
+	if o.RedisCluster {
+		if rc, err = startCluster(ctx, dir); err != nil {
+			return nil, err
+		}
+		defer rc.stop()
+		redisURL, redisMode = rc.url(), redisconn.Cluster
+	} else {
+		if rs, err = startRedis(ctx, dir); err != nil {
+			return nil, err
+		}
+		defer rs.stop()
+		redisURL = "redis://" + rs.addr()
+	}
+	rdb, err := redisconn.Open(redisURL, redisMode)
 	if err != nil {
 		return nil, err
 	}
-	defer rs.stop()
-	rdb := redis.NewClient(&redis.Options{Addr: rs.addr()})
 	defer rdb.Close()
 
 	stack, err := localaws.Start(localaws.Options{Region: demo.DefaultRegion, TLS: !o.PlainHTTP})
@@ -172,9 +223,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	redisProxy, err := tp.proxy("redis", rs.addr())
-	if err != nil {
-		return nil, err
+	workerRedisURL := redisURL
+	if rs != nil {
+		if redisProxy, err = tp.proxy("redis", rs.addr()); err != nil {
+			return nil, err
+		}
+		workerRedisURL = "redis://" + redisProxy.Listen
 	}
 	scheme, stackAddr, _ := strings.Cut(stack.URL, "://")
 	awsProxy, err := tp.proxy("aws", stackAddr)
@@ -182,7 +236,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 
-	m, env, err := demo.Seed(ctx, stack, "redis://"+redisProxy.Listen)
+	m, env, err := demo.Seed(ctx, stack, workerRedisURL)
 	if err != nil {
 		return nil, fmt.Errorf("seed demo world: %w", err)
 	}
@@ -209,7 +263,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	a := newAWS(stack, fleet, m)
 
 	workers := make([]*workerProc, o.Workers)
-	wenv := workerEnv(env, scheme+"://"+awsProxy.Listen, o.Concurrency)
+	wenv := workerEnv(env, scheme+"://"+awsProxy.Listen, redisMode, o.Concurrency)
 	for i := range workers {
 		workers[i] = &workerProc{id: i, bin: bin, env: wenv, logPath: filepath.Join(dir, fmt.Sprintf("worker-%d.log", i))}
 		if err := workers[i].start(); err != nil {
@@ -245,7 +299,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	chaosCtx, stopChaos := context.WithCancel(ctx)
 	submitted := make(chan error, 1)
 	go func() {
-		err := a.submit(ctx, tasks, o.SubmitOver)
+		err := a.submit(ctx, tasks, o.SubmitOver, led)
 		rep.Submitted = time.Since(runStart)
 		submitted <- err
 	}()
@@ -254,7 +308,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	chaosWG.Add(1)
 	go func() {
 		defer chaosWG.Done()
-		runChaos(chaosCtx, &o, rep, workers, rs, rdb, &m, tp, redisProxy, awsProxy, led, runStart)
+		runChaos(chaosCtx, &o, rep, workers, rs, rc, rdb, &m, tp, redisProxy, awsProxy, led, runStart)
 	}()
 
 	if err := <-submitted; err != nil {
@@ -303,6 +357,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			rep.Faults["aws "+op] += n
 		}
 	}
+	if rep.Failover != nil {
+		rep.Failover.measure(led, workers)
+	}
 	vctx := context.WithoutCancel(ctx)
 	rep.audit(vctx, led, a, sources, rdb, workers, secretsOf(m, fleet))
 	rep.Wall = time.Since(start)
@@ -311,7 +368,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 // workerEnv is the environment of every `ferry work`: the devstack's, with
 // the AWS endpoint behind toxiproxy and settings sized for the campaign.
-func workerEnv(env demo.Env, awsEndpoint string, concurrency int) []string {
+func workerEnv(env demo.Env, awsEndpoint string, redisMode redisconn.Mode, concurrency int) []string {
 	var out []string
 	for _, kv := range os.Environ() {
 		if strings.HasPrefix(kv, "AWS_") || strings.HasPrefix(kv, "FERRY_") {
@@ -327,6 +384,7 @@ func workerEnv(env demo.Env, awsEndpoint string, concurrency int) []string {
 		out = append(out, v.Name+"="+val)
 	}
 	return append(out,
+		"FERRY_REDIS_MODE="+string(redisMode),
 		"FERRY_METRICS_ADDR=off",
 		fmt.Sprintf("FERRY_CONCURRENCY=%d", concurrency),
 		fmt.Sprintf("FERRY_VISIBILITY_TIMEOUT=%ds", int(visibility/time.Second)),
@@ -338,14 +396,38 @@ func workerEnv(env demo.Env, awsEndpoint string, concurrency int) []string {
 }
 
 // runChaos is the schedule: SIGKILLs every ~KillEvery, one SIGTERM, the
-// Redis outage, the Redis restart, and bursts of connection resets.
-func runChaos(ctx context.Context, o *Options, rep *Report, workers []*workerProc, rs *redisServer, rdb *redis.Client,
-	m *demo.Manifest, tp *toxi, redisProxy, awsProxy *toxiclient.Proxy, led *ledger, runStart time.Time) {
+// Redis outage, the Redis restart (or, on a cluster, a master's SIGKILL),
+// and bursts of connection resets.
+func runChaos(ctx context.Context, o *Options, rep *Report, workers []*workerProc, rs *redisServer, rc *redisCluster,
+	rdb redis.UniversalClient, m *demo.Manifest, tp *toxi, redisProxy, awsProxy *toxiclient.Proxy, led *ledger, runStart time.Time) {
 	r := rand.New(rand.NewPCG(o.Seed, 7))
 	log := o.Log
 	var g sync.WaitGroup
 	defer g.Wait()
-	if o.RedisOutage > 0 {
+	if rc != nil && o.FailoverAt > 0 {
+		g.Add(1)
+		go func() {
+			defer g.Done()
+			if !sleepUntil(ctx, runStart.Add(o.FailoverAt)) {
+				return
+			}
+			f := &Failover{At: time.Since(runStart)}
+			log.Info().Msg("redis cluster: SIGKILL of the registry marker's master")
+			// The watch outlives the chaos context: a run that settles
+			// during the failover must still see it through.
+			err := rc.failover(context.WithoutCancel(ctx), "ferry:registry", time.Minute, f)
+			rep.mu.Lock()
+			rep.Failover = f
+			rep.Faults["redis cluster master SIGKILL"]++
+			if err != nil {
+				rep.Failures = append(rep.Failures, "redis cluster failover: "+err.Error())
+			}
+			rep.mu.Unlock()
+			log.Info().Str("master", f.Master).Str("replica", f.Replica).Dur("promoted", f.Promoted).
+				Dur("recovered", f.Recovered).Msg("redis cluster failover done")
+		}()
+	}
+	if o.RedisOutage > 0 && redisProxy != nil {
 		g.Add(1)
 		go func() {
 			defer g.Done()
@@ -406,7 +488,7 @@ func runChaos(ctx context.Context, o *Options, rep *Report, workers []*workerPro
 					return
 				}
 				p, name := awsProxy, "aws"
-				if i%2 == 1 {
+				if i%2 == 1 && redisProxy != nil {
 					p, name = redisProxy, "redis"
 				}
 				if err := tp.resetBurst(ctx, p, 300*time.Millisecond); err != nil {
@@ -590,8 +672,10 @@ type Report struct {
 
 	Kills, Terms, GracefulExits int
 	Faults                      map[string]int64
-	Notes                       []string
-	Failures                    []string
+	// Failover is the Redis Cluster failover's measure (RedisCluster).
+	Failover *Failover
+	Notes    []string
+	Failures []string
 }
 
 func (r *Report) note(format string, args ...any) {
@@ -615,7 +699,12 @@ func (r *Report) String() string {
 	fmt.Fprintf(&b, "  duplicate identical events: %d\n", r.DuplicateEvents)
 	fmt.Fprintf(&b, "  DLQ:                 %d messages (%d invalid as expected, %d valid tasks that exhausted their receives [%d without a recorded last error], %d valid after their event, %d extra copies)\n",
 		r.DLQ, r.DLQInvalid, len(r.DLQExhausted), len(r.DLQNoLastError), r.DLQAfterEvent, r.DLQCopies)
-	fmt.Fprintf(&b, "  events during the Redis outage: %v\n", r.DuringOutage)
+	if len(r.DuringOutage) > 0 {
+		fmt.Fprintf(&b, "  events during the Redis outage: %v\n", r.DuringOutage)
+	}
+	if r.Failover != nil {
+		b.WriteString(r.Failover.String())
+	}
 	fmt.Fprintf(&b, "  stored copies checked: %d, sha256 mismatches: %d, open multipart uploads: %d, objects no event names: %d\n",
 		r.CopiesChecked, len(r.ChecksumFailures), len(r.OpenUploads), r.UnreferencedCopies)
 	fmt.Fprintf(&b, "  secret scan: %d log lines, %d Redis values, %d leaks\n", r.LogLinesScanned, r.RedisValues, len(r.SecretLeaks))

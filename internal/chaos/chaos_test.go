@@ -59,3 +59,61 @@ func TestChaosCI(t *testing.T) {
 		t.Errorf("%d copies checked, %d invalid messages dead-lettered: the mix did not run", rep.CopiesChecked, rep.DLQInvalid)
 	}
 }
+
+// TestChaosClusterFailover runs the fleet on a 6-node Redis Cluster of its
+// own (3 masters, 3 replicas) and kills, with SIGKILL, the master serving
+// the integration registry's marker, which every task reads, while tasks
+// are in flight. The replica must take over and the workers must ride
+// through: no task lost, none with two outcomes or the wrong one, none
+// pushed to the DLQ by the failover, and tasks completing on the new
+// topology. No other fault is injected, so the stall the report prints is
+// the failover's own (docs/capacity.md quotes it).
+func TestChaosClusterFailover(t *testing.T) {
+	testenv.RedisURL(t)
+	for _, bin := range []string{"redis-server", "redis-cli"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Fatalf("%s not installed (make test installs it): %v", bin, err)
+		}
+	}
+	o := chaos.Options{
+		RedisCluster:    true,
+		Tasks:           400,
+		Workers:         3,
+		MaxObjectBytes:  1 << 20,
+		SubmitOver:      40 * time.Second,
+		FailoverAt:      18 * time.Second,
+		KillEvery:       -1,
+		FaultRate:       -1,
+		NoNetworkFaults: true,
+		Seed:            20261202,
+		// Generous: the run takes about a minute; the bound only stops a
+		// hung campaign, it is not a performance assertion.
+		Timeout: 6 * time.Minute,
+		Log:     zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel),
+	}
+	rep, err := chaos.Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + rep.String())
+	if !rep.OK() {
+		t.Fatalf("chaos campaign failed:\n%s", rep.String())
+	}
+	f := rep.Failover
+	switch {
+	case f == nil || f.Master == "":
+		t.Fatalf("no master was killed: the failover did not run")
+	case f.Replica == "":
+		t.Errorf("no replica of %s became master", f.Master)
+	case f.Affected == 0:
+		t.Errorf("no task was in the fleet's hands during the failover: it hit an idle fleet")
+	case f.AfterRecovery == 0:
+		t.Errorf("no terminal event after the cluster recovered: the fleet did not follow the new topology")
+	}
+	// A failover lasts seconds; the queue's receive budget is minutes of
+	// backoff. A valid task in the DLQ means a Redis error was taken for a
+	// reason to give up.
+	if len(rep.DLQExhausted) > 0 {
+		t.Errorf("%d valid tasks dead-lettered across the failover: %v", len(rep.DLQExhausted), rep.DLQExhausted)
+	}
+}

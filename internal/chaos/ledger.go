@@ -22,6 +22,10 @@ type ledger struct {
 	// are counted to show the fleet kept working.
 	outageFrom, outageTo time.Time
 	duringOutage         map[string]int
+	// occurred is when each event delivered says it occurred (the
+	// worker's clock, the campaign's machine): the fleet's output over
+	// time, in which a stall is a gap.
+	occurred []time.Time
 }
 
 type entry struct {
@@ -31,6 +35,9 @@ type entry struct {
 	dlq      int
 	copied   []queue.AttachmentResult
 	lastSeen time.Time
+	// sent is when the task's first message was accepted by SQS; first is
+	// when its first event occurred.
+	sent, first time.Time
 }
 
 func newLedger(tasks []planned) *ledger {
@@ -63,12 +70,30 @@ func (l *ledger) addEvent(ev queue.Event, at time.Time) {
 		l.unexpected = append(l.unexpected, "event "+ev.EventID)
 		return
 	}
+	if !ev.OccurredAt.IsZero() {
+		l.occurred = append(l.occurred, ev.OccurredAt)
+		if e.first.IsZero() || ev.OccurredAt.Before(e.first) {
+			e.first = ev.OccurredAt
+		}
+	}
 	e.types[ev.Type]++
 	e.ids[ev.EventID]++
 	e.lastSeen = at
 	for _, a := range ev.Attachments {
 		if a.Status == "copied" {
 			e.copied = append(e.copied, a)
+		}
+	}
+}
+
+// markSent records that SQS accepted a message of each task at at; a task
+// keeps its first time.
+func (l *ledger) markSent(ids []string, at time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, id := range ids {
+		if e, ok := l.tasks[id]; ok && e.sent.IsZero() {
+			e.sent = at
 		}
 	}
 }

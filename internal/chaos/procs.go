@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -20,8 +21,12 @@ import (
 type redisServer struct {
 	port int
 	dir  string
-	mu   sync.Mutex
-	cmd  *exec.Cmd
+	// args are extra redis-server arguments (a cluster node's).
+	args []string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when cmd has been waited for
 }
 
 func startRedis(ctx context.Context, dir string) (*redisServer, error) {
@@ -39,23 +44,40 @@ func startRedis(ctx context.Context, dir string) (*redisServer, error) {
 func (r *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
 
 func (r *redisServer) start(ctx context.Context) error {
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", r.dir, "--loglevel", "warning")
+	args := append([]string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", r.dir, "--loglevel", "warning"}, r.args...)
+	cmd := exec.Command("redis-server", args...)
 	setDeathSignal(cmd)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start redis-server: %w", err)
 	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
 	r.mu.Lock()
-	r.cmd = cmd
+	r.cmd, r.exited = cmd, exited
 	r.mu.Unlock()
 	c := redis.NewClient(&redis.Options{Addr: r.addr(), MaxRetries: -1})
 	defer c.Close()
+	// The server answering must be this one, not another process that took
+	// the port first: INFO names its process.
+	want := "process_id:" + strconv.Itoa(cmd.Process.Pid)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if err := c.Ping(ctx).Err(); err == nil {
+		info, err := c.Info(ctx, "server").Result()
+		if err == nil && strings.Contains(info, want+"\r\n") {
 			return nil
-		} else if time.Now().After(deadline) {
-			return fmt.Errorf("redis-server on %s did not answer: %w", r.addr(), err)
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("redis-server on %s exited at start (port taken?)", r.addr())
+		default:
+		}
+		if time.Now().After(deadline) {
+			r.stop()
+			return fmt.Errorf("redis-server on %s did not answer: %v", r.addr(), err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -70,12 +92,12 @@ func (r *redisServer) restart(ctx context.Context) error {
 
 func (r *redisServer) stop() {
 	r.mu.Lock()
-	cmd := r.cmd
+	cmd, exited := r.cmd, r.exited
 	r.cmd = nil
 	r.mu.Unlock()
-	if cmd != nil && cmd.Process != nil {
+	if cmd != nil {
 		_ = cmd.Process.Signal(syscall.SIGKILL)
-		_ = cmd.Wait()
+		<-exited
 	}
 }
 

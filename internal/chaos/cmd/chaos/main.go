@@ -6,7 +6,9 @@
 // Environment: CHAOS_TASKS (default 10000), CHAOS_SEED (default: the time),
 // CHAOS_DIR (keep the binary and the workers' logs there), CHAOS_TIMEOUT
 // (default 30m), CHAOS_TLS (default 1: the local AWS serves https; 0 serves
-// plain http).
+// plain http). FERRY_REDIS_MODE=cluster runs the fleet on a 6-node Redis
+// Cluster the campaign starts, and SIGKILLs one of its masters 30 s in
+// instead of the single server's outage and restart.
 package main
 
 import (
@@ -15,12 +17,14 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/ferryworks/ferry/internal/chaos"
+	"github.com/ferryworks/ferry/internal/redisconn"
 )
 
 func main() {
@@ -53,6 +57,14 @@ func main() {
 		o.PlainHTTP = true
 	default:
 		fmt.Fprintf(os.Stderr, "chaos: CHAOS_TLS=%q: want 1 (https, the default) or 0 (plain http)\n", v)
+		os.Exit(2)
+	}
+	switch m := redisconn.Mode(strings.ToLower(strings.TrimSpace(os.Getenv("FERRY_REDIS_MODE")))); m {
+	case "", redisconn.Single:
+	case redisconn.Cluster:
+		o.RedisCluster = true
+	default:
+		fmt.Fprintf(os.Stderr, "chaos: FERRY_REDIS_MODE=%q: want %s (one redis-server) or %s (a Redis Cluster with a master's SIGKILL)\n", m, redisconn.Single, redisconn.Cluster)
 		os.Exit(2)
 	}
 	if o.Dir != "" {
