@@ -2,7 +2,10 @@ package chaos
 
 import (
 	"bufio"
+	"cmp"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -44,11 +47,12 @@ type Failover struct {
 	// Recovered: the fleet worked on the new topology.
 	AfterRecovery int
 	// Retried counts the deliveries the workers retried (their
-	// outcome=retried log lines), RedisWarnings their warnings about
-	// Redis (a fallback taken: credentials, integrations or task state
-	// served without it). The failover variant injects no other fault, so
-	// these are the failover's.
-	Retried, RedisWarnings int
+	// outcome=retried log lines), Warnings their warnings by message (a
+	// fallback taken: credentials, integrations or task state served
+	// without Redis). The failover variant injects no other fault, so these
+	// are the failover's.
+	Retried  int
+	Warnings map[string]int
 
 	killedAt, recoveredAt time.Time
 }
@@ -107,23 +111,24 @@ func (f *Failover) measure(led *ledger, workers []*workerProc) {
 		sc := bufio.NewScanner(fh)
 		sc.Buffer(make([]byte, 1<<20), 16<<20)
 		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case strings.Contains(line, `"outcome":"retried"`):
+			var l struct {
+				Level, Message, Outcome string
+			}
+			if json.Unmarshal(sc.Bytes(), &l) != nil {
+				continue
+			}
+			if l.Outcome == "retried" {
 				f.Retried++
-			case strings.Contains(line, `"level":"warn"`) && redisWarning(line):
-				f.RedisWarnings++
+			}
+			if l.Level == "warn" && l.Message != "task" {
+				if f.Warnings == nil {
+					f.Warnings = map[string]int{}
+				}
+				f.Warnings[l.Message]++
 			}
 		}
 		fh.Close()
 	}
-}
-
-// redisWarning reports whether a worker's warning is about Redis.
-func redisWarning(line string) bool {
-	l := strings.ToLower(line)
-	return strings.Contains(l, "redis") || strings.Contains(l, "clusterdown") ||
-		strings.Contains(l, "task state unavailable") || strings.Contains(l, "not recorded")
 }
 
 func medianMax(d []time.Duration) [2]time.Duration {
@@ -143,6 +148,15 @@ func (f *Failover) String() string {
 		r(f.Stall), r(f.StallFrom), r(f.BaselineGap), f.AfterRecovery)
 	fmt.Fprintf(&b, "    tasks in hand during the failover: %d, sent→event median %v max %v (before the kill: median %v max %v)\n",
 		f.Affected, r(f.AffectedWait[0]), r(f.AffectedWait[1]), r(f.BaselineWait[0]), r(f.BaselineWait[1]))
-	fmt.Fprintf(&b, "    workers: %d deliveries retried, %d warnings about Redis\n", f.Retried, f.RedisWarnings)
+	fmt.Fprintf(&b, "    workers: %d deliveries retried; warnings:", f.Retried)
+	msgs := slices.Collect(maps.Keys(f.Warnings))
+	slices.SortFunc(msgs, func(a, b string) int { return cmp.Or(f.Warnings[b]-f.Warnings[a], strings.Compare(a, b)) })
+	for _, m := range msgs {
+		fmt.Fprintf(&b, "\n      %4d %s", f.Warnings[m], m)
+	}
+	if len(msgs) == 0 {
+		b.WriteString(" none")
+	}
+	b.WriteString("\n")
 	return b.String()
 }
