@@ -274,7 +274,7 @@ var settings = []setting{
 		func(c *Config) flag.Value {
 			return enumValue[string]{&c.LogLevel, []string{"debug", "info", "warn", "error"}}
 		}},
-	{Var{Name: "FERRY_LOG_FORMAT", Flag: "log-format", Default: "json", Usage: "json | console", Group: GroupLogging, Arg: "FORMAT"}, "json | console",
+	{Var{Name: "FERRY_LOG_FORMAT", Flag: "log-format", Default: "json", Usage: "json | console (unset: console for commands other than work while stderr is a terminal)", Group: GroupLogging, Arg: "FORMAT"}, "json | console",
 		func(c *Config) flag.Value { return enumValue[string]{&c.LogFormat, []string{"json", "console"}} }},
 	{Var{Name: "FERRY_PROGRESS_INTERVAL", Flag: "progress-interval", Default: "5s", Usage: "how often a long operation (dlq replay, dlq purge, a large enqueue) writes a progress line to stderr when it is not a terminal", Group: GroupProgress, Arg: "DURATION"}, "a duration like 5s",
 		func(c *Config) flag.Value { return durationValue{&c.ProgressInterval} }},
@@ -449,6 +449,13 @@ func (c *Config) Settings() []Setting {
 		})
 	}
 	return out
+}
+
+// Explicit says whether the variable name was set, in the environment or by
+// a flag, rather than left at its default.
+func (c *Config) Explicit(name string) bool {
+	s := c.sources[name]
+	return s == SourceEnv || s == SourceFlag
 }
 
 // CacheKeys decodes FERRY_CACHE_KEY with credcache.ParseKeys: the first key

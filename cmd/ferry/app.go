@@ -18,7 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
-	"github.com/aws/smithy-go/logging"
+	smithylog "github.com/aws/smithy-go/logging"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
@@ -28,6 +28,7 @@ import (
 	"github.com/ferryworks/ferry/credcache"
 	"github.com/ferryworks/ferry/fetcher"
 	"github.com/ferryworks/ferry/internal/awsclient"
+	"github.com/ferryworks/ferry/internal/logging"
 	"github.com/ferryworks/ferry/internal/redisconn"
 )
 
@@ -76,7 +77,8 @@ func (a *app) settings(cmd *cobra.Command, groups ...config.Group) *cobra.Comman
 func (a *app) loadConfig(cmd *cobra.Command) error {
 	_ = a.cfg.LoadEnv(os.Getenv, a.reads[cmd]...) // need() reports the problems with the rest
 	a.stdout, a.stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
-	a.log = newLogger(a.stderr, a.cfg.LogLevel, a.cfg.LogFormat)
+	a.log = logging.New(a.stderr, logging.Options{Level: a.cfg.LogLevel, Format: a.cfg.LogFormat,
+		FormatExplicit: a.cfg.Explicit("FERRY_LOG_FORMAT"), Interactive: cmd.Annotations[serviceAnnotation] == ""})
 	redis.SetLogger(redisLogger{a.log})
 	return a.startTracing(cmd.Context())
 }
@@ -99,16 +101,9 @@ func (a *app) need(reqs ...config.Requirement) error {
 	return nil
 }
 
-func newLogger(w io.Writer, level, format string) zerolog.Logger {
-	lvl, err := zerolog.ParseLevel(strings.ToLower(level))
-	if err != nil || level == "" {
-		lvl = zerolog.InfoLevel
-	}
-	if format == "console" {
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
-	}
-	return zerolog.New(w).Level(lvl).With().Timestamp().Logger()
-}
+// serviceAnnotation marks a command that runs as a service (ferry work):
+// it logs in the configured format even on a terminal.
+const serviceAnnotation = "ferry.service"
 
 // awsConfig loads the SDK's configuration from the standard AWS_* variables
 // with an HTTP client sized for a worker's many concurrent requests.
@@ -257,8 +252,8 @@ func (a *app) access(awsCfg aws.Config, rdb redis.UniversalClient, bucket string
 // checksums) to the structured log at debug level instead of stderr.
 type sdkLogger struct{ log zerolog.Logger }
 
-func (l sdkLogger) Logf(classification logging.Classification, format string, v ...any) {
-	if classification == logging.Warn {
+func (l sdkLogger) Logf(classification smithylog.Classification, format string, v ...any) {
+	if classification == smithylog.Warn {
 		l.log.Warn().Msgf("aws sdk: "+format, v...)
 		return
 	}

@@ -32,10 +32,11 @@ visibility timeout).`
 
 func newWorkCommand(a *app) *cobra.Command {
 	return a.settings(&cobra.Command{
-		Use:   "work",
-		Short: "Run a worker",
-		Long:  workUsage,
-		Args:  cobra.NoArgs,
+		Use:         "work",
+		Short:       "Run a worker",
+		Long:        workUsage,
+		Args:        cobra.NoArgs,
+		Annotations: map[string]string{serviceAnnotation: "true"},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.work(cmd.Context())
 		},
