@@ -451,6 +451,20 @@ func (c *Config) Settings() []Setting {
 	return out
 }
 
+// FlagChoices lists the values the setting behind flag takes when they are
+// a fixed set (--redis-mode: single, cluster), for shell completion; nil
+// otherwise.
+func FlagChoices(flag string) []string {
+	for i := range settings {
+		if settings[i].Flag == flag {
+			if w, ok := settings[i].value(Default()).(interface{ words() []string }); ok {
+				return w.words()
+			}
+		}
+	}
+	return nil
+}
+
 // Explicit says whether the variable name was set, in the environment or by
 // a flag, rather than left at its default.
 func (c *Config) Explicit(name string) bool {

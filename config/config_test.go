@@ -730,3 +730,16 @@ func TestWriteOptions(t *testing.T) {
 		}
 	}
 }
+
+func TestFlagChoices(t *testing.T) {
+	t.Parallel()
+	if got := strings.Join(FlagChoices("redis-mode"), ","); got != "single,cluster" {
+		t.Errorf("redis-mode choices %q", got)
+	}
+	if got := strings.Join(FlagChoices("log-level"), ","); got != "debug,info,warn,error" {
+		t.Errorf("log-level choices %q", got)
+	}
+	if FlagChoices("queue-url") != nil || FlagChoices("no-such-flag") != nil {
+		t.Error("a free-form setting has no choices")
+	}
+}

@@ -57,6 +57,8 @@ func (v boolValue) String() string {
 	return strconv.FormatBool(*v.p)
 }
 
+func (v boolValue) words() []string { return []string{"true", "false"} }
+
 // IsBoolFlag lets "-pprof" stand for "-pprof=true" on the command line.
 func (v boolValue) IsBoolFlag() bool { return true }
 
@@ -166,6 +168,14 @@ func (v enumValue[T]) String() string {
 		return ""
 	}
 	return string(*v.p)
+}
+
+func (v enumValue[T]) words() []string {
+	out := make([]string, len(v.allowed))
+	for i, a := range v.allowed {
+		out[i] = string(a)
+	}
+	return out
 }
 
 func (v enumValue[T]) choices() string {

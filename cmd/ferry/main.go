@@ -47,6 +47,7 @@ func run(args []string) int {
 		newVersionCommand(app),
 	)
 	root.AddCommand(newOptionsCommand(app, root))
+	app.completions(root)
 	typeUsageErrors(root)
 	root.SetArgs(args)
 
