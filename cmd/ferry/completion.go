@@ -78,4 +78,3 @@ func (a *app) completeCustomers(cmd *cobra.Command, _ []string, prefix string) (
 type quietRedis struct{}
 
 func (quietRedis) Printf(context.Context, string, ...any) {}
-
