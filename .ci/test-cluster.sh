@@ -4,10 +4,10 @@
 # The Redis Cluster pass of `make test`: the packages whose integration tests
 # talk to Redis (credential cache and registry, task state, the Redis lock,
 # the keyspace walk, the fleet-wide admission leases, the worker pipeline,
-# the test helpers' slot checks, the devstack's seeding) run again against a throwaway 6-node
-# Redis Cluster (.ci/with-redis-cluster.sh), so a command, script or
-# pipeline that spans cluster slots fails here even though a single server
-# accepts it. CLUSTER_PKGS overrides the package list.
+# the test helpers' slot checks, the devstack's seeding, the bench's workers)
+# run again against a throwaway 6-node Redis Cluster
+# (.ci/with-redis-cluster.sh), so a command, script or pipeline that spans
+# cluster slots fails here even though a single server accepts it. CLUSTER_PKGS overrides the package list.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,4 +19,5 @@ exec .ci/with-redis-cluster.sh bash -c '
 	set -euo pipefail
 	'"$GO"' test -race -count=1 "$@" '"$pkgs"'
 	'"$GO"' test -race -count=1 -run "^TestBinary$" ./cmd/devstack/
+	'"$GO"' test -race -count=1 -run "^TestSmokeRedisURL$" ./cmd/ferrybench/
 ' test-cluster "$@"

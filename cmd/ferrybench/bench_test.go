@@ -102,6 +102,76 @@ func TestSmoke(t *testing.T) {
 	}
 }
 
+// TestSmokeRedisURL runs K = 3 ferry workers on the test Redis named by
+// FERRY_REDIS_URL, read as FERRY_REDIS_MODE says (-redis-mode's default):
+// one server in make test's first pass, a 6-node Redis Cluster in its
+// cluster pass (.ci/test-cluster.sh), where the workers must run in cluster
+// mode (a worker in single mode refuses a cluster URL at start, and the
+// scenario fails) and the commands are counted on every master.
+func TestSmokeRedisURL(t *testing.T) {
+	t.Parallel()
+	out := t.TempDir()
+	args := []string{"-smoke", "-only", "1KiB/c8", "-workers", "3", "-rclone", "off", "-out", out,
+		"-scenario-timeout", "60s", "-redis-url", testenv.RedisURL(t)}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	if code := run(ctx, args, &stdout, &stderr); code != 0 {
+		t.Fatalf("ferrybench -redis-url exited %d:\n%s", code, stderr.String())
+	}
+	data, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Results []measurement `json:"results"`
+	}
+	if err := json.Unmarshal(data, &res); err != nil {
+		t.Fatal(err)
+	}
+	var m *measurement
+	for i := range res.Results {
+		if res.Results[i].Scenario == "1KiB/c8" && res.Results[i].Tool == toolFerry {
+			m = &res.Results[i]
+		}
+	}
+	if m == nil || m.Failures != 0 || m.TasksPerSec <= 0 {
+		t.Fatalf("1KiB/c8 through ferry: %+v", m)
+	}
+	if m.RedisCmdsPerTask["hgetall"] < 1 {
+		t.Errorf("Redis commands per task not counted (every task reads its integration): %v", m.RedisCmdsPerTask)
+	}
+	md, err := os.ReadFile(filepath.Join(out, "summary.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "a shared Redis (-redis-url)"
+	if testenv.RedisCluster() {
+		want = "a Redis Cluster (-redis-url, -redis-mode cluster)"
+	}
+	if !strings.Contains(string(md), want) {
+		t.Errorf("summary.md does not say it ran on %s", want)
+	}
+}
+
+func TestRedisModeFlag(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-redis-mode", "sentinel"}, `-redis-mode "sentinel"`},
+		{[]string{"-redis-mode", "cluster", "-redis-url", "redis://h1:6379/3"}, "a cluster has only database 0"},
+		{[]string{"-redis-mode", "single", "-redis-url", "redis://h1:6379?addr=h2:6379"}, "-redis-url with -redis-mode single"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), append([]string{"-out", t.TempDir()}, tc.args...), &stdout, &stderr)
+		if code != 2 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 saying %q", tc.args, code, stderr.String(), tc.want)
+		}
+	}
+}
+
 // TestSmokeTLS runs a 1 KiB and a 6 MiB scenario over https (-tls): ferry,
 // the raw loop and rclone (when installed) must all trust the stack's
 // generated CA from the environment the harness gives them.

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -44,8 +45,30 @@ func perTask(before, after map[string]int64, tasks int) map[string]float64 {
 }
 
 // commandStats reads INFO commandstats: calls per command, INFO itself left
-// out. ok is false when the server does not report command statistics.
+// out, summed over every master of a cluster (a replica replays its
+// master's writes, which are not more of ferry's commands). ok is false
+// when a server does not report command statistics.
 func commandStats(ctx context.Context, rdb redis.UniversalClient) (map[string]int64, bool) {
+	cc, isCluster := rdb.(*redis.ClusterClient)
+	if !isCluster {
+		return nodeCommandStats(ctx, rdb)
+	}
+	var mu sync.Mutex
+	out, all := map[string]int64{}, true
+	err := cc.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
+		s, ok := nodeCommandStats(ctx, n)
+		mu.Lock()
+		defer mu.Unlock()
+		all = all && ok
+		for k, v := range s {
+			out[k] += v
+		}
+		return nil
+	})
+	return out, err == nil && all
+}
+
+func nodeCommandStats(ctx context.Context, rdb redis.UniversalClient) (map[string]int64, bool) {
 	s, err := rdb.Info(ctx, "commandstats").Result()
 	if err != nil {
 		return nil, false

@@ -12,6 +12,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -19,11 +20,14 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/ferryworks/ferry/internal/redisconn"
 )
 
 const usageText = `usage: ferrybench -out DIR [flags]
@@ -38,6 +42,8 @@ neighbour scenario with and without FERRY_CUSTOMER_MAX_INFLIGHT.
   ferrybench -out /tmp/b -smoke    # seconds: tiny sizes and counts
   ferrybench -out /tmp/b -only 1KiB/c64,64MiB -runs 1
   ferrybench -out /tmp/b -tls      # the same over https
+  .ci/with-redis-cluster.sh sh -c 'ferrybench -out /tmp/b -workers 4 -redis-url "$FERRY_REDIS_URL"'
+                                   # K workers on a Redis Cluster (FERRY_REDIS_MODE=cluster)
 
 flags:
 `
@@ -59,6 +65,7 @@ type options struct {
 	ferryBin    string
 	rcloneBin   string
 	redisURL    string
+	redisMode   redisconn.Mode
 	only        string
 	credBench   string
 	pprof       bool
@@ -81,6 +88,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.ferryBin, "ferry", "", "ferry binary; empty builds ./cmd/ferry into -out")
 	fs.StringVar(&o.rcloneBin, "rclone", "", "rclone binary; empty looks it up in PATH, \"off\" leaves rclone out")
 	fs.StringVar(&o.redisURL, "redis-url", "", "Redis for the workers; empty starts a private redis-server (needed for exact INFO commandstats)")
+	redisMode := fs.String("redis-mode", cmp.Or(os.Getenv("FERRY_REDIS_MODE"), string(redisconn.Single)),
+		"how -redis-url is read, as FERRY_REDIS_MODE (its default): single, or cluster for a Redis Cluster's seeds (redis://host:port?addr=host2:port2&addr=…)")
 	fs.StringVar(&o.only, "only", "", "comma-separated scenario names to run (e.g. 1KiB/c64,64MiB,noisy)")
 	fs.StringVar(&o.credBench, "credcache-bench", "", "output of `go test -bench BenchmarkCredentials ./credcache` to quote in the report")
 	fs.BoolVar(&o.tls, "tls", false, "serve the local AWS over https (a CA generated per stack, trusted by ferry, the raw loop and rclone): production's transport, with aws-chunked bodies and trailing checksums")
@@ -107,6 +116,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if o.smoke {
 		o.runs = 1
+	}
+	o.redisMode = redisconn.Mode(strings.ToLower(strings.TrimSpace(*redisMode)))
+	if o.redisURL != "" {
+		if err := redisconn.CheckURL(o.redisURL, o.redisMode); err != nil {
+			fmt.Fprintf(stderr, "ferrybench: -redis-url with -redis-mode %s: %v\n", o.redisMode, err)
+			return 2
+		}
+	} else if !slices.Contains(redisconn.Modes(), o.redisMode) {
+		fmt.Fprintf(stderr, "ferrybench: -redis-mode %q: want one of %v\n", o.redisMode, redisconn.Modes())
+		return 2
 	}
 	log := zerolog.New(zerolog.ConsoleWriter{Out: stderr, NoColor: true, TimeFormat: time.TimeOnly}).
 		With().Timestamp().Str("cmd", "ferrybench").Logger()

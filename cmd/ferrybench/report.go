@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ferryworks/ferry/internal/redisconn"
 )
 
 // spread is a median with its min and max over runs.
@@ -179,8 +181,15 @@ func (b *bench) writeReport() ([]string, error) {
 		transport = "https (-tls: aws-chunked bodies with trailing checksums)"
 	}
 	p("# ferry bench: %s over %s\n\n", mode, transport)
-	p("Run `%s` at %s, %d run(s), %s elapsed. %d `ferry work` processes (and as many raw-loop processes); kumo in its own process; a private redis-server. Machine: %d CPUs; load averages (1/5/15 min) at the start and after each run: %s.\n\n",
-		b.runID, b.started.UTC().Format(time.RFC3339), b.o.runs, time.Since(b.started).Round(time.Second), b.o.workers, runtime.NumCPU(), strings.Join(b.load, " → "))
+	redisDesc := "a private redis-server"
+	switch {
+	case b.o.redisURL != "" && b.redisMode == redisconn.Cluster:
+		redisDesc = "a Redis Cluster (-redis-url, -redis-mode cluster)"
+	case b.o.redisURL != "":
+		redisDesc = "a shared Redis (-redis-url)"
+	}
+	p("Run `%s` at %s, %d run(s), %s elapsed. %d `ferry work` processes (and as many raw-loop processes); kumo in its own process; %s. Machine: %d CPUs; load averages (1/5/15 min) at the start and after each run: %s.\n\n",
+		b.runID, b.started.UTC().Format(time.RFC3339), b.o.runs, time.Since(b.started).Round(time.Second), b.o.workers, redisDesc, runtime.NumCPU(), strings.Join(b.load, " → "))
 	p("Every cell is the median over the runs with min–max in brackets. Latency is enqueue → the event's `occurred_at`; the harness keeps 2 × slots tasks outstanding (closed loop), so latency includes that queueing, except in `1KiB/idle`, which sends one task at a time to an idle fleet. CPU is user+system time of the client processes (from /proc/PID/stat; rclone from wait4's rusage) per GiB of attachments; peak RSS is VmHWM (ru_maxrss for rclone) of the largest process.\n\n")
 
 	p("## Results\n\n| scenario | tool | tasks/s | MiB/s | p50 ms | p95 ms | p99 ms | CPU s/GiB | CPU ms/task | peak RSS MiB/process | AssumeRole calls | Redis cmds/task |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")

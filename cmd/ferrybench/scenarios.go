@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/ferryworks/ferry/internal/devproc"
-
 	"context"
 	"fmt"
 	"os"
@@ -15,6 +13,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/ferryworks/ferry/internal/devproc"
+	"github.com/ferryworks/ferry/internal/redisconn"
 	"github.com/ferryworks/ferry/queue"
 )
 
@@ -140,6 +140,7 @@ type bench struct {
 	ferryBin  string
 	rcloneBin string
 	redisURL  string
+	redisMode redisconn.Mode
 	rdb       redis.UniversalClient
 	exactCmds bool
 	logDir    string
@@ -192,20 +193,19 @@ func runBench(ctx context.Context, o options, log zerolog.Logger) ([]string, err
 	if b.rcloneBin == "" && o.rcloneBin != "off" {
 		log.Warn().Msg("rclone not found: the report has no rclone column (make bench installs it)")
 	}
-	b.redisURL = o.redisURL
+	b.redisURL, b.redisMode = o.redisURL, o.redisMode
 	if b.redisURL == "" {
 		rs, err := startRedisServer(ctx, tmp)
 		if err != nil {
 			return nil, err
 		}
 		defer rs.stop()
-		b.redisURL = rs.url
+		b.redisURL, b.redisMode = rs.url, redisconn.Single
 	}
-	opt, err := redis.ParseURL(b.redisURL)
+	rdb, err := redisconn.Open(b.redisURL, b.redisMode)
 	if err != nil {
-		return nil, fmt.Errorf("redis url: %w", err)
+		return nil, fmt.Errorf("-redis-url: %w", err)
 	}
-	rdb := redis.NewClient(opt)
 	defer rdb.Close()
 	b.rdb = rdb
 	_, b.exactCmds = commandCalls(ctx, rdb)
@@ -320,7 +320,7 @@ func (b *bench) tasksFor(scName string, run int, tool string, objs []object, n i
 }
 
 func (b *bench) ferryEnv(w *world, concurrency, capN int) []string {
-	env := w.workerEnv(b.redisURL)
+	env := w.workerEnv(b.redisURL, b.redisMode)
 	return append(env,
 		"FERRY_CONCURRENCY="+strconv.Itoa(concurrency),
 		"FERRY_CUSTOMER_MAX_INFLIGHT="+strconv.Itoa(capN),
@@ -364,7 +364,7 @@ func (b *bench) runOne(ctx context.Context, w *world, sc scenario, run int, tool
 			cfgPath := filepath.Join(b.logDir, "."+tag+"-raw.json")
 			if err = writeRawConfig(cfgPath, w, sc.Concurrency); err == nil {
 				defer os.Remove(cfgPath)
-				fl, err = startRawFleet(ctx, w.workerEnv(b.redisURL), cfgPath, b.o.workers, b.logDir, tag)
+				fl, err = startRawFleet(ctx, w.workerEnv(b.redisURL, b.redisMode), cfgPath, b.o.workers, b.logDir, tag)
 			}
 		}
 		if err != nil {

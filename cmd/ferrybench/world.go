@@ -21,6 +21,7 @@ import (
 	"github.com/ferryworks/ferry/credcache"
 	"github.com/ferryworks/ferry/internal/demo"
 	"github.com/ferryworks/ferry/internal/localaws"
+	"github.com/ferryworks/ferry/internal/redisconn"
 )
 
 // Access modes of bench customers, spelled as the manifest spells them.
@@ -219,7 +220,7 @@ func (w *world) seed(ctx context.Context, name string, size int64, count, nCusto
 func (w *world) assumeRoleOK() int64 { return w.stack.Stats()["sts:AssumeRole"]["ok"] }
 
 // workerEnv is the environment of a `ferry work` process on this world.
-func (w *world) workerEnv(redisURL string) []string {
+func (w *world) workerEnv(redisURL string, mode redisconn.Mode) []string {
 	// The caller's AWS and FERRY settings would point the worker elsewhere.
 	env := cleanEnv("AWS_", "FERRY_")
 	for _, v := range w.env {
@@ -229,7 +230,7 @@ func (w *world) workerEnv(redisURL string) []string {
 		}
 		env = append(env, v.Name+"="+val)
 	}
-	return append(env, "FERRY_REDIS_PREFIX="+w.prefix)
+	return append(env, "FERRY_REDIS_PREFIX="+w.prefix, "FERRY_REDIS_MODE="+string(mode))
 }
 
 func randHex(n int) string {
