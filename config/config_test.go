@@ -289,7 +289,7 @@ func TestValidateBadValues(t *testing.T) {
 		{"refresh window >= session", map[string]string{"FERRY_SESSION_DURATION": "15m", "FERRY_REFRESH_WINDOW": "15m"}, []string{"FERRY_REFRESH_WINDOW"}, "shorter than FERRY_SESSION_DURATION"},
 		{"refresh window zero", map[string]string{"FERRY_REFRESH_WINDOW": "0s"}, []string{"FERRY_REFRESH_WINDOW"}, ""},
 		{"refresh window negative", map[string]string{"FERRY_REFRESH_WINDOW": "-1m"}, []string{"FERRY_REFRESH_WINDOW"}, ""},
-		{"cross account unknown", map[string]string{"FERRY_CROSS_ACCOUNT": "sometimes"}, []string{"FERRY_CROSS_ACCOUNT"}, "allow | require-owner | deny"},
+		{"cross account unknown", map[string]string{"FERRY_CROSS_ACCOUNT": "sometimes"}, []string{"FERRY_CROSS_ACCOUNT"}, "allow | require-owner | require-verified | deny"},
 		{"concurrency zero", map[string]string{"FERRY_CONCURRENCY": "0"}, []string{"FERRY_CONCURRENCY"}, "positive integer"},
 		{"concurrency text", map[string]string{"FERRY_CONCURRENCY": "many"}, []string{"FERRY_CONCURRENCY"}, ""},
 		{"visibility sub-second", map[string]string{"FERRY_VISIBILITY_TIMEOUT": "1500ms"}, []string{"FERRY_VISIBILITY_TIMEOUT"}, "whole number of seconds"},

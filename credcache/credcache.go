@@ -42,6 +42,12 @@ type Integration struct {
 	Enabled   bool      `json:"enabled"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// VerificationToken is what the customer puts at VerificationKey in a
+	// bucket to prove they control it (sealed at rest, like ExternalID).
+	VerificationToken string `json:"verification_token,omitempty"`
+	// VerifiedBuckets are the buckets the customer proved control of,
+	// sorted by name (see VerifiedFor).
+	VerifiedBuckets []VerifiedBucket `json:"verified_buckets,omitempty"`
 }
 
 // Rotating reports whether an external ID rotation is in progress at now:

@@ -160,9 +160,17 @@ func (r *Registry) Enable(ctx context.Context, customerID, accountID, externalID
 			// still be in the middle of.
 			in.PreviousExternalID, in.PreviousExternalIDExpires = cur.PreviousExternalID, cur.PreviousExternalIDExpires
 		}
+		in.VerificationToken = cur.VerificationToken
+		in.VerifiedBuckets = cur.VerifiedBuckets
+	}
+	if err := ensureVerificationToken(&in); err != nil {
+		return Integration{}, err
 	}
 	if err := r.write(ctx, []Integration{in}, false); err != nil {
 		return Integration{}, fmt.Errorf("credcache: enable %s: %w", customerID, err)
+	}
+	if exists && cur.AccountID != accountID {
+		in.VerifiedBuckets = r.dropVerified(ctx, customerID)
 	}
 	r.log.Info().Str("customer_id", customerID).Str("account_id", accountID).Msg("integration enabled")
 	return in, nil
@@ -189,7 +197,9 @@ func (r *Registry) Disable(ctx context.Context, customerID string) error {
 // RegisterAccount records the customer's AWS account ID without enabling
 // delegation, so cross-account reads carry ExpectedBucketOwner = accountID.
 // An existing integration keeps its enabled flag and external ID; if it is
-// enabled, the role ferry assumes moves to the new account.
+// enabled, the role ferry assumes moves to the new account. The customer
+// gets a verification token (kept if they had one) to prove bucket
+// ownership with; buckets verified under another account stop counting.
 func (r *Registry) RegisterAccount(ctx context.Context, customerID, accountID string) (Integration, error) {
 	if err := ValidCustomerID(customerID); err != nil {
 		return Integration{}, err
@@ -205,10 +215,17 @@ func (r *Registry) RegisterAccount(ctx context.Context, customerID, accountID st
 	case err != nil:
 		return Integration{}, err
 	}
+	moved := in.AccountID != accountID
 	in.AccountID = accountID
 	in.UpdatedAt = now
+	if err := ensureVerificationToken(&in); err != nil {
+		return Integration{}, err
+	}
 	if err := r.write(ctx, []Integration{in}, false); err != nil {
 		return Integration{}, fmt.Errorf("credcache: register account for %s: %w", customerID, err)
+	}
+	if moved {
+		in.VerifiedBuckets = r.dropVerified(ctx, customerID)
 	}
 	r.log.Info().Str("customer_id", customerID).Str("account_id", accountID).Msg("account registered")
 	return in, nil
@@ -231,10 +248,11 @@ func (r *Registry) Get(ctx context.Context, customerID string) (Integration, err
 			return in, err
 		}
 	}
-	var rec *redis.MapStringStringCmd
+	var rec, verified *redis.MapStringStringCmd
 	var marker *redis.IntCmd
 	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		rec = p.HGetAll(ctx, integrationKey(r.prefix, customerID))
+		verified = p.HGetAll(ctx, verifiedKey(r.prefix, customerID))
 		marker = p.Exists(ctx, registryKey(r.prefix))
 		return nil
 	})
@@ -262,7 +280,7 @@ func (r *Registry) Get(ctx context.Context, customerID string) (Integration, err
 		r.remember(customerID, knownIntegration{notFound: true})
 		return Integration{}, fmt.Errorf("%w %s", ErrNotFound, customerID)
 	}
-	in, err := r.decode(customerID, m)
+	in, err := r.decode(customerID, m, verified.Val())
 	if err == nil {
 		r.sawData.Store(true)
 		r.remember(customerID, knownIntegration{in: in})
@@ -331,8 +349,10 @@ func (r *Registry) List(ctx context.Context) ([]Integration, error) {
 	sort.Strings(ids)
 	pipe := r.rdb.Pipeline()
 	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	verified := make([]*redis.MapStringStringCmd, len(ids))
 	for i, id := range ids {
 		cmds[i] = pipe.HGetAll(ctx, integrationKey(r.prefix, id))
+		verified[i] = pipe.HGetAll(ctx, verifiedKey(r.prefix, id))
 	}
 	if len(ids) > 0 {
 		if _, err := pipe.Exec(ctx); err != nil {
@@ -346,7 +366,7 @@ func (r *Registry) List(ctx context.Context) ([]Integration, error) {
 		if len(m) == 0 {
 			continue // deleted between SCAN and HGETALL
 		}
-		in, err := r.decode(id, m)
+		in, err := r.decode(id, m, verified[i].Val())
 		if err != nil {
 			return nil, err
 		}
@@ -450,6 +470,19 @@ func (r *Registry) validateImported(in *Integration, now time.Time) error {
 	if err := ValidRoleName(in.RoleName); err != nil {
 		return err
 	}
+	if in.VerificationToken != "" {
+		if err := ValidVerificationToken(in.VerificationToken); err != nil {
+			return err
+		}
+	}
+	for _, v := range in.VerifiedBuckets {
+		if err := ValidAccountID(v.AccountID); err != nil {
+			return err
+		}
+		if v.Bucket == "" {
+			return &ValidationError{Field: "bucket", Reason: "verified bucket without a name"}
+		}
+	}
 	if in.CreatedAt.IsZero() {
 		in.CreatedAt = now
 	}
@@ -497,6 +530,12 @@ func (r *Registry) write(ctx context.Context, list []Integration, replace bool) 
 				if in.AccountID == "" {
 					pipe.HDel(ctx, key, fieldAccountID)
 				}
+				if in.VerificationToken == "" {
+					pipe.HDel(ctx, key, fieldVerificationToken)
+				}
+				if replace {
+					writeVerified(ctx, pipe, r.prefix, in)
+				}
 				pipe.Del(ctx, credsKey(r.prefix, in.CustomerID), deniedKey(r.prefix, in.CustomerID))
 			}
 			return nil
@@ -541,10 +580,13 @@ func (r *Registry) encode(in Integration) map[string]any {
 		m[fieldPrevExternalID] = r.seal.seal([]byte(in.PreviousExternalID), adFor("integration/"+fieldPrevExternalID, in.CustomerID))
 		m[fieldPrevExternalExpiry] = in.PreviousExternalIDExpires.UTC().Format(time.RFC3339Nano)
 	}
+	if in.VerificationToken != "" {
+		m[fieldVerificationToken] = r.seal.seal([]byte(in.VerificationToken), adFor("integration/"+fieldVerificationToken, in.CustomerID))
+	}
 	return m
 }
 
-func (r *Registry) decode(customerID string, m map[string]string) (Integration, error) {
+func (r *Registry) decode(customerID string, m, verified map[string]string) (Integration, error) {
 	in := Integration{
 		CustomerID: customerID,
 		AccountID:  m[fieldAccountID],
@@ -557,14 +599,14 @@ func (r *Registry) decode(customerID string, m map[string]string) (Integration, 
 	for _, f := range []struct {
 		field string
 		dst   *string
-	}{{fieldExternalID, &in.ExternalID}, {fieldPrevExternalID, &in.PreviousExternalID}} {
+	}{{fieldExternalID, &in.ExternalID}, {fieldPrevExternalID, &in.PreviousExternalID}, {fieldVerificationToken, &in.VerificationToken}} {
 		sealed, ok := m[f.field]
 		if !ok {
 			continue
 		}
 		pt, err := r.seal.open([]byte(sealed), adFor("integration/"+f.field, customerID))
 		if err != nil {
-			r.log.Error().Str("customer_id", customerID).Str("field", f.field).Msg("integration external ID does not open with any configured key")
+			r.log.Error().Str("customer_id", customerID).Str("field", f.field).Msg("integration secret does not open with any configured key")
 			return Integration{}, fmt.Errorf("%w: customer %s: %s does not open with any configured key (FERRY_CACHE_KEY changed?)", ErrCorrupt, customerID, f.field)
 		}
 		*f.dst = string(pt)
@@ -572,6 +614,9 @@ func (r *Registry) decode(customerID string, m map[string]string) (Integration, 
 	var err error
 	if in.PreviousExternalIDExpires, err = parseTime(m[fieldPrevExternalExpiry]); err != nil {
 		return Integration{}, fmt.Errorf("%w: customer %s: %s: %v", ErrCorrupt, customerID, fieldPrevExternalExpiry, err)
+	}
+	if in.VerifiedBuckets, err = decodeVerified(customerID, verified); err != nil {
+		return Integration{}, err
 	}
 	if in.CreatedAt, err = parseTime(m[fieldCreatedAt]); err != nil {
 		return Integration{}, fmt.Errorf("%w: customer %s: %s: %v", ErrCorrupt, customerID, fieldCreatedAt, err)

@@ -124,7 +124,7 @@ func TestRedactURLs(t *testing.T) {
 
 func TestParsePolicy(t *testing.T) {
 	t.Parallel()
-	for in, want := range map[string]Policy{"": PolicyAllow, "allow": PolicyAllow, "require-owner": PolicyRequireOwner, "deny": PolicyDeny} {
+	for in, want := range map[string]Policy{"": PolicyAllow, "allow": PolicyAllow, "require-owner": PolicyRequireOwner, "require-verified": PolicyRequireVerified, "deny": PolicyDeny} {
 		got, err := ParsePolicy(in)
 		if err != nil || got != want {
 			t.Errorf("ParsePolicy(%q) = %q, %v", in, got, err)

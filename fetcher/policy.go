@@ -1,6 +1,9 @@
 package fetcher
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Mode is how an attachment was read; customers see it in events.
 type Mode string
@@ -30,24 +33,37 @@ const (
 	// account ID and access_denied for the others, so no cross-account read
 	// ever goes out without ExpectedBucketOwner.
 	PolicyRequireOwner Policy = "require-owner"
+	// PolicyRequireVerified is PolicyRequireOwner restricted to buckets the
+	// customer proved control of (credcache.Integration.VerifiedFor): a
+	// tenant who registered someone else's account ID cannot read that
+	// account's buckets, since it cannot put its verification token there.
+	// Every other cross-account read is access_denied with a hint that says
+	// how to verify.
+	PolicyRequireVerified Policy = "require-verified"
 	// PolicyDeny refuses every cross-account read: only delegated customers
 	// can have their S3 objects copied.
 	PolicyDeny Policy = "deny"
 )
 
 // Policies lists every cross-account policy, the default first.
-func Policies() []Policy { return []Policy{PolicyAllow, PolicyRequireOwner, PolicyDeny} }
+func Policies() []Policy {
+	return []Policy{PolicyAllow, PolicyRequireOwner, PolicyRequireVerified, PolicyDeny}
+}
 
-// ParsePolicy parses "allow", "require-owner" or "deny"; "" is PolicyAllow.
-// Any other value is an error, so a typo cannot silently widen access.
+// ParsePolicy parses one of Policies; "" is PolicyAllow. Any other value is
+// an error, so a typo cannot silently widen access.
 func ParsePolicy(s string) (Policy, error) {
-	switch Policy(s) {
-	case "", PolicyAllow:
+	if s == "" {
 		return PolicyAllow, nil
-	case PolicyRequireOwner, PolicyDeny:
-		return Policy(s), nil
 	}
-	return "", fmt.Errorf("fetcher: unknown cross-account policy %q (want allow, require-owner or deny)", s)
+	names := make([]string, 0, 4)
+	for _, p := range Policies() {
+		if Policy(s) == p {
+			return p, nil
+		}
+		names = append(names, string(p))
+	}
+	return "", fmt.Errorf("fetcher: unknown cross-account policy %q (want %s)", s, strings.Join(names, ", "))
 }
 
 // RequesterPays says when ferry's reads carry x-amz-request-payer:

@@ -102,11 +102,16 @@ func (c *Copier) decide(ctx context.Context, customer string, loc Location) (*ac
 		return nil, &Error{Kind: KindAccessDenied, Stage: StagePolicy, Mode: ModeCrossAccount, URI: red, Code: "CrossAccountDisabled",
 			Message: "this fleet reads customer buckets only with delegated access",
 			Hint:    "enable delegated access: create the role " + credcache.DefaultRoleName + " as the integration guide describes and register your AWS account ID"}
-	case PolicyRequireOwner:
+	case PolicyRequireOwner, PolicyRequireVerified:
 		if in.AccountID == "" {
 			return nil, &Error{Kind: KindAccessDenied, Stage: StagePolicy, Mode: ModeCrossAccount, URI: red, Code: "AccountNotRegistered",
 				Message: "cross-account access requires a registered AWS account ID",
 				Hint:    "register the AWS account ID that owns your bucket with ferry (or enable delegated access)"}
+		}
+		if c.opts.CrossAccount == PolicyRequireVerified && !in.VerifiedFor(loc.Bucket) {
+			return nil, &Error{Kind: KindAccessDenied, Stage: StagePolicy, Mode: ModeCrossAccount, URI: red, Code: "BucketNotVerified",
+				Message: "cross-account access requires a bucket verified for this customer",
+				Hint:    notVerifiedHint(customer, loc.Bucket)}
 		}
 	}
 	return a, nil

@@ -92,7 +92,7 @@ func TestIntegrationGuideCommands(t *testing.T) {
 			t.Fatalf("the guide lost its %s document", name)
 		}
 	}
-	for _, name := range []string{"create-role", "attach-read-policy", "bucket-policy", "kms-role-policy"} {
+	for _, name := range []string{"create-role", "attach-read-policy", "bucket-policy", "kms-role-policy", "verification-object"} {
 		if runs[name] == "" {
 			t.Fatalf("the guide lost its %s commands", name)
 		}
@@ -245,4 +245,15 @@ func TestIntegrationGuideCommands(t *testing.T) {
 	save("bucket-policy.json", r3.Replace(files["bucket-policy.json"]))
 	run("bucket-policy", r3)
 	expect(task("guide-cross", "s3://"+bucket3+"/doc.txt"), "task.completed", "", "")
+
+	// Proving control of the bucket with the guide's command.
+	var cross credcache.Integration
+	if show := runCLI(t, env, "", "integration", "show", "guide-cross", "-o", "json"); json.Unmarshal([]byte(show.stdout), &cross) != nil || cross.VerificationToken == "" {
+		t.Fatalf("show guide-cross gives no verification token: %s", show.stdout)
+	}
+	save("verification-token.txt", cross.VerificationToken+"\n")
+	run("verification-object", strings.NewReplacer("YOUR_BUCKET_NAME", bucket3, "YOUR_CUSTOMER_ID", "guide-cross"))
+	if r := runCLI(t, env, "", "integration", "verify-bucket", "guide-cross", bucket3); r.code != 0 {
+		t.Fatalf("verify-bucket after the guide's command: exit %d: %s%s", r.code, r.stdout, r.stderr)
+	}
 }

@@ -32,11 +32,14 @@ const integrationUsage = `Manage customers' AWS integrations (the registry in Re
   register-account CUSTOMER --account ID
       Record the customer's AWS account without delegation, so cross-account
       reads carry ExpectedBucketOwner and S3 refuses buckets they do not own.
+      Prints the customer's bucket-verification token.
   rotate-external-id CUSTOMER [--ttl D] [--external-id X]
       Issue a new external ID; the old one stays valid (ferry falls back to
       it) until --finish or the TTL, so the customer switches without downtime.
   rotate-external-id CUSTOMER --finish
       Forget the old external ID.
+  verify-bucket CUSTOMER BUCKET
+      Record a bucket the customer proved control of (require-verified).
   show CUSTOMER [-o json]      list [-o json]
   export [--file F]            import --file F   (JSON; external IDs in clear)`
 
@@ -47,6 +50,7 @@ func newIntegrationCommand(a *app) *cobra.Command {
 		(&integrationDisableCommand{app: a}).command(),
 		(&integrationRegisterCommand{app: a}).command(),
 		(&integrationRotateCommand{app: a}).command(),
+		(&integrationVerifyBucketCommand{app: a}).command(),
 		(&integrationShowCommand{app: a}).command(),
 		(&integrationListCommand{app: a}).command(),
 		(&integrationExportCommand{app: a}).command(),
@@ -131,6 +135,7 @@ func (c *integrationRegisterCommand) Run(ctx context.Context, customer string) e
 		return explainRegistryError(err, customer)
 	}
 	fmt.Fprintf(c.app.stdout, "%s: account %s registered; cross-account reads now require buckets owned by it\n", in.CustomerID, in.AccountID)
+	printVerification(c.app.stdout, in)
 	return nil
 }
 
@@ -173,6 +178,7 @@ func (c *integrationShowCommand) Run(ctx context.Context, customer string) error
 	}{in, canonical, trust}, func(w io.Writer) error {
 		printIntegrations(w, []credcache.Integration{in}, true)
 		printTrustPolicy(w, in, fleet, now)
+		printVerification(w, in)
 		if canonical == "" {
 			canonical = "unknown (the fleet's credentials may not call s3:ListAllMyBuckets)"
 		}

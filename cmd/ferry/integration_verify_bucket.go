@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferryworks/ferry/config"
+	"github.com/ferryworks/ferry/credcache"
+)
+
+const verifyBucketUsage = `Prove that a customer controls a bucket, for FERRY_CROSS_ACCOUNT=require-verified.
+
+The customer first puts an object at s3://BUCKET/` + credcache.VerificationKeyPrefix + `CUSTOMER
+whose content is their verification token (issued by register-account, shown by
+show) and lets the fleet's account read it. This command reads it with the
+fleet's credentials, pinned to the customer's registered account
+(ExpectedBucketOwner), and records the bucket as verified for the customer.
+
+Exit status: 0 when the bucket is verified, 1 when not (the message says why
+and what to change).`
+
+// integrationVerifyBucketCommand is `ferry integration verify-bucket`.
+type integrationVerifyBucketCommand struct{ app *app }
+
+func (c *integrationVerifyBucketCommand) command() *cobra.Command {
+	return &cobra.Command{
+		Use: "verify-bucket CUSTOMER BUCKET", Short: "Record a bucket the customer proved control of", Long: verifyBucketUsage,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error { return c.Run(cmd.Context(), args[0], args[1]) },
+	}
+}
+
+func (c *integrationVerifyBucketCommand) Run(ctx context.Context, customer, bucket string) error {
+	if err := c.app.need(config.NeedRedis, config.NeedCacheKey); err != nil {
+		return err
+	}
+	awsCfg, err := c.app.awsConfig(ctx)
+	if err != nil {
+		return err
+	}
+	rdb, err := c.app.redisClient(ctx)
+	if err != nil {
+		return err
+	}
+	// The proof is only read; the copier needs a destination name.
+	reg, copier, err := c.app.access(awsCfg, rdb, "unset", false)
+	if err != nil {
+		return err
+	}
+	v, err := copier.VerifyBucket(ctx, reg, customer, bucket)
+	if err != nil {
+		return fmt.Errorf("verify-bucket %s %s: %w", customer, bucket, err)
+	}
+	fmt.Fprintf(c.app.stdout, "%s: bucket %s verified (owned by account %s); under FERRY_CROSS_ACCOUNT=require-verified its cross-account reads are allowed\n",
+		customer, v.Bucket, v.AccountID)
+	return nil
+}
+
+// printVerification tells the customer how to prove bucket ownership and
+// lists the buckets already verified.
+func printVerification(w io.Writer, in credcache.Integration) {
+	if in.VerificationToken == "" {
+		return
+	}
+	fmt.Fprintf(w, "\nverification token: %s\n", in.VerificationToken)
+	fmt.Fprintf(w, "  to prove control of a bucket, the customer puts it at s3://BUCKET/%s, then: ferry integration verify-bucket %s BUCKET\n",
+		credcache.VerificationKey(in.CustomerID), in.CustomerID)
+	for _, v := range in.VerifiedBuckets {
+		state := "verified"
+		if v.AccountID != in.AccountID {
+			state = "verified under a former account, not counted"
+		}
+		fmt.Fprintf(w, "  %s: %s (account %s, %s)\n", v.Bucket, state, v.AccountID, v.VerifiedAt.Format("2006-01-02 15:04"))
+	}
+}
