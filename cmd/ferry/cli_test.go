@@ -56,9 +56,12 @@ type cliResult struct {
 
 func runCLI(t *testing.T, env []string, stdin string, args ...string) cliResult {
 	t.Helper()
+	// Built first: on a loaded machine the build alone can outlast the
+	// command's deadline.
+	bin := cliBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, cliBinary(t), args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = env
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
