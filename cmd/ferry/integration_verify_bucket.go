@@ -26,11 +26,14 @@ and what to change).`
 type integrationVerifyBucketCommand struct{ app *app }
 
 func (c *integrationVerifyBucketCommand) command() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use: "verify-bucket CUSTOMER BUCKET", Short: "Record a bucket the customer proved control of", Long: verifyBucketUsage,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error { return c.Run(cmd.Context(), args[0], args[1]) },
 	}
+	// The proof is read the way check-access reads: the copy settings say
+	// whether the fleet pays for Requester Pays buckets.
+	return c.app.settings(cmd, config.GroupRedis, config.GroupCredentials, config.GroupCopy, config.GroupS3, config.GroupAWS)
 }
 
 func (c *integrationVerifyBucketCommand) Run(ctx context.Context, customer, bucket string) error {
