@@ -227,6 +227,29 @@ func (c *Cache) Credentials(ctx context.Context, in Integration) (aws.Credential
 	return c.get(ctx, c.target(in))
 }
 
+// AssumeNow calls STS for in at once, skipping every cached credential and
+// cached refusal: the question `ferry integration verify` asks ("does the
+// role admit us now?"), which a refusal cached a minute ago must not answer.
+// The outcome is shared as a fetch's is: credentials go to L1 and Redis, a
+// refusal is cached for DeniedTTL; a success also deletes the fleet's cached
+// refusal in Redis, so workers that had not cached it themselves stop
+// refusing at once (those that had do after DeniedTTL). Errors are
+// *AssumeRoleError, as Credentials'.
+func (c *Cache) AssumeNow(ctx context.Context, in Integration) (aws.Credentials, error) {
+	t := c.target(in)
+	if t.err != nil {
+		return aws.Credentials{}, t.err
+	}
+	res, err := c.assumeAndShare(ctx, t)
+	if err != nil {
+		return aws.Credentials{}, err
+	}
+	if derr := c.o.Redis.Del(ctx, deniedKey(c.o.Prefix, t.customerID)).Err(); derr != nil {
+		c.redisFailed(derr)
+	}
+	return res.creds, nil
+}
+
 func (c *Cache) l1Creds(customerID string, id credIdent) (aws.Credentials, bool) {
 	c.mu.RLock()
 	e, ok := c.l1[customerID]

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ferryworks/ferry/admission"
+	"github.com/ferryworks/ferry/credcache"
 	"github.com/ferryworks/ferry/fetcher"
 	"github.com/ferryworks/ferry/internal/redislock"
 	"github.com/ferryworks/ferry/queue"
@@ -97,10 +98,20 @@ type HandlerOptions struct {
 	// DeferDelay is how long a delivery over a customer cap waits before
 	// it is delivered again (default 1 s, whole seconds).
 	DeferDelay time.Duration
-	Logger     zerolog.Logger
-	Metrics    *Metrics
+	// Status, when set, is told the outcome of every task that ends in a
+	// terminal event, for the customer's integration status
+	// (*credcache.StatusRecorder, which only folds it into memory).
+	Status  StatusObserver
+	Logger  zerolog.Logger
+	Metrics *Metrics
 	// Now is the clock for event timestamps (default time.Now).
 	Now func() time.Time
+}
+
+// StatusObserver receives finished tasks' outcomes per customer; it must
+// not block. *credcache.StatusRecorder is the production one.
+type StatusObserver interface {
+	ObserveTask(customerID string, o credcache.TaskOutcome)
 }
 
 // Handler takes one delivery from message to terminal event: decode →
@@ -293,6 +304,7 @@ func (h *Handler) handle(ctx context.Context, l *queue.Lease) Report {
 		}
 		return rep
 	}
+	h.observe(task.CustomerID, ev.OccurredAt, evType, errs)
 	if err := h.o.State.Finish(ctx, key, taskstate.Terminal{EventID: ev.EventID, Type: ev.Type, At: ev.OccurredAt}, lock); err != nil {
 		// The event is out; without the record a redelivery republishes the
 		// same event id, which consumers deduplicate.
@@ -401,6 +413,25 @@ func classify(errs []error) (eventType string, transient error) {
 		}
 	}
 	return eventType, transient
+}
+
+// observe tells Status what the task says about the customer's
+// integration: it completed, or the customer's role refused AssumeRole, or
+// neither (it failed elsewhere: the integration was merely used).
+func (h *Handler) observe(customerID string, at time.Time, evType string, errs []error) {
+	if h.o.Status == nil {
+		return
+	}
+	o := credcache.TaskOutcome{At: at, Completed: evType == queue.EventCompleted}
+	for _, err := range errs {
+		var fe *fetcher.Error
+		if errors.As(err, &fe) && fe.Kind == fetcher.KindAccessDenied && fe.Stage == fetcher.StageAssumeRole {
+			o.AssumeRoleRefused = true
+			o.Err = &credcache.StatusError{Source: "task", Stage: string(fe.Stage), Code: fe.Code, Message: fe.Message, Hint: fe.Hint, At: at}
+			break
+		}
+	}
+	h.o.Status.ObserveTask(customerID, o)
 }
 
 func outcomeOf(evType string) Outcome {
