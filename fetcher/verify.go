@@ -86,6 +86,26 @@ func (r VerifyReport) Failure(at time.Time) *credcache.StatusError {
 	return se
 }
 
+// Conclusive reports whether the report says something about the
+// integration: every check passed, or one failed for a reason other than a
+// transient one (throttling, a network error), a Redis failure or a
+// malformed object URI.
+func (r VerifyReport) Conclusive() bool {
+	if r.OK {
+		return true
+	}
+	if r.Error != nil {
+		return false
+	}
+	for _, c := range r.Checks {
+		// A mistyped --object says nothing about the integration either.
+		if !c.OK && c.Error != nil && c.Error.Kind != KindTransient && c.Error.Stage != StageParse {
+			return true
+		}
+	}
+	return false
+}
+
 // deniedAnywhere reports whether some check failed with access denied, the
 // failure a young role gives.
 func (r VerifyReport) deniedAnywhere() (VerifyCheck, bool) {

@@ -38,6 +38,9 @@ const integrationUsage = `Manage customers' AWS integrations (the registry in Re
       it) until --finish or the TTL, so the customer switches without downtime.
   rotate-external-id CUSTOMER --finish
       Forget the old external ID.
+  verify CUSTOMER [--bucket B]... [--object s3://B/KEY]... [--wait D]
+      Check that ferry can use the integration now; the result becomes its
+      status (pending, active, failing).
   verify-bucket CUSTOMER BUCKET
       Record a bucket the customer proved control of (require-verified).
   show CUSTOMER [-o json]      list [-o json]
@@ -50,6 +53,7 @@ func newIntegrationCommand(a *app) *cobra.Command {
 		(&integrationDisableCommand{app: a}).command(),
 		(&integrationRegisterCommand{app: a}).command(),
 		(&integrationRotateCommand{app: a}).command(),
+		(&integrationVerifyCommand{app: a}).command(),
 		(&integrationVerifyBucketCommand{app: a}).command(),
 		(&integrationShowCommand{app: a}).command(),
 		(&integrationListCommand{app: a}).command(),
@@ -164,6 +168,10 @@ func (c *integrationShowCommand) Run(ctx context.Context, customer string) error
 	if err != nil {
 		return explainRegistryError(err, customer)
 	}
+	st, err := reg.Status(ctx, in)
+	if err != nil {
+		return err
+	}
 	canonical := c.app.fleetCanonicalID(ctx)
 	fleet, _ := c.app.fleetAccountID(ctx) // the trust policy shows a placeholder without it
 	now := time.Now()
@@ -173,11 +181,13 @@ func (c *integrationShowCommand) Run(ctx context.Context, customer string) error
 	}
 	return output.New(c.app.stdout, c.format.Format).Document(struct {
 		credcache.Integration
-		FleetCanonicalUserID string          `json:"fleet_canonical_user_id,omitempty"`
-		TrustPolicy          json.RawMessage `json:"trust_policy,omitempty"`
-	}{in, canonical, trust}, func(w io.Writer) error {
-		printIntegrations(w, []credcache.Integration{in}, true)
+		FleetCanonicalUserID string                      `json:"fleet_canonical_user_id,omitempty"`
+		TrustPolicy          json.RawMessage             `json:"trust_policy,omitempty"`
+		Status               credcache.IntegrationStatus `json:"status"`
+	}{in, canonical, trust, st}, func(w io.Writer) error {
+		printIntegrations(w, []credcache.Integration{in}, nil, true)
 		printTrustPolicy(w, in, fleet, now)
+		printStatusDetail(w, st)
 		printVerification(w, in)
 		if canonical == "" {
 			canonical = "unknown (the fleet's credentials may not call s3:ListAllMyBuckets)"
@@ -228,11 +238,20 @@ func (c *integrationListCommand) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if all == nil {
-		all = []credcache.Integration{}
+	statuses, err := reg.StatusOf(ctx, all)
+	if err != nil {
+		return err
 	}
-	return output.New(c.app.stdout, c.format.Format).Document(all, func(w io.Writer) error {
-		printIntegrations(w, all, false)
+	type listed struct {
+		credcache.Integration
+		Status credcache.IntegrationStatus `json:"status"`
+	}
+	out := make([]listed, 0, len(all))
+	for _, in := range all {
+		out = append(out, listed{in, statuses[in.CustomerID]})
+	}
+	return output.New(c.app.stdout, c.format.Format).Document(out, func(w io.Writer) error {
+		printIntegrations(w, all, statuses, false)
 		return nil
 	})
 }
@@ -361,12 +380,14 @@ func explainRegistryError(err error, customer string) error {
 	return err
 }
 
-func printIntegrations(w io.Writer, all []credcache.Integration, withExternalID bool) {
+// printIntegrations prints one line per integration; with statuses (list)
+// also its STATUS, LAST USED and LAST ERROR.
+func printIntegrations(w io.Writer, all []credcache.Integration, statuses map[string]credcache.IntegrationStatus, withExternalID bool) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	if withExternalID {
 		fmt.Fprintln(tw, "CUSTOMER\tACCOUNT\tMODE\tROLE\tEXTERNAL ID\tUPDATED")
 	} else {
-		fmt.Fprintln(tw, "CUSTOMER\tACCOUNT\tMODE\tROLE\tUPDATED")
+		fmt.Fprintln(tw, "CUSTOMER\tACCOUNT\tMODE\tROLE\tUPDATED\tSTATUS\tLAST USED\tLAST ERROR")
 	}
 	for _, in := range all {
 		mode, role := fetcher.ModeCrossAccount, "-"
@@ -380,7 +401,16 @@ func printIntegrations(w io.Writer, all []credcache.Integration, withExternalID 
 		if withExternalID {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", in.CustomerID, acct, mode, role, in.ExternalID, in.UpdatedAt.Format("2006-01-02 15:04"))
 		} else {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", in.CustomerID, acct, mode, role, in.UpdatedAt.Format("2006-01-02 15:04"))
+			st := statuses[in.CustomerID]
+			if st.Status == "" {
+				st.Status = credcache.StatusPending
+			}
+			lastErr := "-"
+			if e := st.LastError; e != nil {
+				lastErr = e.Summary() + " " + e.At.UTC().Format("2006-01-02 15:04")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", in.CustomerID, acct, mode, role, in.UpdatedAt.Format("2006-01-02 15:04"),
+				st.Status, timeOrDash(st.LastUsed), lastErr)
 		}
 	}
 	_ = tw.Flush()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ferryworks/ferry/admission"
 	"github.com/ferryworks/ferry/config"
+	"github.com/ferryworks/ferry/credcache"
 	"github.com/ferryworks/ferry/internal/buildinfo"
 	"github.com/ferryworks/ferry/queue"
 	"github.com/ferryworks/ferry/taskstate"
@@ -88,10 +89,13 @@ func (a *app) work(parent context.Context) error {
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	buildinfo.Register(a.reg)
 
-	_, copier, err := a.access(awsCfg, rdb, a.cfg.Bucket, true)
+	registry, copier, err := a.access(awsCfg, rdb, a.cfg.Bucket, true)
 	if err != nil {
 		return err
 	}
+	statuses := credcache.NewStatusRecorder(registry, credcache.StatusRecorderOptions{Logger: a.log})
+	go statuses.Run(soft)
+	go credcache.NewStatusCensus(a.reg, registry, credcache.StatusCensusOptions{Logger: a.log}).Run(soft)
 
 	sqsAPI := a.sqsClient(awsCfg)
 	qm := queue.NewMetrics(a.reg)
@@ -134,6 +138,7 @@ func (a *app) work(parent context.Context) error {
 		BusyDelay:           min(max(a.cfg.VisibilityTimeout/2, time.Second), time.Minute),
 		CustomerMaxInflight: a.cfg.CustomerMaxInflight,
 		FleetCap:            fleetCap,
+		Status:              statuses,
 		Logger:              a.log,
 		Metrics:             wm,
 	})
@@ -180,6 +185,10 @@ func (a *app) work(parent context.Context) error {
 	a.log.Info().Str("version", buildinfo.Get().Version).Str("revision", buildinfo.Get().Revision).Int("slots", a.cfg.Concurrency).Str("queue", a.cfg.QueueURL).Str("bucket", a.cfg.Bucket).
 		Str("cross_account", string(a.cfg.CrossAccount)).Msg("worker started")
 	err = pool.RunUntil(soft, hard)
+	// The outcomes of the tasks that drained after the first signal.
+	fctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	statuses.Flush(fctx, true)
+	cancel()
 	a.log.Info().Msg("worker stopped")
 	return err
 }

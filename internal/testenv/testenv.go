@@ -210,6 +210,15 @@ func NewWorldOn(t testing.TB, rdb redis.UniversalClient, redisURL, prefix string
 	return newWorld(t, LocalAWS(t), rdb, redisURL, prefix)
 }
 
+// NewWorldWith is NewWorld on a stack started with opts, e.g. an IAMDelay
+// that holds back roles the test creates through the IAM API (the demo
+// world's own roles are in force at once).
+func NewWorldWith(t testing.TB, opts localaws.Options) *World {
+	t.Helper()
+	rdb, prefix := Redis(t)
+	return newWorld(t, StartLocalAWS(t, opts), rdb, RedisURL(t), prefix)
+}
+
 // NewPlainHTTPWorld is NewWorld over plain http.
 func NewPlainHTTPWorld(t testing.TB) *World {
 	t.Helper()
