@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ferryworks/ferry/credcache"
@@ -56,6 +57,8 @@ func exportedMetrics(t *testing.T) nameRecorder {
 	queue.NewMetrics(r)
 	fetcher.NewMetrics(r)
 	credcache.NewMetrics(r)
+	credcache.NewStatusCensus(r, nil, credcache.StatusCensusOptions{})
+	worker.NewRedisWatch(r, nil, 0, zerolog.Nop())
 	buildinfo.Register(r)
 	if _, err := worker.NewQueueGauges(r, worker.QueueGaugesOptions{SQS: sqs.New(sqs.Options{Region: "us-east-1"}),
 		Queues: []worker.WatchedQueue{{Label: "tasks", URL: "https://sqs.us-east-1.amazonaws.com/1/q"}}}); err != nil {
@@ -214,5 +217,30 @@ func TestComposeProvisionsDashboard(t *testing.T) {
 	addr := str(get(c, "services", "worker", "environment", "FERRY_METRICS_ADDR"))
 	if str(names) != "worker" || ":"+str(port) != addr {
 		t.Errorf("prometheus scrapes %v:%v; the workers serve metrics on %q", names, port, addr)
+	}
+}
+
+// Every metric an alert names is one ferry exports, so a renamed metric
+// cannot leave an alert that never fires.
+func TestAlertsNameExportedMetrics(t *testing.T) {
+	t.Parallel()
+	exported := exportedMetrics(t)
+	rule := must(t, manifests(t), "PrometheusRule/ferry")
+	groups, _ := get(rule, "spec", "groups").([]any)
+	for _, g := range groups {
+		rules, _ := get(g, "rules").([]any)
+		for _, r := range rules {
+			for _, m := range metricRef.FindAllString(str(get(r, "expr")), -1) {
+				base := m
+				for _, suf := range []string{"_bucket", "_sum", "_count"} {
+					if b, ok := strings.CutSuffix(m, suf); ok && exported[b] {
+						base = b
+					}
+				}
+				if !exported[base] {
+					t.Errorf("alert %s names %s, which ferry does not export", str(get(r, "alert")), m)
+				}
+			}
+		}
 	}
 }

@@ -47,12 +47,17 @@ func (c *integrationVerifyCommand) command() *cobra.Command {
 		Long: integrationVerifyUsage, Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return c.Run(cmd.Context(), args[0]) },
 	}
-	cmd.Flags().StringArrayVar(&c.buckets, "bucket", nil, "a bucket of the customer to check (repeatable)")
-	cmd.Flags().StringArrayVar(&c.objects, "object", nil, "an object to read one byte of, s3://BUCKET/KEY (repeatable)")
-	cmd.Flags().DurationVar(&c.wait, "wait", 0, "retry access denied for up to this long (e.g. 2m), for a role just created")
+	cmd.Flags().StringArrayVar(&c.buckets, "bucket", nil, "a `BUCKET` of the customer to check (repeatable)")
+	cmd.Flags().StringArrayVar(&c.objects, "object", nil, "an object to read one byte of, `s3://BUCKET/KEY` (repeatable)")
+	cmd.Flags().DurationVar(&c.wait, "wait", 0, "retry access denied for up to this `DURATION` (e.g. 2m), for a role just created")
 	c.format = output.NewFlag()
 	c.format.Register(cmd.Flags())
-	return c.app.settings(cmd, config.GroupRedis, config.GroupCredentials, config.GroupCopy, config.GroupS3, config.GroupAWS)
+	c.app.settings(cmd, config.GroupRedis, config.GroupCredentials, config.GroupS3, config.GroupAWS)
+	// The copy settings that decide how objects are read (FERRY_CROSS_ACCOUNT,
+	// FERRY_REQUESTER_PAYS) come from the environment only: here --bucket
+	// names the customer's bucket, not FERRY_BUCKET.
+	c.app.reads[cmd] = append(c.app.reads[cmd], config.GroupCopy)
+	return cmd
 }
 
 func (c *integrationVerifyCommand) Run(ctx context.Context, customer string) error {
