@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ferryworks/ferry/fetcher"
 	"github.com/ferryworks/ferry/internal/testenv"
 )
 
@@ -32,8 +33,12 @@ func TestShellCompletion(t *testing.T) {
 	if got := strings.Join(completed(t, env, "enqueue", "-o", ""), ","); got != "text,json,yaml" {
 		t.Errorf("enqueue -o completes to %s", got)
 	}
-	if got := strings.Join(completed(t, env, "work", "--cross-account", ""), ","); got != "allow,require-owner,deny" {
-		t.Errorf("work --cross-account completes to %s", got)
+	var policies []string
+	for _, p := range fetcher.Policies() {
+		policies = append(policies, string(p))
+	}
+	if got, want := strings.Join(completed(t, env, "work", "--cross-account", ""), ","), strings.Join(policies, ","); got != want {
+		t.Errorf("work --cross-account completes to %s, want %s", got, want)
 	}
 	// The demo world's customers with an integration or a registered account.
 	for _, args := range [][]string{
