@@ -230,7 +230,7 @@ func (c *Copier) copy(ctx context.Context, req Request) (Result, *Error) {
 	}
 	red := loc.Redacted()
 	res := Result{Source: red}
-	key := destKey(c.opts.KeyPrefix, req.CustomerID, req.TaskID, req.Index, baseName(req.Name, loc))
+	key := storedKey(c.opts.KeyPrefix, req, loc)
 	res.Stored = "s3://" + c.opts.Bucket + "/" + key
 
 	var obj *object

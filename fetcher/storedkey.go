@@ -14,6 +14,23 @@ const (
 	maxExtBytes      = 16
 )
 
+// StoredKey is the key in the internal bucket (under keyPrefix, the
+// Options.KeyPrefix of the copier) the copy of req's attachment is written
+// to. It depends only on the request, so a retry writes the same key and
+// whoever disposes of a task finds what its attempts left there; an error
+// means req.URI is not an attachment ferry would copy.
+func StoredKey(keyPrefix string, req Request) (string, error) {
+	loc, err := ParseURI(req.URI)
+	if err != nil {
+		return "", err
+	}
+	return storedKey(keyPrefix, req, loc), nil
+}
+
+func storedKey(keyPrefix string, req Request, loc Location) string {
+	return destKey(keyPrefix, req.CustomerID, req.TaskID, req.Index, baseName(req.Name, loc))
+}
+
 // destKey is KeyPrefix/customer/task/index-basename. Every component is
 // sanitised here even though the worker validates IDs, so no task message can
 // place an object outside KeyPrefix/customer/.

@@ -353,32 +353,74 @@ func (c *Copier) alreadyCopied(ctx context.Context, key, source, etag string, si
 // abortUpload aborts an upload, retrying a few times: an upload left open
 // holds storage until a lifecycle rule (if any) removes it.
 func (c *Copier) abortUpload(ctx context.Context, key, uploadID string) {
+	if err := abortUpload(ctx, c.s3, c.opts.Bucket, key, uploadID); err != nil {
+		c.log.Error().Err(err).Str("key", key).Msg("abort multipart upload failed; the next copy of this attachment aborts it")
+	}
+}
+
+// abortOthers aborts every open upload of exactly key except keep.
+func (c *Copier) abortOthers(ctx context.Context, key, keep string) {
+	if _, err := abortUploads(ctx, c.s3, c.opts.Bucket, key, keep); err != nil {
+		c.log.Warn().Err(err).Str("key", key).Msg("close abandoned multipart uploads")
+	}
+}
+
+// UploadAPI is the part of the S3 client AbortUploads uses.
+type UploadAPI interface {
+	s3.ListMultipartUploadsAPIClient
+	AbortMultipartUpload(ctx context.Context, in *s3.AbortMultipartUploadInput, optFns ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error)
+}
+
+// AbortUploads aborts every multipart upload open under exactly key in
+// bucket and returns how many it aborted. A copy whose worker was killed
+// leaves its upload open, holding storage; normally the next attempt of the
+// task closes it, but a task that never runs again (dead-lettered, then
+// purged) needs its disposer to call this with the task's StoredKey. An
+// upload a running copy still uses fails that copy's attempt, which is
+// retried. The error says what was left open.
+func AbortUploads(ctx context.Context, api UploadAPI, bucket, key string) (int, error) {
+	return abortUploads(ctx, api, bucket, key, "")
+}
+
+func abortUploads(ctx context.Context, api UploadAPI, bucket, key, keep string) (aborted int, err error) {
+	p := s3.NewListMultipartUploadsPaginator(api, &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket), Prefix: aws.String(key)})
+	var errs []error
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return aborted, fmt.Errorf("list multipart uploads under %s: %w", key, err)
+		}
+		for _, u := range out.Uploads {
+			// The prefix also matches longer keys: 0-a.bin is a prefix of
+			// 0-a.bin.gz, another attachment's copy.
+			if aws.ToString(u.Key) != key || aws.ToString(u.UploadId) == keep {
+				continue
+			}
+			if err := abortUpload(ctx, api, bucket, key, aws.ToString(u.UploadId)); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			aborted++
+		}
+	}
+	return aborted, errors.Join(errs...)
+}
+
+// abortUpload aborts one upload, retrying a few times; one already gone
+// counts as aborted.
+func abortUpload(ctx context.Context, api UploadAPI, bucket, key, uploadID string) error {
 	var err error
 	for attempt := range 3 {
-		if _, err = c.s3.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
-			Bucket: aws.String(c.opts.Bucket), Key: aws.String(key), UploadId: aws.String(uploadID),
+		if _, err = api.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+			Bucket: aws.String(bucket), Key: aws.String(key), UploadId: aws.String(uploadID),
 		}); err == nil || isNoSuchUpload(err) {
-			return
+			return nil
 		}
 		if smithytime.SleepWithContext(ctx, time.Duration(attempt+1)*200*time.Millisecond) != nil {
 			break
 		}
 	}
-	c.log.Error().Err(err).Str("key", key).Msg("abort multipart upload failed; the next copy of this attachment aborts it")
-}
-
-// abortOthers aborts every open upload of exactly key except keep.
-func (c *Copier) abortOthers(ctx context.Context, key, keep string) {
-	out, err := c.s3.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(c.opts.Bucket), Prefix: aws.String(key)})
-	if err != nil {
-		c.log.Warn().Err(err).Str("key", key).Msg("list multipart uploads to close abandoned ones")
-		return
-	}
-	for _, u := range out.Uploads {
-		if aws.ToString(u.Key) == key && aws.ToString(u.UploadId) != keep {
-			c.abortUpload(ctx, key, aws.ToString(u.UploadId))
-		}
-	}
+	return fmt.Errorf("abort multipart upload %s of %s: %w", uploadID, key, err)
 }
 
 func isNoSuchUpload(err error) bool {

@@ -22,7 +22,9 @@ const dlqUsage = `Inspect and replay FERRY_DLQ_URL, the tasks queue's dead-lette
   ls                  one row per message: id, task, customer, receives, age, last error
   show ID             one message: body, attributes, last error with its hint
   replay              move messages back to FERRY_QUEUE_URL (or --to URL)
-  purge --yes         delete every message in the DLQ
+  purge --yes         delete every message in the DLQ and abort the multipart
+                      uploads their tasks' killed attempts left open in
+                      FERRY_BUCKET
 
 Reading never consumes: messages ls and show read are made visible again at
 once. The last error comes from Redis (FERRY_REDIS_URL; what ferry recorded
@@ -286,21 +288,23 @@ type dlqPurgeCommand struct {
 	app    *app
 	format *output.Flag
 	yes    bool
+	scan   int
 }
 
 func (c *dlqPurgeCommand) command() *cobra.Command {
 	cmd := &cobra.Command{
-		Use: "purge", Short: "Delete every message in the dead-letter queue (needs --yes)", Args: cobra.NoArgs,
+		Use: "purge", Short: "Delete every message in the dead-letter queue and the uploads their tasks left open (needs --yes)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return c.Run(cmd.Context()) },
 	}
 	c.format = addOutput(cmd)
 	cmd.Flags().BoolVar(&c.yes, "yes", false, "really delete; without it purge only says how many it would remove")
-	return c.app.settings(cmd, config.GroupDLQ, config.GroupAWS, config.GroupProgress)
+	cmd.Flags().IntVar(&c.scan, "scan", dlqScanDefault, "read at most `N` messages to find the uploads their tasks left open")
+	return c.app.settings(cmd, config.GroupDLQ, config.GroupCopy, config.GroupS3, config.GroupTaskLimits, config.GroupAWS, config.GroupProgress)
 }
 
 func (c *dlqPurgeCommand) Run(ctx context.Context) error {
 	a := c.app
-	if err := a.need(config.NeedDLQ); err != nil {
+	if err := a.need(config.NeedDLQ, config.NeedBucket); err != nil {
 		return err
 	}
 	awsCfg, err := a.awsConfig(ctx)
@@ -316,6 +320,14 @@ func (c *dlqPurgeCommand) Run(ctx context.Context) error {
 	if !c.yes {
 		return usagef("purge would remove about %d messages from %s; nothing was deleted. Run `ferry dlq ls` to see them, then `ferry dlq purge --yes`", n, name)
 	}
+	// The tasks are read before the purge: afterwards nothing says which
+	// keys their killed attempts left uploads under.
+	in := &deadletter.Inspector{DL: queue.NewDeadLetter(api)}
+	in.DL.PeekVisibility = time.Minute
+	tasks, read, err := in.Tasks(ctx, a.cfg.DLQURL, c.scan, queue.Limits{MaxAttachments: a.cfg.MaxAttachments})
+	if err != nil {
+		return fmt.Errorf("read the dead letters (to abort their open uploads) failed after %d; nothing was deleted, run the purge again: %w", read, err)
+	}
 	if err := deadletter.Purge(ctx, api, a.cfg.DLQURL); err != nil {
 		return err
 	}
@@ -325,12 +337,22 @@ func (c *dlqPurgeCommand) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return output.New(a.stdout, c.format.Format).Document(map[string]any{"queue": a.cfg.DLQURL, "purged": n, "left": left}, func(w io.Writer) error {
+	up := deadletter.Uploads{S3: a.s3Client(awsCfg), Bucket: a.cfg.Bucket, KeyPrefix: a.cfg.KeyPrefix}
+	cleaned, cerr := up.Abort(ctx, tasks)
+	doc := map[string]any{"queue": a.cfg.DLQURL, "purged": n, "left": left, "read": read, "uploads": cleaned}
+	if err := output.New(a.stdout, c.format.Format).Document(doc, func(w io.Writer) error {
 		if left > 0 {
-			_, err := fmt.Fprintf(w, "purged about %d messages from %s; %d are there now (arrived since, or SQS is still purging)\n", n, name, left)
-			return err
+			fmt.Fprintf(w, "purged about %d messages from %s; %d are there now (arrived since, or SQS is still purging)\n", n, name, left)
+		} else {
+			fmt.Fprintf(w, "purged about %d messages from %s; it is empty\n", n, name)
 		}
-		_, err := fmt.Fprintf(w, "purged about %d messages from %s; it is empty\n", n, name)
+		_, err := fmt.Fprintf(w, "aborted %d multipart uploads left open by %d of their tasks' attachments in %s\n", cleaned.Aborted, cleaned.Attachments, a.cfg.Bucket)
 		return err
-	})
+	}); err != nil {
+		return err
+	}
+	if read < n {
+		fmt.Fprintf(a.stderr, "note: only %d of about %d dead letters were read (--scan %d): uploads the others left open stay until the bucket's lifecycle rule aborts them (docs/runbook.md)\n", read, n, c.scan)
+	}
+	return cerr
 }

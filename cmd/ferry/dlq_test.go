@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	dto "github.com/prometheus/client_model/go"
@@ -26,6 +27,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/ferryworks/ferry/deadletter"
+	"github.com/ferryworks/ferry/fetcher"
 	"github.com/ferryworks/ferry/internal/localaws"
 	"github.com/ferryworks/ferry/internal/testenv"
 	"github.com/ferryworks/ferry/queue"
@@ -505,12 +507,37 @@ func TestDLQReplay(t *testing.T) {
 	if d := queueDepth(t, f.api, f.dlq); d.total() != 3 {
 		t.Errorf("DLQ after refused purge: %+v, want 3 messages", d)
 	}
+	// A killed attempt of t-g1 (still dead-lettered) left its upload open;
+	// t-a1 completed, and an upload under its key is not purge's business.
+	s3c := s3.NewFromConfig(f.w.FleetConfig, func(o *s3.Options) { o.UsePathStyle = true })
+	bucket := f.w.Manifest.InternalBucket
+	openUpload := func(customer, task, uri string) string {
+		key, err := fetcher.StoredKey("", fetcher.Request{CustomerID: customer, TaskID: task, URI: uri})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s3c.CreateMultipartUpload(context.Background(), &s3.CreateMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String(key)}); err != nil {
+			t.Fatal(err)
+		}
+		return key
+	}
+	globex, acme := f.w.Customer(t, "globex"), f.w.Customer(t, "acme")
+	openUpload("globex", "t-g1", "s3://"+globex.Bucket+"/"+globex.Objects[0])
+	kept := openUpload("acme", "t-a1", "s3://"+acme.Bucket+"/"+acme.Objects[0])
 	purged := ferry(t, env, "dlq", "purge", "--yes").want(t, 0)
-	if !strings.Contains(purged.stderr, "purge: 3/3 messages (100%)") || !strings.Contains(purged.stdout, "it is empty") {
+	if !strings.Contains(purged.stderr, "purge: 3/3 messages (100%)") || !strings.Contains(purged.stdout, "it is empty") ||
+		!strings.Contains(purged.stdout, "aborted 1 multipart uploads left open by 2 of their tasks' attachments") {
 		t.Errorf("purge progress and answer:\n%s\n%s", purged.stderr, purged.stdout)
 	}
 	if d := queueDepth(t, f.api, f.dlq); d != (depth{}) {
 		t.Errorf("DLQ after purge: %+v, want empty", d)
+	}
+	ups, err := s3c.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ups.Uploads) != 1 || aws.ToString(ups.Uploads[0].Key) != kept {
+		t.Errorf("open uploads after purge: %d (first %v), want only %s", len(ups.Uploads), ups.Uploads, kept)
 	}
 }
 
