@@ -88,6 +88,10 @@ fmt: check-go ## gofmt every Go file in place
 fmt-check: check-go ## fail when a Go file is not gofmt-clean
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "not gofmt-clean:"; echo "$$out"; exit 1; fi
 
+.PHONY: docs
+docs: check-go ## regenerate docs/errors.md (the error catalogue) from the code
+	$(GO) run ./internal/errcatalog/cmd/errcatalog -o docs/errors.md
+
 # `make run TLS=1` serves the local AWS over https (docs: README, Quickstart).
 TLS ?=
 

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -307,9 +308,9 @@ func (c *Copier) copy(ctx context.Context, req Request) (Result, *Error) {
 }
 
 func tooLarge(stage Stage, mode Mode, uri string, size, limit int64) *Error {
-	return &Error{Kind: KindTooLarge, Stage: stage, Mode: mode, URI: uri, Code: "TooLarge",
+	return &Error{Kind: KindTooLarge, Stage: stage, Mode: mode, URI: uri, Code: hTooLarge.code(),
 		Message: fmt.Sprintf("object is larger than the limit of %d bytes (at least %d)", limit, size),
-		Hint:    fmt.Sprintf("ferry copies objects up to %d bytes; split the attachment", limit)}
+		Hint:    hTooLarge.render(hintVars{limit: strconv.FormatInt(limit, 10)})}
 }
 
 func asError(err error) *Error {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/aws/smithy-go"
@@ -152,6 +153,10 @@ type hintInput struct {
 	noRequesterPays bool
 }
 
+func (h hintInput) vars() hintVars {
+	return hintVars{bucket: h.bucket, role: h.role, account: h.account}
+}
+
 // classifyAssume turns a credentials failure into an Error at stage assume_role.
 func classifyAssume(err error, mode Mode, uri string, h hintInput) *Error {
 	var ae *credcache.AssumeRoleError
@@ -171,23 +176,19 @@ func classifyAssume(err error, mode Mode, uri string, h hintInput) *Error {
 	return &Error{Kind: KindTransient, Stage: StageAssumeRole, Mode: mode, URI: uri, Message: "could not obtain credentials", Err: err}
 }
 
+// assumeHint picks the catalogue row of an STS refusal.
 func assumeHint(code, msg string, h hintInput) string {
-	role := h.role
-	if role == "" {
-		role = credcache.DefaultRoleName
-	}
 	lmsg := strings.ToLower(msg)
 	switch {
 	case code == "NoSuchEntity" || strings.Contains(lmsg, "does not exist") || strings.Contains(lmsg, "no such role"):
-		return fmt.Sprintf("create the role %s in account %s (see the integration guide), or correct the registered account ID", role, h.account)
+		return hAssumeNoRole.render(h.vars())
 	case strings.Contains(lmsg, "external"):
-		return "the role's trust policy does not accept this external ID: set the sts:ExternalId condition to the external ID ferry gave you"
+		return hAssumeExternalID.render(h.vars())
 	default:
 		// STS gives the same AccessDenied for a wrong external ID, a role
 		// that does not trust the fleet and a missing role; the external ID
 		// is the commonest mistake, so it leads.
-		return fmt.Sprintf("the role's trust policy does not accept this external ID: set the sts:ExternalId condition to the external ID ferry gave you; "+
-			"also check that the role %s exists in account %s and trusts the fleet's account", role, h.account)
+		return hAssumeDenied.render(h.vars())
 	}
 }
 
@@ -253,62 +254,49 @@ func isTransientCode(code string) bool {
 	return awsclient.RetriedCode(code)
 }
 
-func isDeniedCode(code string) bool {
-	switch code {
-	case "AccessDenied", "AllAccessDisabled", "InvalidAccessKeyId", "SignatureDoesNotMatch",
-		"AccountProblem", "InvalidObjectState", "UnauthorizedAccess":
-		return true
-	}
-	return false
-}
+func isDeniedCode(code string) bool { return slices.Contains(deniedCodes, code) }
 
 func notFoundHint(code string, h hintInput) string {
-	switch code {
-	case "NoSuchBucket":
-		return fmt.Sprintf("the bucket %s does not exist: check the bucket name in the attachment URI", h.bucket)
-	default:
-		return "the object does not exist: check the key in the attachment URI (keys are case-sensitive and taken literally)"
+	if code == hNoSuchBucket.code() {
+		return hNoSuchBucket.render(h.vars())
 	}
+	return hNoSuchKey.render(h.vars())
 }
 
 // kmsKeyARN finds a KMS key ARN in an error message.
 var kmsKeyARN = regexp.MustCompile(`arn:aws:kms:[a-z0-9-]+:[0-9]{12}:key/[0-9a-fA-F-]+`)
 
+// deniedHint picks the catalogue row of an S3 refusal.
 func deniedHint(code, msg string, mode Mode, h hintInput, expectedOwner string) string {
-	role := h.role
-	if role == "" {
-		role = credcache.DefaultRoleName
-	}
+	v := h.vars()
+	v.owner = expectedOwner
 	if strings.Contains(msg, "kms:Decrypt") {
 		// S3 relays KMS's refusal to decrypt an SSE-KMS object
 		// (https://repost.aws/knowledge-center/decrypt-kms-encrypted-objects-s3).
-		key := kmsKeyARN.FindString(msg)
-		if key == "" {
-			key = "that encrypts the object (aws s3api head-object shows it as SSEKMSKeyId)"
+		v.kmsKey = kmsKeyARN.FindString(msg)
+		if v.kmsKey == "" {
+			v.kmsKey = "that encrypts the object (aws s3api head-object shows it as SSEKMSKeyId)"
 		}
 		if mode == ModeDelegated {
-			return fmt.Sprintf("the object is encrypted with the KMS key %s, which the role %s may not use: allow kms:Decrypt for arn:aws:iam::%s:role/%s in the key policy of %s, and in the role's permission policy (see the integration guide)", key, role, h.account, role, key)
+			return hKMSDelegated.render(v)
 		}
-		return fmt.Sprintf("the object is encrypted with the KMS key %s, which the fleet's account may not use: allow kms:Decrypt for the fleet's account in the key policy of %s (see the integration guide), or enable delegated access", key, key)
+		return hKMSCrossAccount.render(v)
 	}
 	var hint string
 	switch {
-	case code == "AllAccessDisabled":
-		return "all access to this object has been disabled by AWS for the bucket's account"
+	case code == hAllAccessDisabled.code():
+		return hAllAccessDisabled.render(v)
 	case expectedOwner != "" && mode == ModeCrossAccount:
 		// With ExpectedBucketOwner set, S3 answers 403 both for a foreign
 		// bucket and for a missing grant; name both.
-		hint = fmt.Sprintf("either this bucket does not belong to the AWS account registered for this customer (%s), or that account has not granted the fleet's account s3:GetObject on arn:aws:s3:::%s/*: add the fleet account to the bucket policy (see the integration guide) or enable delegated access", expectedOwner, h.bucket)
+		hint = hDeniedPinned.render(v)
 	case mode == ModeDelegated:
-		hint = fmt.Sprintf("grant s3:GetObject on arn:aws:s3:::%s/* to the role %s (and check that the bucket belongs to account %s and its bucket policy or KMS key policy does not deny the role)", h.bucket, role, h.account)
+		hint = hDeniedDelegated.render(v)
 	default:
-		// Object ACLs grant nothing once the bucket's Object Ownership is
-		// BucketOwnerEnforced, the default for new buckets
-		// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/about-object-ownership.html).
-		hint = fmt.Sprintf("add the fleet account to the bucket policy (see the integration guide), granting s3:GetObject on arn:aws:s3:::%s/*, or enable delegated access; an object ACL granting READ to the fleet's canonical user ID works only while the bucket's Object Ownership is not BucketOwnerEnforced: with BucketOwnerEnforced use the bucket policy", h.bucket)
+		hint = hDeniedCrossAccount.render(v)
 	}
 	if h.noRequesterPays {
-		hint += "; if the bucket has Requester Pays enabled, turn it off: this fleet does not pay for these reads"
+		hint += "; " + hRequesterPays.render(v)
 	}
 	return hint
 }
@@ -356,29 +344,29 @@ func classifyNet(err error, uri string) *Error {
 	switch {
 	case errors.As(err, &be):
 		e.Kind = KindInvalid
-		e.Code = "BlockedAddress"
+		e.Code = hBlockedAddress.code()
 		e.Message = be.Error()
-		e.Hint = "ferry only fetches https URLs on public internet addresses"
+		e.Hint = hBlockedAddress.render(hintVars{})
 	case errors.Is(err, errTooLarge):
 		e.Kind = KindTooLarge
-		e.Code = "TooLarge"
+		e.Code = hTooLarge.code()
 	case errors.Is(err, errTooManyRedirects):
 		e.Kind = KindInvalid
-		e.Code = "TooManyRedirects"
-		e.Hint = "give the final URL of the object instead of one that redirects more than 5 times"
+		e.Code = hTooManyRedirects.code()
+		e.Hint = hTooManyRedirects.render(hintVars{})
 	case errors.Is(err, errInsecureRedirect):
 		e.Kind = KindInvalid
-		e.Code = "InsecureRedirect"
-		e.Hint = "the URL redirects to plain http; ferry only follows redirects to https"
+		e.Code = hInsecureRedirect.code()
+		e.Hint = hInsecureRedirect.render(hintVars{})
 	case isCertificateError(err):
 		// Retrying cannot help: the server's certificate is what it is.
 		e.Kind = KindInvalid
-		e.Code = "TLSCertificateInvalid"
-		e.Hint = "the server's TLS certificate failed verification (unknown authority, expired, or issued for another name): the URL's host must serve a certificate from a public CA valid for its name"
+		e.Code = hTLSCertificate.code()
+		e.Hint = hTLSCertificate.render(hintVars{})
 	case isHandshakeError(err):
 		e.Kind = KindInvalid
-		e.Code = "TLSHandshakeFailed"
-		e.Hint = "the TLS handshake with the server failed (it does not speak TLS on that port, or refused ferry's TLS settings): give an https URL of a server that accepts standard TLS 1.2+ clients"
+		e.Code = hTLSHandshake.code()
+		e.Hint = hTLSHandshake.render(hintVars{})
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 		e.Kind = KindTransient
 	case errors.As(err, &ne):
@@ -395,10 +383,10 @@ func classifyHTTPStatus(status int, uri string) *Error {
 	switch {
 	case status == http.StatusNotFound || status == http.StatusGone:
 		e.Kind = KindNotFound
-		e.Hint = "the server says the URL does not exist; check it, and that it has not expired"
+		e.Hint = hHTTPNotFound.render(hintVars{})
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		e.Kind = KindAccessDenied
-		e.Hint = "the server refused the download: give a URL that is readable without logging in (a presigned URL that has not expired), or use an s3:// URI with delegated access"
+		e.Hint = hHTTPDenied.render(hintVars{})
 	case status == http.StatusTooManyRequests || status == http.StatusRequestTimeout || status >= 500:
 		e.Kind = KindTransient
 	default:

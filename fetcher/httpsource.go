@@ -128,9 +128,9 @@ func newHTTPClient(allow hostAllowList) *http.Client {
 func (c *Copier) openHTTP(ctx context.Context, loc Location) (*object, *Error) {
 	red := loc.Redacted()
 	if loc.Scheme == SchemeHTTP && !c.allow.allows(urlHostPort("http", loc.URL.Hostname(), loc.URL.Port())) {
-		return nil, &Error{Kind: KindInvalid, Stage: StageParse, Mode: ModeHTTPS, Code: "InsecureURL", URI: red,
+		return nil, &Error{Kind: KindInvalid, Stage: StageParse, Mode: ModeHTTPS, Code: hInsecureURL.code(), URI: red,
 			Message: "plain http is refused: customers' data must travel encrypted",
-			Hint:    "give an https URL (or an s3:// URI)"}
+			Hint:    hInsecureURL.render(hintVars{})}
 	}
 	if !c.allow.allows(urlHostPort(string(loc.Scheme), loc.URL.Hostname(), loc.URL.Port())) {
 		if err := checkHostSpelling(loc.URL.Hostname()); err != nil {
@@ -139,7 +139,8 @@ func (c *Copier) openHTTP(ctx context.Context, loc Location) (*object, *Error) {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, loc.URL.String(), nil)
 	if err != nil {
-		return nil, &Error{Kind: KindInvalid, Stage: StageParse, Mode: ModeHTTPS, Code: "InvalidURI", URI: red, Message: "malformed URL"}
+		return nil, &Error{Kind: KindInvalid, Stage: StageParse, Mode: ModeHTTPS, Code: hInvalidURI.code(), URI: red, Message: "malformed URL",
+			Hint: hInvalidURI.render(hintVars{})}
 	}
 	req.Header.Set("User-Agent", "ferry")
 	resp, err := c.http.Do(req)

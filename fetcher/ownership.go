@@ -191,11 +191,3 @@ func (c *Copier) servedUnpinned(ctx context.Context, a *access, loc Location) bo
 	})
 	return ferr == nil || ferr.Kind == KindNotFound
 }
-
-// notVerifiedHint is the hint of a cross-account read refused under
-// require-verified: how the customer proves control of the bucket.
-func notVerifiedHint(customerID, bucket string) string {
-	return fmt.Sprintf("prove that your registered AWS account owns the bucket %s: put an object at s3://%s/%s whose content is your verification token (ferry support shows it with `ferry integration show %s`), "+
-		"let the fleet's account read it (s3:GetObject), and have ferry support run `ferry integration verify-bucket %s %s`; or enable delegated access",
-		bucket, bucket, credcache.VerificationKey(customerID), customerID, customerID, bucket)
-}

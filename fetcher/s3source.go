@@ -99,19 +99,19 @@ func (c *Copier) decide(ctx context.Context, customer string, loc Location) (*ac
 		requesterPays: c.opts.RequesterPays == RequesterPaysAlways}
 	switch c.opts.CrossAccount {
 	case PolicyDeny:
-		return nil, &Error{Kind: KindAccessDenied, Stage: StagePolicy, Mode: ModeCrossAccount, URI: red, Code: "CrossAccountDisabled",
+		return nil, &Error{Kind: KindAccessDenied, Stage: StagePolicy, Mode: ModeCrossAccount, URI: red, Code: hCrossAccountDisabled.code(),
 			Message: "this fleet reads customer buckets only with delegated access",
-			Hint:    "enable delegated access: create the role " + credcache.DefaultRoleName + " as the integration guide describes and register your AWS account ID"}
+			Hint:    hCrossAccountDisabled.render(hintVars{})}
 	case PolicyRequireOwner, PolicyRequireVerified:
 		if in.AccountID == "" {
-			return nil, &Error{Kind: KindAccessDenied, Stage: StagePolicy, Mode: ModeCrossAccount, URI: red, Code: "AccountNotRegistered",
+			return nil, &Error{Kind: KindAccessDenied, Stage: StagePolicy, Mode: ModeCrossAccount, URI: red, Code: hAccountNotRegistered.code(),
 				Message: "cross-account access requires a registered AWS account ID",
-				Hint:    "register the AWS account ID that owns your bucket with ferry (or enable delegated access)"}
+				Hint:    hAccountNotRegistered.render(hintVars{})}
 		}
 		if c.opts.CrossAccount == PolicyRequireVerified && !in.VerifiedFor(loc.Bucket) {
-			return nil, &Error{Kind: KindAccessDenied, Stage: StagePolicy, Mode: ModeCrossAccount, URI: red, Code: "BucketNotVerified",
+			return nil, &Error{Kind: KindAccessDenied, Stage: StagePolicy, Mode: ModeCrossAccount, URI: red, Code: hBucketNotVerified.code(),
 				Message: "cross-account access requires a bucket verified for this customer",
-				Hint:    notVerifiedHint(customer, loc.Bucket)}
+				Hint:    hBucketNotVerified.render(hintVars{bucket: loc.Bucket, customer: customer})}
 		}
 	}
 	return a, nil

@@ -281,6 +281,6 @@ func validBucket(b string) error {
 func isAlnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
 
 func invalidURI(uri, msg string) *Error {
-	return &Error{Kind: KindInvalid, Stage: StageParse, Code: "InvalidURI", Message: msg, URI: uri,
-		Hint: "attachments are s3://bucket/key, an S3 https URL, or an https URL"}
+	return &Error{Kind: KindInvalid, Stage: StageParse, Code: hInvalidURI.code(), Message: msg, URI: uri,
+		Hint: hInvalidURI.render(hintVars{})}
 }

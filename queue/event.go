@@ -64,3 +64,26 @@ func EventID(taskID, submissionID, eventType string) string {
 	}
 	return taskID + "/" + submissionID + "/" + suffix
 }
+
+// Described is a code of the event contract with what it means, for the
+// error catalogue (docs/errors.md).
+type Described struct {
+	Code    string
+	Meaning string
+}
+
+// EventTypes lists the terminal event types and when each is published.
+func EventTypes() []Described {
+	return []Described{
+		{EventCompleted, "every attachment was copied"},
+		{EventAccessDenied, "some attachment was refused for the customer's grants (status access_denied), and none failed transiently: the hint says what the customer must change"},
+		{EventFailed, "some attachment does not exist, is invalid or too large (and none was refused), or the message was not a valid task (reason invalid_message, no attachments)"},
+	}
+}
+
+// FailedReasons lists the values of Event.Reason on task.failed.
+func FailedReasons() []Described {
+	return []Described{
+		{FailedReasonInvalidMessage, "the message could not be read as a task (not JSON, a missing or invalid field, an attachment URI no worker can fetch): it was moved to the DLQ with the reason as an attribute; fix the producer and send a corrected task"},
+	}
+}

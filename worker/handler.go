@@ -406,10 +406,10 @@ func classify(errs []error) (eventType string, transient error) {
 			}
 			continue
 		}
-		if fe.Kind == fetcher.KindAccessDenied {
-			eventType = queue.EventAccessDenied
+		if t := EventTypeOf(fe.Kind); t == queue.EventAccessDenied {
+			eventType = t
 		} else if eventType == queue.EventCompleted {
-			eventType = queue.EventFailed
+			eventType = t
 		}
 	}
 	return eventType, transient
@@ -432,6 +432,20 @@ func (h *Handler) observe(customerID string, at time.Time, evType string, errs [
 		}
 	}
 	h.o.Status.ObserveTask(customerID, o)
+}
+
+// EventTypeOf is the terminal event a failure of kind k leads to when it is
+// the task's only failure (an access_denied attachment makes the whole task
+// task.access_denied); "" for fetcher.KindTransient, which is retried
+// instead of reported.
+func EventTypeOf(k fetcher.Kind) string {
+	switch k {
+	case fetcher.KindTransient:
+		return ""
+	case fetcher.KindAccessDenied:
+		return queue.EventAccessDenied
+	}
+	return queue.EventFailed
 }
 
 func outcomeOf(evType string) Outcome {
