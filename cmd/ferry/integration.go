@@ -12,21 +12,22 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/spf13/cobra"
 
 	"github.com/ferryworks/ferry/config"
 	"github.com/ferryworks/ferry/credcache"
 	"github.com/ferryworks/ferry/fetcher"
 	"github.com/ferryworks/ferry/internal/output"
+	"github.com/ferryworks/ferry/rolesetup"
 )
 
 const integrationUsage = `Manage customers' AWS integrations (the registry in Redis).
 
-  enable CUSTOMER --account ID [--external-id X] [--bucket B]
+  enable CUSTOMER --account ID [--external-id X] [--bucket B]... [--kms-key ARN]...
       Turn on delegated access: ferry assumes arn:aws:iam::ID:role/ROLE with
       the customer's external ID and never reads their data with its own
-      credentials. Prints what the customer must set up.
+      credentials. Prints what the customer must set up; with
+      -o cloudformation or -o terraform, as a template that creates the role.
   disable CUSTOMER
       Back to cross-account access (the fleet's own credentials).
   register-account CUSTOMER --account ID
@@ -67,8 +68,10 @@ const accountUsage = "the customer's 12-digit AWS account `ID`"
 
 // integrationEnableCommand is `ferry integration enable`.
 type integrationEnableCommand struct {
-	app                         *app
-	account, externalID, bucket string
+	app                 *app
+	account, externalID string
+	buckets, kmsKeys    []string
+	format              *output.Flag
 }
 
 func (c *integrationEnableCommand) command() *cobra.Command {
@@ -78,7 +81,10 @@ func (c *integrationEnableCommand) command() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&c.account, "account", "", accountUsage)
 	cmd.Flags().StringVar(&c.externalID, "external-id", "", "keep this external `ID` (customers migrating an existing role)")
-	cmd.Flags().StringVar(&c.bucket, "bucket", "", "bucket `NAME` to fill into the sample permission policy")
+	cmd.Flags().StringArrayVar(&c.buckets, "bucket", nil, "bucket `NAME` the role may read (repeat for more); fills the permission policy")
+	cmd.Flags().StringArrayVar(&c.kmsKeys, "kms-key", nil, "KMS key `ARN` the role may decrypt with (SSE-KMS objects; repeat for more)")
+	c.format = output.NewFlag(formatCloudFormation, formatTerraform)
+	c.format.Register(cmd.Flags())
 	return c.app.settings(cmd, config.GroupRedis, config.GroupCredentials, config.GroupAWS)
 }
 
@@ -86,7 +92,10 @@ func (c *integrationEnableCommand) Run(ctx context.Context, customer string) err
 	if c.account == "" {
 		return usagef("enable needs --account: the customer's 12-digit AWS account ID")
 	}
-	return c.app.integrationEnable(ctx, customer, c.account, c.externalID, c.bucket)
+	if isTemplate(c.format.Format) && len(c.buckets) == 0 {
+		return usagef("-o %s needs --bucket: the buckets the role may read", c.format.Format)
+	}
+	return c.app.integrationEnable(ctx, customer, c.account, c.externalID, c.buckets, c.kmsKeys, c.format.Format)
 }
 
 // integrationDisableCommand is `ferry integration disable`.
@@ -328,30 +337,43 @@ func (c *integrationImportCommand) Run(ctx context.Context, stdin io.Reader) err
 	return nil
 }
 
-func (a *app) integrationEnable(ctx context.Context, customer, account, externalID, bucket string) error {
+func (a *app) integrationEnable(ctx context.Context, customer, account, externalID string, buckets, kmsKeys []string, format output.Format) error {
 	reg, err := a.registry(ctx)
 	if err != nil {
 		return err
 	}
-	// The fleet's account is what the customer's trust policy must name;
-	// STS says which it is, so nobody types it in.
-	awsCfg, err := a.awsConfig(ctx)
+	fleet, err := a.fleetAccountID(ctx)
 	if err != nil {
 		return err
 	}
-	id, err := a.stsClient(awsCfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
-	if err != nil {
-		return fmt.Errorf("ask STS for the fleet's account (GetCallerIdentity): %w; check the fleet's AWS credentials", err)
+	if isTemplate(format) {
+		// Refused before anything is enabled: a template the customer
+		// cannot apply is no use.
+		probe := rolesetup.Role{Name: a.cfg.RoleName, FleetAccountID: fleet, ExternalIDs: []string{"probe"}, Buckets: buckets, KMSKeyARNs: kmsKeys}
+		if err := probe.Validate(); err != nil {
+			return usagef("%v", err)
+		}
 	}
 	in, err := reg.Enable(ctx, customer, account, externalID)
 	if err != nil {
 		return explainRegistryError(err, customer)
 	}
-	if bucket == "" {
-		bucket = "YOUR_BUCKET_NAME"
+	if isTemplate(format) {
+		return writeSetupTemplate(a.stdout, format, rolesetup.Role{Name: in.RoleName, FleetAccountID: fleet,
+			ExternalIDs: in.ExternalIDs(time.Now()), Buckets: buckets, KMSKeyARNs: kmsKeys})
 	}
-	fleet := aws.ToString(id.Account)
-	fmt.Fprintf(a.stdout, `Delegated access enabled for %s.
+	shown := buckets
+	if len(shown) == 0 {
+		shown = []string{"YOUR_BUCKET_NAME"}
+	}
+	trust := credcache.TrustPolicy(fleet, in.ExternalIDs(time.Now())...)
+	read := credcache.PolicyJSON(credcache.ReadPolicyDocument(shown, kmsKeys))
+	return output.New(a.stdout, format).Document(struct {
+		credcache.Integration
+		TrustPolicy json.RawMessage `json:"trust_policy"`
+		ReadPolicy  json.RawMessage `json:"read_policy"`
+	}{in, json.RawMessage(trust), json.RawMessage(read)}, func(w io.Writer) error {
+		_, err := fmt.Fprintf(w, `Delegated access enabled for %s.
 
 Send the customer these steps (they are shown the external ID only now):
 
@@ -367,10 +389,11 @@ Send the customer these steps (they are shown the external ID only now):
 
 ferry will assume %s.
 Check it with: ferry check-access --customer %s s3://%s/SOME_KEY
+(or send a ready-made template: the same command with -o cloudformation or -o terraform)
 `, in.CustomerID, in.AccountID, fleet, in.ExternalID, in.RoleName,
-		indent(credcache.RolePolicy(bucket), "      "), indent(credcache.TrustPolicy(fleet, in.ExternalID), "      "),
-		in.RoleARN(), in.CustomerID, bucket)
-	return nil
+			indent(read, "      "), indent(trust, "      "), in.RoleARN(), in.CustomerID, shown[0])
+		return err
+	})
 }
 
 func explainRegistryError(err error, customer string) error {
