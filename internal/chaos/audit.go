@@ -17,9 +17,11 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ferryworks/ferry/deadletter"
 	"github.com/ferryworks/ferry/internal/demo"
 	"github.com/ferryworks/ferry/internal/localaws"
 	"github.com/ferryworks/ferry/internal/redisconn"
+	"github.com/ferryworks/ferry/queue"
 	"github.com/ferryworks/ferry/taskstate"
 )
 
@@ -63,6 +65,7 @@ func (r *Report) audit(ctx context.Context, led *ledger, a *awsSide, sources map
 	}
 
 	r.checkCopies(ctx, led, a, sources)
+	r.purgeDeadUploads(ctx, led, a)
 	r.checkUploads(ctx, a)
 	r.scanSecrets(ctx, workers, rdb, secrets)
 }
@@ -146,6 +149,25 @@ func (a *awsSide) sha256(ctx context.Context, key string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// purgeDeadUploads does what on-call does with the valid tasks left in the
+// DLQ, `ferry dlq purge`: it aborts the uploads their killed attempts left
+// open (no later attempt will). Only then must the bucket hold no open
+// upload; one under the key of a task with a terminal event stays a failure.
+func (r *Report) purgeDeadUploads(ctx context.Context, led *ledger, a *awsSide) {
+	var tasks []queue.Task
+	for _, body := range led.bodies(r.DLQExhausted) {
+		if t, err := queue.DecodeTask([]byte(body), queue.Limits{}); err == nil {
+			tasks = append(tasks, t)
+		}
+	}
+	// The campaign's workers run without FERRY_KEY_PREFIX.
+	c, err := deadletter.Uploads{S3: a.s3, Bucket: a.m.InternalBucket}.Abort(ctx, tasks)
+	r.DeadUploadsAborted = c.Aborted
+	if err != nil {
+		r.Failures = append(r.Failures, fmt.Sprintf("abort the uploads of dead-lettered tasks: %v", err))
+	}
 }
 
 // checkUploads lists multipart uploads still open in the internal bucket.

@@ -665,6 +665,9 @@ type Report struct {
 	ChecksumFailures   []string
 	OpenUploads        []string
 	UnreferencedCopies int
+	// DeadUploadsAborted counts the uploads left open by killed attempts of
+	// tasks that then exhausted their receives, aborted as a DLQ purge does.
+	DeadUploadsAborted int
 
 	LogLinesScanned int
 	RedisValues     int
@@ -705,8 +708,8 @@ func (r *Report) String() string {
 	if r.Failover != nil {
 		b.WriteString(r.Failover.String())
 	}
-	fmt.Fprintf(&b, "  stored copies checked: %d, sha256 mismatches: %d, open multipart uploads: %d, objects no event names: %d\n",
-		r.CopiesChecked, len(r.ChecksumFailures), len(r.OpenUploads), r.UnreferencedCopies)
+	fmt.Fprintf(&b, "  stored copies checked: %d, sha256 mismatches: %d, open multipart uploads: %d (after the DLQ purge aborted %d of dead-lettered tasks), objects no event names: %d\n",
+		r.CopiesChecked, len(r.ChecksumFailures), len(r.OpenUploads), r.DeadUploadsAborted, r.UnreferencedCopies)
 	fmt.Fprintf(&b, "  secret scan: %d log lines, %d Redis values, %d leaks\n", r.LogLinesScanned, r.RedisValues, len(r.SecretLeaks))
 	fmt.Fprintf(&b, "  workers: %d SIGKILLs, %d SIGTERM (%d clean exits)\n", r.Kills, r.Terms, r.GracefulExits)
 	keys := make([]string, 0, len(r.Faults))

@@ -98,6 +98,19 @@ func (l *ledger) markSent(ids []string, at time.Time) {
 	}
 }
 
+// bodies are the messages sent for the tasks ids.
+func (l *ledger) bodies(ids []string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, id := range ids {
+		if e, ok := l.tasks[id]; ok {
+			out = append(out, e.p.Bodies...)
+		}
+	}
+	return out
+}
+
 func (l *ledger) addDLQ(body string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
