@@ -2,14 +2,13 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"io"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ferryworks/ferry/config"
 	"github.com/ferryworks/ferry/fetcher"
 	"github.com/ferryworks/ferry/internal/output"
+	"github.com/ferryworks/ferry/internal/render"
 )
 
 const checkAccessUsage = `Check whether ferry can read attachments for a customer, without copying.
@@ -72,7 +71,7 @@ func (a *app) checkAccess(ctx context.Context, customer string, uris []string, f
 		reports = append(reports, rep)
 		if format == output.Text {
 			// People see each answer as soon as it is known.
-			printCheck(a.stdout, rep)
+			render.CheckReport(a.stdout, rep)
 		}
 	}
 	if format != output.Text {
@@ -84,39 +83,4 @@ func (a *app) checkAccess(ctx context.Context, customer string, uris []string, f
 		return exitError{code: 1}
 	}
 	return nil
-}
-
-func printCheck(w io.Writer, r fetcher.CheckReport) {
-	status := "READABLE"
-	if !r.OK {
-		status = "NOT READABLE"
-	}
-	fmt.Fprintf(w, "%s\n  %s\n", r.URI, status)
-	if r.Location != nil {
-		fmt.Fprintf(w, "  parsed:       %s\n", r.Location.String())
-	}
-	if r.Mode != "" {
-		fmt.Fprintf(w, "  mode:         %s\n", r.Mode)
-	}
-	if r.AssumeRole != "" {
-		fmt.Fprintf(w, "  assume role:  %s\n", r.AssumeRole)
-	}
-	if r.ExpectedBucketOwner != "" {
-		fmt.Fprintf(w, "  bucket owner: %s (expected)\n", r.ExpectedBucketOwner)
-	}
-	if r.Region != "" {
-		fmt.Fprintf(w, "  region:       %s\n", r.Region)
-	}
-	if r.Object != nil {
-		fmt.Fprintf(w, "  object:       %d bytes, %s\n", r.Object.Size, r.Object.ContentType)
-	}
-	if e := r.Error; e != nil {
-		fmt.Fprintf(w, "  error:        %s at %s: %s %s\n", e.Kind, e.Stage, e.Code, e.Message)
-		if e.Hint != "" {
-			fmt.Fprintf(w, "  hint:         %s\n", e.Hint)
-		}
-		if r.Note != "" {
-			fmt.Fprintf(w, "  note:         %s\n", r.Note)
-		}
-	}
 }

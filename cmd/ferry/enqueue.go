@@ -12,6 +12,7 @@ import (
 	"github.com/ferryworks/ferry/config"
 	"github.com/ferryworks/ferry/internal/output"
 	"github.com/ferryworks/ferry/internal/progress"
+	"github.com/ferryworks/ferry/internal/render"
 	"github.com/ferryworks/ferry/queue"
 	"github.com/ferryworks/ferry/worker"
 )
@@ -102,14 +103,7 @@ func (c *enqueueCommand) Run(ctx context.Context, stdin io.Reader) error {
 		if r.Err != nil {
 			line = map[string]string{"task_id": r.TaskID, "status": "error", "error": r.Err.Error()}
 		}
-		_ = out.Item(line, func(w io.Writer) error {
-			if r.Err != nil {
-				_, err := fmt.Fprintf(w, "%-24s error     %v\n", r.TaskID, r.Err)
-				return err
-			}
-			_, err := fmt.Fprintf(w, "%-24s enqueued  %s\n", r.TaskID, r.MessageID)
-			return err
-		})
+		_ = out.Item(line, func(w io.Writer) error { return render.SendResult(w, r) })
 	}
 	if failed > 0 {
 		fmt.Fprintf(a.stderr, "ferry: %d of %d tasks not enqueued (see the lines above)\n", failed, len(results))

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 
 	"github.com/ferryworks/ferry/config"
 	"github.com/ferryworks/ferry/internal/output"
+	"github.com/ferryworks/ferry/internal/render"
 	"github.com/ferryworks/ferry/queue"
 )
 
@@ -73,27 +73,6 @@ func (a *app) tail(ctx context.Context, f tailFlags) error {
 	return queue.Tail(ctx, c, queue.TailOptions{Customer: f.customer, Max: f.max, IdleExit: f.idle, Ack: f.ack, Log: a.log},
 		func(raw []byte, ev queue.Event) {
 			// The event as published, not as this build decodes it.
-			_ = out.Item(json.RawMessage(raw), func(w io.Writer) error { printEvent(w, ev); return nil })
+			_ = out.Item(json.RawMessage(raw), func(w io.Writer) error { render.Event(w, ev); return nil })
 		})
-}
-
-// printEvent writes one event for people: a summary line and one indented
-// line per attachment, with the hint when it failed.
-func printEvent(w io.Writer, ev queue.Event) {
-	fmt.Fprintf(w, "%s  %-19s %-10s %s", ev.OccurredAt.Local().Format(time.TimeOnly), ev.Type, ev.CustomerID, ev.TaskID)
-	if ev.Reason != "" {
-		fmt.Fprintf(w, "  reason=%s", ev.Reason)
-	}
-	fmt.Fprintln(w)
-	for _, at := range ev.Attachments {
-		switch {
-		case at.Error == nil:
-			fmt.Fprintf(w, "    %-13s %-13s %s -> %s (%d bytes)\n", at.Status, at.Mode, at.Source, at.Stored, at.Size)
-		default:
-			fmt.Fprintf(w, "    %-13s %-13s %s  [%s %s]\n", at.Status, at.Mode, at.Source, at.Error.Stage, at.Error.Code)
-			if at.Error.Hint != "" {
-				fmt.Fprintf(w, "                  hint: %s\n", at.Error.Hint)
-			}
-		}
-	}
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"text/tabwriter"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -16,8 +15,8 @@ import (
 
 	"github.com/ferryworks/ferry/config"
 	"github.com/ferryworks/ferry/credcache"
-	"github.com/ferryworks/ferry/fetcher"
 	"github.com/ferryworks/ferry/internal/output"
+	"github.com/ferryworks/ferry/internal/render"
 	"github.com/ferryworks/ferry/rolesetup"
 )
 
@@ -148,7 +147,7 @@ func (c *integrationRegisterCommand) Run(ctx context.Context, customer string) e
 		return explainRegistryError(err, customer)
 	}
 	fmt.Fprintf(c.app.stdout, "%s: account %s registered; cross-account reads now require buckets owned by it\n", in.CustomerID, in.AccountID)
-	printVerification(c.app.stdout, in)
+	render.Verification(c.app.stdout, in)
 	return nil
 }
 
@@ -194,10 +193,10 @@ func (c *integrationShowCommand) Run(ctx context.Context, customer string) error
 		TrustPolicy          json.RawMessage             `json:"trust_policy,omitempty"`
 		Status               credcache.IntegrationStatus `json:"status"`
 	}{in, canonical, trust, st}, func(w io.Writer) error {
-		printIntegrations(w, []credcache.Integration{in}, nil, true)
-		printTrustPolicy(w, in, fleet, now)
-		printStatusDetail(w, st)
-		printVerification(w, in)
+		render.Integrations(w, []credcache.Integration{in}, nil, true)
+		render.TrustPolicy(w, in, fleet, now)
+		render.StatusDetail(w, st)
+		render.Verification(w, in)
 		if canonical == "" {
 			canonical = "unknown (the fleet's credentials may not call s3:ListAllMyBuckets)"
 		}
@@ -260,7 +259,7 @@ func (c *integrationListCommand) Run(ctx context.Context) error {
 		out = append(out, listed{in, statuses[in.CustomerID]})
 	}
 	return output.New(c.app.stdout, c.format.Format).Document(out, func(w io.Writer) error {
-		printIntegrations(w, all, statuses, false)
+		render.Integrations(w, all, statuses, false)
 		return nil
 	})
 }
@@ -373,26 +372,7 @@ func (a *app) integrationEnable(ctx context.Context, customer, account, external
 		TrustPolicy json.RawMessage `json:"trust_policy"`
 		ReadPolicy  json.RawMessage `json:"read_policy"`
 	}{in, json.RawMessage(trust), json.RawMessage(read)}, func(w io.Writer) error {
-		_, err := fmt.Fprintf(w, `Delegated access enabled for %s.
-
-Send the customer these steps (they are shown the external ID only now):
-
- 1. In AWS account %s, create an IAM role:
-      type:             another AWS account, account ID %s
-      require external ID: yes, %s
-      require MFA:      no
-      role name:        %s
- 2. Attach a permission policy that lets the role read the bucket:
-%s
- 3. The role's trust policy must read:
-%s
-
-ferry will assume %s.
-Check it with: ferry check-access --customer %s s3://%s/SOME_KEY
-(or send a ready-made template: the same command with -o cloudformation or -o terraform)
-`, in.CustomerID, in.AccountID, fleet, in.ExternalID, in.RoleName,
-			indent(read, "      "), indent(trust, "      "), in.RoleARN(), in.CustomerID, shown[0])
-		return err
+		return render.Setup(w, in, fleet, trust, read, shown[0])
 	})
 }
 
@@ -401,51 +381,4 @@ func explainRegistryError(err error, customer string) error {
 		return fmt.Errorf("customer %q has no integration: enable it with `ferry integration enable %s --account ID` or register an account", customer, customer)
 	}
 	return err
-}
-
-// printIntegrations prints one line per integration; with statuses (list)
-// also its STATUS, LAST USED and LAST ERROR.
-func printIntegrations(w io.Writer, all []credcache.Integration, statuses map[string]credcache.IntegrationStatus, withExternalID bool) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	if withExternalID {
-		fmt.Fprintln(tw, "CUSTOMER\tACCOUNT\tMODE\tROLE\tEXTERNAL ID\tUPDATED")
-	} else {
-		fmt.Fprintln(tw, "CUSTOMER\tACCOUNT\tMODE\tROLE\tUPDATED\tSTATUS\tLAST USED\tLAST ERROR")
-	}
-	for _, in := range all {
-		mode, role := fetcher.ModeCrossAccount, "-"
-		if in.Enabled {
-			mode, role = fetcher.ModeDelegated, in.RoleName
-		}
-		acct := in.AccountID
-		if acct == "" {
-			acct = "-"
-		}
-		if withExternalID {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", in.CustomerID, acct, mode, role, in.ExternalID, in.UpdatedAt.Format("2006-01-02 15:04"))
-		} else {
-			st := statuses[in.CustomerID]
-			if st.Status == "" {
-				st.Status = credcache.StatusPending
-			}
-			lastErr := "-"
-			if e := st.LastError; e != nil {
-				lastErr = e.Summary() + " " + e.At.UTC().Format("2006-01-02 15:04")
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", in.CustomerID, acct, mode, role, in.UpdatedAt.Format("2006-01-02 15:04"),
-				st.Status, timeOrDash(st.LastUsed), lastErr)
-		}
-	}
-	_ = tw.Flush()
-}
-
-func indent(s, pad string) string {
-	out := pad
-	for _, r := range s {
-		out += string(r)
-		if r == '\n' {
-			out += pad
-		}
-	}
-	return out
 }

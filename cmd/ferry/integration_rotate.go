@@ -15,6 +15,7 @@ import (
 	"github.com/ferryworks/ferry/config"
 	"github.com/ferryworks/ferry/credcache"
 	"github.com/ferryworks/ferry/internal/output"
+	"github.com/ferryworks/ferry/internal/render"
 )
 
 // integrationRotateCommand is `ferry integration rotate-external-id`.
@@ -86,29 +87,8 @@ func (c *integrationRotateCommand) Run(ctx context.Context, customer string) err
 		credcache.Integration
 		TrustPolicy json.RawMessage `json:"trust_policy"`
 	}{in, json.RawMessage(both)}, func(w io.Writer) error {
-		return printRotationSteps(w, in, fleet, both)
+		return render.RotationSteps(w, in, fleet, both)
 	})
-}
-
-// printRotationSteps is what the customer must do during a rotation.
-func printRotationSteps(w io.Writer, in credcache.Integration, fleet, both string) error {
-	_, err := fmt.Fprintf(w, `External ID rotation started for %s.
-
-Send the customer these steps:
-
- 1. Change the trust policy of the role %s to accept
-    both the new and the old external ID:
-%s
- 2. Once that is saved, change it to accept only the new external ID:
-%s
- 3. Tell us, and we finish the rotation.
-
-Until then ferry presents the new external ID first and falls back to the old
-one; the old one stops working at %s, or when you run
-    ferry integration rotate-external-id %s --finish
-`, in.CustomerID, in.RoleARN(), indent(both, "      "), indent(credcache.TrustPolicy(fleet, in.ExternalID), "      "),
-		in.PreviousExternalIDExpires.Format(time.RFC3339), in.CustomerID)
-	return err
 }
 
 // fleetAccountID is the fleet's own AWS account, which customers' trust
@@ -123,26 +103,4 @@ func (a *app) fleetAccountID(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("ask STS for the fleet's account (GetCallerIdentity): %w; check the fleet's AWS credentials", err)
 	}
 	return aws.ToString(id.Account), nil
-}
-
-// printTrustPolicy is `show`'s account of what the customer's role must
-// trust: every external ID ferry presents now, and the state of a rotation.
-func printTrustPolicy(w io.Writer, in credcache.Integration, fleet string, now time.Time) {
-	ids := in.ExternalIDs(now)
-	if len(ids) == 0 || in.AccountID == "" {
-		return
-	}
-	if fleet == "" {
-		fleet = "FLEET_ACCOUNT_ID"
-	}
-	fmt.Fprintf(w, "\ntrust policy the role %s must have:\n%s\n", in.RoleARN(), indent(credcache.TrustPolicy(fleet, ids...), "  "))
-	switch {
-	case in.Rotating(now):
-		fmt.Fprintf(w, "external ID rotation in progress: the old ID is presented after the new one until %s;\n"+
-			"once the trust policy accepts the new one alone: ferry integration rotate-external-id %s --finish\n",
-			in.PreviousExternalIDExpires.Format(time.RFC3339), in.CustomerID)
-	case in.PreviousExternalID != "":
-		fmt.Fprintf(w, "external ID rotation expired at %s: the old ID is no longer presented (clean up with `ferry integration rotate-external-id %s --finish`)\n",
-			in.PreviousExternalIDExpires.Format(time.RFC3339), in.CustomerID)
-	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/ferryworks/ferry/credcache"
 	"github.com/ferryworks/ferry/internal/demo"
 	"github.com/ferryworks/ferry/internal/localaws"
+	"github.com/ferryworks/ferry/internal/render"
 	"github.com/ferryworks/ferry/internal/testenv"
 	"github.com/ferryworks/ferry/queue"
 )
@@ -227,7 +228,7 @@ func TestRotateExternalIDWhileTasksFlow(t *testing.T) {
 	// The customer pastes the trust policy `show` prints: both IDs.
 	text := runCLI(t, env, "", "integration", "show", customer)
 	both := credcache.TrustPolicy(w.Manifest.FleetAccountID, in.ExternalID, old.ExternalID)
-	if !strings.Contains(text.stdout, indent(both, "  ")) || !strings.Contains(text.stdout, "rotation in progress") {
+	if !strings.Contains(text.stdout, render.Indent(both, "  ")) || !strings.Contains(text.stdout, "rotation in progress") {
 		t.Fatalf("show does not print the trust policy with both IDs:\n%s", text.stdout)
 	}
 	step("the role trusts both IDs", func() { trust(both) })

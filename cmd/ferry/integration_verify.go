@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferryworks/ferry/config"
-	"github.com/ferryworks/ferry/credcache"
 	"github.com/ferryworks/ferry/fetcher"
 	"github.com/ferryworks/ferry/internal/output"
 )
@@ -142,28 +141,4 @@ func printVerify(w io.Writer, rep fetcher.VerifyReport) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", chk.Check, chk.Target, result)
 	}
 	_ = tw.Flush()
-}
-
-// printStatusDetail is the status part of `ferry integration show`.
-func printStatusDetail(w io.Writer, st credcache.IntegrationStatus) {
-	fmt.Fprintf(w, "\nstatus:          %s\n", st.Status)
-	fmt.Fprintf(w, "last used:       %s\n", timeOrDash(st.LastUsed))
-	fmt.Fprintf(w, "last success:    %s\n", timeOrDash(st.LastSuccess))
-	fmt.Fprintf(w, "last verified:   %s\n", timeOrDash(st.LastVerified))
-	if st.AssumeRoleFailures > 0 {
-		fmt.Fprintf(w, "refused tasks:   %d in a row at assume_role\n", st.AssumeRoleFailures)
-	}
-	if e := st.LastError; e != nil {
-		fmt.Fprintf(w, "last error:      %s, %s: %s\n", e.Summary(), e.At.UTC().Format(time.RFC3339), e.Message)
-		if e.Hint != "" {
-			fmt.Fprintf(w, "hint:            %s\n", e.Hint)
-		}
-	}
-}
-
-func timeOrDash(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.UTC().Format("2006-01-02 15:04")
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 
 	"github.com/spf13/cobra"
 
@@ -60,22 +59,4 @@ func (c *integrationVerifyBucketCommand) Run(ctx context.Context, customer, buck
 	fmt.Fprintf(c.app.stdout, "%s: bucket %s verified (owned by account %s); under FERRY_CROSS_ACCOUNT=require-verified its cross-account reads are allowed\n",
 		customer, v.Bucket, v.AccountID)
 	return nil
-}
-
-// printVerification tells the customer how to prove bucket ownership and
-// lists the buckets already verified.
-func printVerification(w io.Writer, in credcache.Integration) {
-	if in.VerificationToken == "" {
-		return
-	}
-	fmt.Fprintf(w, "\nverification token: %s\n", in.VerificationToken)
-	fmt.Fprintf(w, "  to prove control of a bucket, the customer puts it at s3://BUCKET/%s, then: ferry integration verify-bucket %s BUCKET\n",
-		credcache.VerificationKey(in.CustomerID), in.CustomerID)
-	for _, v := range in.VerifiedBuckets {
-		state := "verified"
-		if v.AccountID != in.AccountID {
-			state = "verified under a former account, not counted"
-		}
-		fmt.Fprintf(w, "  %s: %s (account %s, %s)\n", v.Bucket, state, v.AccountID, v.VerifiedAt.Format("2006-01-02 15:04"))
-	}
 }

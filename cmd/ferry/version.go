@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
@@ -26,7 +25,7 @@ func newVersionCommand(a *app) *cobra.Command {
 				return err
 			}
 			return output.New(a.stdout, format.Format).Document(buildinfo.Get(), func(w io.Writer) error {
-				_, err := io.WriteString(w, versionText())
+				_, err := io.WriteString(w, buildinfo.Get().Text())
 				return err
 			})
 		},
@@ -35,15 +34,10 @@ func newVersionCommand(a *app) *cobra.Command {
 	return a.settings(cmd)
 }
 
-func versionText() string {
-	in := buildinfo.Get()
-	return fmt.Sprintf("ferry %s\ncommit: %s\ngo: %s\n", in.Version, in.Revision, in.GoVersion)
-}
-
 // versionFlag gives root a --version flag that prints what `ferry version`
 // does.
 func versionFlag(root *cobra.Command) {
 	root.Version = buildinfo.Get().Version
 	// A template without actions prints as it is.
-	root.SetVersionTemplate(versionText())
+	root.SetVersionTemplate(buildinfo.Get().Text())
 }

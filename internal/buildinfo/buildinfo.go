@@ -5,6 +5,7 @@
 package buildinfo
 
 import (
+	"fmt"
 	"runtime"
 	"runtime/debug"
 	"sync"
@@ -46,6 +47,12 @@ var (
 func Get() Info {
 	once.Do(func() { info = compute(version, revision, debug.ReadBuildInfo) })
 	return info
+}
+
+// Text is the build as `ferry version` prints it for people: version,
+// commit and Go version, one per line.
+func (i Info) Text() string {
+	return fmt.Sprintf("ferry %s\ncommit: %s\ngo: %s\n", i.Version, i.Revision, i.GoVersion)
 }
 
 func compute(stampedVersion, stampedRevision string, read func() (*debug.BuildInfo, bool)) Info {

@@ -58,3 +58,11 @@ ferry_build_info{goversion="` + in.GoVersion + `",revision="` + in.Revision + `"
 		t.Error(err)
 	}
 }
+
+func TestText(t *testing.T) {
+	t.Parallel()
+	in := Info{Version: "v1.2.3", Revision: "abc123", GoVersion: "go1.26"}
+	if got := in.Text(); got != "ferry v1.2.3\ncommit: abc123\ngo: go1.26\n" {
+		t.Errorf("Text = %q", got)
+	}
+}
