@@ -20,29 +20,35 @@ error code and a hint the customer can act on.
 
 Exit status: 0 when every URI is readable, 1 when any is not.`
 
+// checkAccessCommand is `ferry check-access`.
+type checkAccessCommand struct {
+	app      *app
+	customer string
+	format   *output.Flag
+}
+
 func newCheckAccessCommand(a *app) *cobra.Command {
-	var customer string
-	format := output.NewFlag()
+	c := &checkAccessCommand{app: a, format: output.NewFlag()}
 	cmd := &cobra.Command{
 		Use:   "check-access --customer C URI...",
 		Short: "Check that ferry can read attachments (copies nothing)",
 		Long:  checkAccessUsage,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if customer == "" {
-				return usagef("check-access needs --customer: the customer whose credentials and policy apply")
-			}
-			if len(args) == 0 {
-				return usagef("check-access needs at least one URI (s3://bucket/key or https://…)")
-			}
-			return a.checkAccess(cmd.Context(), customer, args, format.Format)
-		},
+		RunE:  func(cmd *cobra.Command, args []string) error { return c.Run(cmd.Context(), args) },
 	}
-	cmd.Flags().StringVar(&customer, "customer", "", "the `ID` of the customer whose integration and policy apply")
-	format.Register(cmd.Flags())
+	cmd.Flags().StringVar(&c.customer, "customer", "", "the `ID` of the customer whose integration and policy apply")
+	c.format.Register(cmd.Flags())
 	return a.settings(cmd, config.GroupRedis, config.GroupCredentials, config.GroupCopy, config.GroupS3, config.GroupAWS)
 }
 
-func (a *app) checkAccess(ctx context.Context, customer string, uris []string, format output.Format) error {
+// Run checks every URI for the customer and exits 1 when any is unreadable.
+func (c *checkAccessCommand) Run(ctx context.Context, uris []string) error {
+	a, customer, format := c.app, c.customer, c.format.Format
+	if customer == "" {
+		return usagef("check-access needs --customer: the customer whose credentials and policy apply")
+	}
+	if len(uris) == 0 {
+		return usagef("check-access needs at least one URI (s3://bucket/key or https://…)")
+	}
 	if err := a.need(config.NeedRedis, config.NeedCacheKey); err != nil {
 		return err
 	}
