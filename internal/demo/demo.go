@@ -16,6 +16,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ferryworks/ferry/credcache"
@@ -314,6 +317,18 @@ func SeedWith(ctx context.Context, stack *localaws.Stack, redisURL string, o See
 	}
 	if err := stack.CreateBucket(ctx, localaws.Bucket{Name: InternalBucket, Owner: fleet.ID, Region: DefaultRegion}); err != nil {
 		return Manifest{}, nil, fmt.Errorf("bucket %s: %w", InternalBucket, err)
+	}
+	// The rule docs/architecture.md asks of a production internal bucket.
+	// localaws stores it but never expires anything, so the abort of uploads
+	// killed workers leave is still ferry's own to prove.
+	if _, err := stack.S3Client(fleet, DefaultRegion).PutBucketLifecycleConfiguration(ctx, &s3.PutBucketLifecycleConfigurationInput{
+		Bucket: aws.String(InternalBucket),
+		LifecycleConfiguration: &s3types.BucketLifecycleConfiguration{Rules: []s3types.LifecycleRule{{
+			ID: aws.String("abort-incomplete-mpu"), Status: s3types.ExpirationStatusEnabled, Filter: &s3types.LifecycleRuleFilter{},
+			AbortIncompleteMultipartUpload: &s3types.AbortIncompleteMultipartUpload{DaysAfterInitiation: aws.Int32(7)},
+		}}},
+	}); err != nil {
+		return Manifest{}, nil, fmt.Errorf("lifecycle rule of bucket %s: %w", InternalBucket, err)
 	}
 
 	for _, spec := range Customers {
