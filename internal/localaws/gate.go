@@ -163,6 +163,14 @@ func (s *Stack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if bc != nil {
 			r = r.WithContext(context.WithValue(r.Context(), bodyCheckKey{}, bc))
 		}
+		if op == "s3:PutObject" {
+			if berr := spoolBody(r); berr != nil {
+				s.stats.add(op, outcomeError)
+				s.log.Debug().Str("op", op).Str("code", berr.Code).Msg("request body refused")
+				writeError(w, r, svc, *berr)
+				return
+			}
+		}
 	}
 	switch svc {
 	case svcSTS:

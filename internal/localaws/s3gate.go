@@ -285,13 +285,24 @@ func (s *Stack) serveS3(w http.ResponseWriter, r *http.Request, k *accessKey, si
 		// it starts: the gate does not track uploads.
 		ak := aclKey(c.Bucket, c.Key)
 		sse, sseKey := r.Header.Get("X-Amz-Server-Side-Encryption"), r.Header.Get("X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id")
+		// kumo answers a write once it read the whole body, so by then a
+		// trailing checksum has arrived and been verified.
+		bc, _ := r.Context().Value(bodyCheckKey{}).(*bodyCheck)
+		put := c.Op == "s3:PutObject"
 		st.onResponse = func(resp *http.Response) {
-			// S3 answers a write with the encryption it applied.
-			if resp.StatusCode/100 == 2 && sse != "" {
+			if resp.StatusCode/100 != 2 {
+				return
+			}
+			// S3 answers a write with the encryption it applied, and a
+			// PutObject with the checksum it stored.
+			if sse != "" {
 				resp.Header.Set("X-Amz-Server-Side-Encryption", sse)
 				if sseKey != "" {
 					resp.Header.Set("X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id", sseKey)
 				}
+			}
+			if sum, ok := bc.checksum(); ok && put {
+				resp.Header.Set(sum.header, sum.value)
 			}
 		}
 		st.onStatus = func(status int) {
@@ -309,7 +320,24 @@ func (s *Stack) serveS3(w http.ResponseWriter, r *http.Request, k *accessKey, si
 			} else {
 				s.objectSSE[ak] = objectSSE{alg: sse, keyARN: sseKey}
 			}
+			// A copy's checksum is not emulated: the copy keeps none.
+			if sum, ok := bc.checksum(); ok && put {
+				s.objectChecksums[ak] = sum
+			} else if c.Op != "s3:CreateMultipartUpload" {
+				delete(s.objectChecksums, ak)
+			}
 			s.mu.Unlock()
+		}
+	case "s3:CompleteMultipartUpload":
+		// The completed upload replaces the object; its composite
+		// checksum is not emulated.
+		ak := aclKey(c.Bucket, c.Key)
+		st.onStatus = func(status int) {
+			if status/100 == 2 {
+				s.mu.Lock()
+				delete(s.objectChecksums, ak)
+				s.mu.Unlock()
+			}
 		}
 	case "s3:DeleteObject":
 		ak := aclKey(c.Bucket, c.Key)
@@ -318,6 +346,7 @@ func (s *Stack) serveS3(w http.ResponseWriter, r *http.Request, k *accessKey, si
 				s.mu.Lock()
 				delete(s.acls, ak)
 				delete(s.objectSSE, ak)
+				delete(s.objectChecksums, ak)
 				s.mu.Unlock()
 			}
 		}
@@ -327,13 +356,19 @@ func (s *Stack) serveS3(w http.ResponseWriter, r *http.Request, k *accessKey, si
 		st.hideMissing = !s.allowedS3(p, "s3:ListBucket", "arn:aws:s3:::"+c.Bucket, b, false, r)
 		ak := aclKey(c.Bucket, c.Key)
 		get := c.Op == "s3:GetObject"
+		wantSum := checksumModeEnabled(r)
 		st.onResponse = func(resp *http.Response) {
 			if resp.StatusCode/100 != 2 {
 				return
 			}
 			s.mu.RLock()
 			enc, ok := s.objectSSE[ak]
+			sum, hasSum := s.objectChecksums[ak]
 			s.mu.RUnlock()
+			// A ranged read answers no full-object checksum.
+			if wantSum && hasSum && resp.StatusCode == http.StatusOK {
+				resp.Header.Set(sum.header, sum.value)
+			}
 			if !ok {
 				return
 			}

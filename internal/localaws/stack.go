@@ -98,7 +98,10 @@ type Stack struct {
 	// objectSSE records each object's encryption (by aclKey), which reads
 	// are authorised against.
 	objectSSE map[string]objectSSE
-	buckets   map[string]*bucketInfo
+	// objectChecksums records the full-object checksum a single PutObject
+	// carried (by aclKey), which S3 stores with the object.
+	objectChecksums map[string]objectChecksum
+	buckets         map[string]*bucketInfo
 
 	faults faultSet
 	topics topicOwners // SNS topics created through the gate
@@ -155,16 +158,17 @@ func Start(opts Options) (*Stack, error) {
 		opts.Now = time.Now
 	}
 	s := &Stack{
-		opts:      opts,
-		log:       zerolog.Nop(),
-		accounts:  map[string]bool{},
-		keys:      map[string]*accessKey{},
-		roles:     map[string]*roleInfo{},
-		policies:  map[string]*managedPolicy{},
-		kmsKeys:   map[string]*kmsKey{},
-		acls:      map[string][]aclGrant{},
-		objectSSE: map[string]objectSSE{},
-		buckets:   map[string]*bucketInfo{},
+		opts:            opts,
+		log:             zerolog.Nop(),
+		accounts:        map[string]bool{},
+		keys:            map[string]*accessKey{},
+		roles:           map[string]*roleInfo{},
+		policies:        map[string]*managedPolicy{},
+		kmsKeys:         map[string]*kmsKey{},
+		acls:            map[string][]aclGrant{},
+		objectSSE:       map[string]objectSSE{},
+		objectChecksums: map[string]objectChecksum{},
+		buckets:         map[string]*bucketInfo{},
 	}
 	if opts.Logger != nil {
 		s.log = opts.Logger.With().Str("component", "localaws").Logger()
