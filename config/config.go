@@ -83,6 +83,9 @@ type Config struct {
 	PartSize ByteSize
 	// PartConcurrency is the number of parts of one object uploaded at once.
 	PartConcurrency int
+	// StreamPutMax is the largest object streamed as one PutObject over
+	// https; 0 never streams.
+	StreamPutMax ByteSize
 	// TaskParallelism is the number of one task's attachments copied at once.
 	TaskParallelism int
 	// CustomerMaxInflight caps one customer's concurrent tasks; 0 is no cap.
@@ -252,6 +255,8 @@ var settings = []setting{
 		func(c *Config) flag.Value { return byteSizeValue{&c.PartSize} }},
 	{Var{Name: "FERRY_PART_CONCURRENCY", Flag: "part-concurrency", Default: "4", Usage: "parts of one object uploaded at once", Group: GroupCopy, Arg: "N"}, "a positive integer",
 		func(c *Config) flag.Value { return intValue{&c.PartConcurrency} }},
+	{Var{Name: "FERRY_STREAM_PUT_MAX", Flag: "stream-put-max", Default: ByteSize(fetcher.DefaultStreamPutMax).String(), Usage: "largest object of known size uploaded over https as one PutObject streamed from the source (no part buffer); larger ones go multipart; 0 never streams", Group: GroupCopy, Arg: "SIZE"}, "a byte size like 64MiB, at most 5GiB",
+		func(c *Config) flag.Value { return byteSizeValue{&c.StreamPutMax} }},
 	{Var{Name: "FERRY_TASK_PARALLELISM", Flag: "task-parallelism", Default: "4", Usage: "attachments of one task copied at once", Group: GroupWorker, Arg: "N"}, "a positive integer",
 		func(c *Config) flag.Value { return intValue{&c.TaskParallelism} }},
 	{Var{Name: "FERRY_CUSTOMER_MAX_INFLIGHT", Flag: "customer-max-inflight", Default: "0", Usage: "most tasks of one customer running at once in a worker (0 = no cap)", Group: GroupWorker, Arg: "N"}, "a non-negative integer",

@@ -115,6 +115,7 @@ const (
 	maxVisibility  = 12 * time.Hour
 	minPartSize    = 5 * MiB // S3 minimum for every part but the last
 	maxPartSize    = 5 * GiB
+	maxSinglePut   = 5 * GiB // S3 limit of one PutObject
 	maxParts       = 10000   // S3 multipart limit
 	maxObjectBytes = 5 * TiB // S3 object size limit
 )
@@ -250,6 +251,9 @@ func (c *Config) Validate(needs ...Requirement) error {
 			add("FERRY_PART_SIZE", c.PartSize.String(), fmt.Sprintf("at least %s so FERRY_MAX_OBJECT_BYTES (%s) fits in S3's 10000 parts",
 				ByteSize((int64(c.MaxObjectBytes)+maxParts-1)/maxParts).String(), c.MaxObjectBytes))
 		}
+	}
+	if !bad("FERRY_STREAM_PUT_MAX") && (c.StreamPutMax < 0 || c.StreamPutMax > maxSinglePut) {
+		add("FERRY_STREAM_PUT_MAX", c.StreamPutMax.String(), "a size between 0 (never stream) and 5GiB (S3's limit for one PUT)")
 	}
 	for _, h := range c.HTTPAllowHosts {
 		if !hostRE.MatchString(h) {

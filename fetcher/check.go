@@ -71,7 +71,7 @@ func (c *Copier) Check(ctx context.Context, customerID, uri string) CheckReport 
 		rep.OK = true
 		return rep
 	}
-	a, ferr := c.decide(ctx, customerID, loc)
+	a, ferr := c.decide(ctx, Request{CustomerID: customerID}, loc)
 	if ferr != nil {
 		rep.Mode = ferr.Mode
 		if ferr.Stage == StageAssumeRole {

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -29,6 +30,12 @@ const (
 	DefaultPartSize        int64 = 16 << 20
 	DefaultPartConcurrency       = 4
 	DefaultMaxObjectBytes  int64 = 5 << 30
+	// DefaultStreamPutMax is the StreamPutMax ferry work runs with
+	// (FERRY_STREAM_PUT_MAX). Measured in docs/bench.md: up to 64 MiB one
+	// streamed PUT beat a multipart upload of 16 MiB parts, 4 in flight.
+	DefaultStreamPutMax int64 = 64 << 20
+	// maxSinglePut is S3's limit for one PutObject.
+	maxSinglePut int64 = 5 << 30
 	// minPartSize is S3's lower bound for every part but the last.
 	minPartSize int64 = 5 << 20
 )
@@ -73,8 +80,15 @@ type Options struct {
 	// (default 16 MiB, at least 5 MiB). Memory per Copy is bounded by
 	// PartSize × PartConcurrency (at least two parts).
 	PartSize        int64
-	PartConcurrency int   // default 4
-	MaxObjectBytes  int64 // default 5 GiB; larger sources fail with too_large
+	PartConcurrency int // default 4
+	// StreamPutMax is the largest object of known size that goes up as one
+	// PutObject streamed from the source as it is read (over https only:
+	// an aws-chunked body with a trailing SHA-256), so a copy holds no part
+	// buffer and its upload overlaps its download; larger objects go
+	// multipart. 0 never streams (objects up to PartSize are buffered and
+	// put whole). At most 5 GiB, S3's limit for one PUT.
+	StreamPutMax   int64
+	MaxObjectBytes int64 // default 5 GiB; larger sources fail with too_large
 	// HTTPAllowHosts lists hosts or host:port pairs the https source may
 	// reach over plain http and on non-public addresses (tests, on-premises
 	// sources). Empty in production.
@@ -97,7 +111,11 @@ type Copier struct {
 	// emptied by garbage collection, so a long copy does not reallocate its
 	// buffers and let the heap grow to twice its live size.
 	bufs chan *[]byte
-	log  zerolog.Logger
+	// streamPut is whether a PutObject body may be unseekable: the SDK
+	// sends one only as aws-chunked with a trailing checksum, which it
+	// does over https alone.
+	streamPut bool
+	log       zerolog.Logger
 }
 
 // New validates opts and returns a Copier. It fails when the S3 client,
@@ -133,6 +151,9 @@ func New(opts Options) (*Copier, error) {
 	if opts.MaxObjectBytes <= 0 {
 		opts.MaxObjectBytes = DefaultMaxObjectBytes
 	}
+	if opts.StreamPutMax < 0 || opts.StreamPutMax > maxSinglePut {
+		return nil, fmt.Errorf("fetcher: StreamPutMax %d is outside 0..5 GiB (S3's limit for one PUT)", opts.StreamPutMax)
+	}
 	if opts.RedisPrefix == "" {
 		opts.RedisPrefix = "ferry"
 	}
@@ -146,7 +167,10 @@ func New(opts Options) (*Copier, error) {
 		http:    newHTTPClient(allow),
 		allow:   allow,
 		regions: newRegionCache(opts.Redis, opts.RedisPrefix, opts.RegionTTL, opts.Logger),
-		log:     opts.Logger,
+		// No endpoint is AWS's own, which is https.
+		streamPut: opts.StreamPutMax > 0 && (opts.S3.Options().BaseEndpoint == nil ||
+			strings.HasPrefix(strings.ToLower(*opts.S3.Options().BaseEndpoint), "https://")),
+		log: opts.Logger,
 	}
 	c.bufs = make(chan *[]byte, c.partSlots())
 	return c, nil
@@ -168,6 +192,10 @@ type Request struct {
 	// the check that skips an already-copied object (a HeadObject) is left
 	// out; 0 means unknown, and the check is made.
 	Attempt int
+	// Integration, when not nil, answers the read of the customer's
+	// integration in place of Integrations.Get: the worker reads it once
+	// per task, in the round trip that begins the task.
+	Integration func() (credcache.Integration, error)
 }
 
 // Result describes a copied attachment.
@@ -239,7 +267,7 @@ func (c *Copier) copy(ctx context.Context, req Request) (Result, *Error) {
 	srcStage := StageGetObject
 	if loc.Scheme == SchemeS3 {
 		var acc *access
-		acc, ferr = c.decide(ctx, req.CustomerID, loc)
+		acc, ferr = c.decide(ctx, req, loc)
 		if ferr != nil {
 			return res, ferr
 		}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
@@ -71,7 +73,7 @@ func newEnv(t testing.TB, stack *localaws.Stack) *env {
 	e := &env{stack: stack, fleet: fleet, prefix: prefix, reg: reg, cache: cache, s3: stack.S3Client(fleet, "us-east-1")}
 	e.opts = Options{
 		S3: e.s3, Integrations: reg, Credentials: cache, Redis: rdb, RedisPrefix: prefix,
-		Bucket: internalBucket, Logger: zerolog.Nop(),
+		Bucket: internalBucket, StreamPutMax: DefaultStreamPutMax, Logger: zerolog.Nop(),
 	}
 	return e
 }
@@ -169,11 +171,18 @@ func (e *env) stored(t *testing.T, res Result) ([]byte, *s3.HeadObjectOutput) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	head, err := e.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(internalBucket), Key: aws.String(key)})
+	head, err := e.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(internalBucket), Key: aws.String(key),
+		ChecksumMode: types.ChecksumModeEnabled})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b, head
+}
+
+// hasSHA256 reports whether S3 keeps want as the stored object's SHA-256.
+func hasSHA256(head *s3.HeadObjectOutput, want string) bool {
+	got, ok := sha256Hex(aws.ToString(head.ChecksumSHA256))
+	return ok && got == want
 }
 
 func wantErr(t *testing.T, err error, kind Kind, stage Stage, mode Mode, hintHas string) *Error {
@@ -219,7 +228,7 @@ func TestCopyDelegated(t *testing.T) {
 		if !bytes.Equal(got, body) {
 			t.Fatal("stored bytes differ")
 		}
-		if aws.ToString(head.ContentType) != "image/jpeg" || head.Metadata[metaSHA256] != sum(body) ||
+		if aws.ToString(head.ContentType) != "image/jpeg" || !hasSHA256(head, sum(body)) ||
 			head.Metadata[metaCustomer] != "acme" || head.Metadata[metaTask] != "t-1" ||
 			head.Metadata[metaSource] != metaEncode("s3://acme-data/"+key) || head.Metadata[metaSourceETag] == "" {
 			t.Fatalf("stored metadata %v, content type %q", head.Metadata, aws.ToString(head.ContentType))
@@ -492,7 +501,8 @@ func TestCopyMultipart(t *testing.T) {
 	e.newCustomer(t, "big-data", "", true)
 	body := randBytes(23 << 20)
 	e.put(t, "big-data", "big.bin", body, "application/x-big")
-	c := e.copier(t, func(o *Options) { o.PartSize = 5 << 20; o.PartConcurrency = 2 })
+	// Above StreamPutMax: multipart even over https.
+	c := e.copier(t, func(o *Options) { o.PartSize = 5 << 20; o.PartConcurrency = 2; o.StreamPutMax = 20 << 20 })
 
 	res, err := c.Copy(ctx, Request{CustomerID: "anon", TaskID: "t", URI: "s3://big-data/big.bin"})
 	if err != nil {
@@ -710,8 +720,9 @@ func TestRegionFromAuthorizationHeaderMalformed(t *testing.T) {
 	}
 }
 
-// uploadRecorder notes the payload hash and trailer of every upload
-// (PutObject, UploadPart) the copier's S3 client sends.
+// uploadRecorder notes what every upload (PutObject, UploadPart) the
+// copier's S3 client sends looks like on the wire: "put" or "part", its
+// payload hash, its trailer and which checksum header it carries.
 type uploadRecorder struct {
 	next aws.HTTPClient
 	mu   sync.Mutex
@@ -720,26 +731,51 @@ type uploadRecorder struct {
 
 func (u *uploadRecorder) Do(r *http.Request) (*http.Response, error) {
 	if _, tagging := r.URL.Query()["tagging"]; r.Method == http.MethodPut && !tagging {
+		kind := "put"
+		if r.URL.Query().Has("uploadId") {
+			kind = "part"
+		}
+		header := ""
+		for _, h := range []string{"sha256", "crc32"} {
+			if r.Header.Get("X-Amz-Checksum-"+h) != "" {
+				header = h
+			}
+		}
 		u.mu.Lock()
-		u.seen = append(u.seen, r.Header.Get("X-Amz-Content-Sha256")+"|"+r.Header.Get("X-Amz-Trailer")+"|"+r.Header.Get("X-Amz-Checksum-Crc32"))
+		u.seen = append(u.seen, kind+"|"+r.Header.Get("X-Amz-Content-Sha256")+"|"+r.Header.Get("X-Amz-Trailer")+"|"+header)
 		u.mu.Unlock()
 	}
 	return u.next.Do(r)
 }
 
-// ferry's uploads on both transports: over https the SDK sends them
-// aws-chunked with a trailing CRC32, over http with the CRC32 in a header;
-// either way the payload is unsigned, so the body's one SHA-256 pass is
-// ferry's own (the digest in the event). The copies arrive intact.
+// TestUploadWireFormat checks what each way of uploading sends, over https
+// and http: a small object is buffered and put with its SHA-256 as the
+// object's checksum header; one of known size up to StreamPutMax is
+// streamed over https as aws-chunked with a trailing SHA-256 (over http,
+// where the SDK cannot stream, it is buffered or goes multipart); larger
+// ones go multipart. Every copy is then skipped on a retry with the same
+// digest, read back from S3's checksum or the multipart tag.
 func TestUploadWireFormat(t *testing.T) {
 	t.Parallel()
+	const (
+		trailer  = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+		unsigned = "UNSIGNED-PAYLOAD"
+	)
 	tests := []struct {
 		name  string
 		stack func(testing.TB) *localaws.Stack
-		want  string // payload hash|trailer|checksum header
+		want  map[string][]string // object -> uploads
 	}{
-		{"https", testenv.LocalAWS, "STREAMING-UNSIGNED-PAYLOAD-TRAILER|x-amz-checksum-crc32|"},
-		{"http", testenv.LocalAWSPlainHTTP, "UNSIGNED-PAYLOAD||"},
+		{"https", testenv.LocalAWS, map[string][]string{
+			"small": {"put|" + unsigned + "||sha256"},
+			"mid":   {"put|" + trailer + "|x-amz-checksum-sha256|"},
+			"big":   {"part|" + trailer + "|x-amz-checksum-crc32|", "part|" + trailer + "|x-amz-checksum-crc32|", "part|" + trailer + "|x-amz-checksum-crc32|"},
+		}},
+		{"http", testenv.LocalAWSPlainHTTP, map[string][]string{
+			"small": {"put|" + unsigned + "||sha256"},
+			"mid":   {"part|" + unsigned + "||crc32", "part|" + unsigned + "||crc32"},
+			"big":   {"part|" + unsigned + "||crc32", "part|" + unsigned + "||crc32", "part|" + unsigned + "||crc32"},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -748,38 +784,38 @@ func TestUploadWireFormat(t *testing.T) {
 			e := newEnv(t, stack)
 			ctx := context.Background()
 			e.newCustomer(t, "wire-data", "", true)
-			small, big := randBytes(100<<10), randBytes(11<<20)
-			e.put(t, "wire-data", "small", small, "")
-			e.put(t, "wire-data", "big", big, "")
+			bodies := map[string][]byte{"small": randBytes(100 << 10), "mid": randBytes(6 << 20), "big": randBytes(11 << 20)}
+			for k, b := range bodies {
+				e.put(t, "wire-data", k, b, "")
+			}
 			rec := &uploadRecorder{}
 			cfg := stack.Config(e.fleet, "us-east-1")
 			rec.next = cfg.HTTPClient
 			cfg.HTTPClient = rec
 			client := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
-			c := e.copier(t, func(o *Options) { o.S3 = client; o.PartSize = 5 << 20 })
-			for i, k := range []string{"small", "big"} {
-				res, err := c.Copy(ctx, Request{CustomerID: "anon", TaskID: "wire", Index: i, URI: "s3://wire-data/" + k})
+			c := e.copier(t, func(o *Options) { o.S3 = client; o.PartSize = 5 << 20; o.StreamPutMax = 8 << 20 })
+			for i, k := range []string{"small", "mid", "big"} {
+				rec.mu.Lock()
+				rec.seen = nil
+				rec.mu.Unlock()
+				req := Request{CustomerID: "anon", TaskID: "wire", Index: i, URI: "s3://wire-data/" + k, Attempt: 1}
+				res, err := c.Copy(ctx, req)
 				if err != nil {
 					t.Fatalf("copy %s: %v", k, err)
 				}
-				want := map[string][]byte{"small": small, "big": big}[k]
-				if got, _ := e.stored(t, res); !bytes.Equal(got, want) || res.SHA256 != sum(want) {
+				if got, _ := e.stored(t, res); !bytes.Equal(got, bodies[k]) || res.SHA256 != sum(bodies[k]) {
 					t.Fatalf("copy %s: stored bytes or digest differ", k)
 				}
-			}
-			rec.mu.Lock()
-			defer rec.mu.Unlock()
-			if len(rec.seen) != 1+3 { // one PutObject, three parts
-				t.Fatalf("%d uploads sent: %q", len(rec.seen), rec.seen)
-			}
-			for _, s := range rec.seen {
-				hash, rest, _ := strings.Cut(s, "|")
-				trailer, header, _ := strings.Cut(rest, "|")
-				if tt.name == "http" && header == "" {
-					t.Errorf("upload over http without a CRC32 header: %q", s)
+				rec.mu.Lock()
+				seen := rec.seen
+				rec.mu.Unlock()
+				if !slices.Equal(seen, tt.want[k]) {
+					t.Errorf("copy %s sent %q, want %q", k, seen, tt.want[k])
 				}
-				if got := hash + "|" + trailer + "|"; got != tt.want {
-					t.Errorf("upload sent %q, want %q", got, tt.want)
+				req.Attempt = 2
+				again, err := c.Copy(ctx, req)
+				if err != nil || !again.Skipped || again.SHA256 != sum(bodies[k]) {
+					t.Errorf("retry of %s: %+v, %v; want skipped with its digest", k, again, err)
 				}
 			}
 		})

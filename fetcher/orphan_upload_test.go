@@ -38,7 +38,9 @@ func TestRetryAbortsUploadOrphanedByCrashedWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	c := e.copier(t, func(o *Options) { o.PartSize = minPartSize })
+	// Beyond StreamPutMax, as the killed attempt was: only a multipart
+	// attempt leaves an upload behind (S3 keeps nothing of a PUT cut off).
+	c := e.copier(t, func(o *Options) { o.PartSize = minPartSize; o.StreamPutMax = minPartSize })
 	res, err := c.Copy(ctx, Request{CustomerID: "orph", TaskID: "t-orphan", URI: "s3://orphan-src/big.bin"})
 	if err != nil {
 		t.Fatal(err)

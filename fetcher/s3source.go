@@ -73,9 +73,16 @@ func (a *access) owner() *string {
 // decide applies the access rules 2–5 of docs/architecture.md: an enabled integration means delegated
 // access and never the fleet's own credentials; otherwise cross-account
 // access as the fleet policy allows, pinned to the registered account.
-func (c *Copier) decide(ctx context.Context, customer string, loc Location) (*access, *Error) {
+func (c *Copier) decide(ctx context.Context, req Request, loc Location) (*access, *Error) {
 	red := loc.Redacted()
-	in, err := c.opts.Integrations.Get(ctx, customer)
+	customer := req.CustomerID
+	var in credcache.Integration
+	var err error
+	if req.Integration != nil {
+		in, err = req.Integration()
+	} else {
+		in, err = c.opts.Integrations.Get(ctx, customer)
+	}
 	switch {
 	case errors.Is(err, credcache.ErrNotFound):
 		in = credcache.Integration{CustomerID: customer}

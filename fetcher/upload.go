@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -31,9 +32,10 @@ const (
 	metaCustomer   = "ferry-customer"
 	metaTask       = "ferry-task"
 	metaSourceETag = "ferry-source-etag"
-	metaSHA256     = "ferry-sha256"
 	// tagSHA256 carries the digest of multipart copies, whose metadata is
-	// fixed before the first byte is read.
+	// fixed before the first byte is read and whose S3 checksum is one of
+	// parts, not of the object. A single PUT's digest is S3's own checksum
+	// of the object (x-amz-checksum-sha256), stored with it.
 	tagSHA256 = "ferry-sha256"
 )
 
@@ -99,11 +101,17 @@ var unsignedPayload = s3.WithAPIOptions(
 )
 
 // upload streams r into Bucket/key and returns the byte count and hex
-// SHA-256. Sources up to PartSize go up in one PutObject; larger ones as a
-// multipart upload with at most PartConcurrency parts in flight, each from a
-// pooled buffer (a seekable body, so the payload is signed), so memory stays
-// within PartSize × PartConcurrency. A failed multipart upload is
-// aborted.
+// SHA-256, by size:
+//
+//   - A source of known size from 1 MiB up to StreamPutMax goes up, over
+//     https, as one PutObject streamed from the source (putStream): no part
+//     buffer, and the upload overlaps the download.
+//   - Otherwise, up to PartSize, the source is read into a buffer and put
+//     whole (putSingle): a small object costs a buffer of its own size, and
+//     the SDK can resend a seekable body when a PUT fails.
+//   - Larger sources go multipart with at most PartConcurrency parts in
+//     flight, each from a pooled buffer, so memory stays within PartSize ×
+//     PartConcurrency. A failed multipart upload is aborted.
 //
 // This is ferry's own uploader rather than the SDK's
 // feature/s3/transfermanager, measured side by side by BenchmarkUploader
@@ -112,11 +120,12 @@ var unsignedPayload = s3.WithAPIOptions(
 // peaked at 2–3× the memory (120–185 MiB of heap against 73) because it
 // allocates a fresh pool of Concurrency+1 part buffers per upload and
 // reads its first part with io.ReadAll; that breaks the bound above and
-// the 96 MiB RSS budget of a 1 GiB copy. It also sends the object before
-// anything can know its digest, so every object, even 1 KiB, would need a
-// PutObjectTagging request afterwards to store its sha256, where ours
-// puts it in the metadata of a single PUT.
+// the 96 MiB RSS budget of a 1 GiB copy. It also cannot stream a single
+// PUT of known size with the object's SHA-256 as its checksum.
 func (c *Copier) upload(ctx context.Context, key string, r io.Reader, size int64, contentType string, meta map[string]string) (int64, string, error) {
+	if c.streamPut && size >= smallObject && size <= c.opts.StreamPutMax {
+		return c.putStream(ctx, key, r, size, contentType, meta)
+	}
 	h := sha256.New()
 	if size >= 0 && size < smallObject {
 		return c.uploadSmall(ctx, key, r, size, contentType, meta, h)
@@ -150,6 +159,66 @@ func (c *Copier) upload(ctx context.Context, key string, r io.Reader, size int64
 	return c.putMultipart(ctx, key, r, contentType, meta, h, first, n, second, m, err == io.ErrUnexpectedEOF)
 }
 
+// putStream uploads a source of known size as one PutObject whose body is
+// the source itself, read as it is sent. The SDK sends such a body over
+// https as aws-chunked with a trailing checksum; asking for SHA-256 makes
+// that trailer the object's digest. So the bytes are hashed once, by the
+// SDK as it sends them (in place of ferry's own pass and the SDK's CRC32);
+// S3 verifies the trailer before it stores the object and keeps it as the
+// object's checksum, which alreadyCopied reads back with HeadObject. The
+// digest is not known before the last byte, so it cannot go into the
+// metadata, and needs no request after the PUT either (a PutObjectTagging
+// would cost every object a second request).
+//
+// An unseekable body cannot be resent: when the PUT fails the copy fails
+// (transient) and the task is retried, which is why objects beyond
+// StreamPutMax go multipart, where a failed part costs one part.
+func (c *Copier) putStream(ctx context.Context, key string, r io.Reader, size int64, contentType string, meta map[string]string) (int64, string, error) {
+	in := &s3.PutObjectInput{
+		Bucket: aws.String(c.opts.Bucket),
+		Key:    aws.String(key),
+		// A LimitReader is not an io.Seeker, so the SDK streams it rather
+		// than reading it twice (once to checksum, once to send).
+		Body:              io.LimitReader(r, size),
+		ContentLength:     aws.Int64(size),
+		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
+		Metadata:          cloneMeta(meta),
+	}
+	if contentType != "" {
+		in.ContentType = aws.String(contentType)
+	}
+	out, err := c.s3.PutObject(ctx, in, unsignedPayload)
+	if err != nil {
+		return 0, "", err
+	}
+	var extra [1]byte
+	if n, _ := io.ReadFull(r, extra[:]); n > 0 {
+		// Unreachable with net/http bodies, which end at their
+		// Content-Length; the copy is redone on the next attempt.
+		return 0, "", &sourceReadError{err: fmt.Errorf("source is longer than its announced %d bytes", size)}
+	}
+	var computed string
+	if m, ok := s3.GetComputedInputChecksumsMetadata(out.ResultMetadata); ok {
+		computed = m.ComputedChecksums[string(types.ChecksumAlgorithmSha256)]
+	}
+	sum, ok := sha256Hex(computed)
+	if !ok {
+		return 0, "", fmt.Errorf("PutObject of %s: the SDK reported no SHA-256 of the body it sent", key)
+	}
+	return size, sum, nil
+}
+
+// sha256Hex turns an S3 checksum (base64) into the event's hex digest; ok
+// is false for anything but one SHA-256 (a multipart upload's composite
+// checksum ends in -PARTS).
+func sha256Hex(b64 string) (string, bool) {
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil || len(raw) != sha256.Size {
+		return "", false
+	}
+	return hex.EncodeToString(raw), true
+}
+
 // uploadSmall reads a small source of known size into a buffer of exactly
 // that size (a part buffer would cost PartSize for a few bytes) and puts it.
 func (c *Copier) uploadSmall(ctx context.Context, key string, r io.Reader, size int64, contentType string, meta map[string]string, h hash.Hash) (int64, string, error) {
@@ -168,16 +237,19 @@ func (c *Copier) uploadSmall(ctx context.Context, key string, r io.Reader, size 
 	return c.putSingle(ctx, key, body, contentType, meta, h)
 }
 
+// putSingle puts a buffered body in one PutObject. Its SHA-256, already
+// computed, goes along as the object's checksum (x-amz-checksum-sha256): S3
+// verifies it and keeps it with the object, where alreadyCopied finds it,
+// and the SDK then computes no checksum of its own.
 func (c *Copier) putSingle(ctx context.Context, key string, body []byte, contentType string, meta map[string]string, h hash.Hash) (int64, string, error) {
-	sum := hex.EncodeToString(h.Sum(nil))
-	md := cloneMeta(meta)
-	md[metaSHA256] = sum
+	digest := h.Sum(nil)
 	in := &s3.PutObjectInput{
-		Bucket:        aws.String(c.opts.Bucket),
-		Key:           aws.String(key),
-		Body:          bytes.NewReader(body),
-		ContentLength: aws.Int64(int64(len(body))),
-		Metadata:      md,
+		Bucket:         aws.String(c.opts.Bucket),
+		Key:            aws.String(key),
+		Body:           bytes.NewReader(body),
+		ContentLength:  aws.Int64(int64(len(body))),
+		ChecksumSHA256: aws.String(base64.StdEncoding.EncodeToString(digest)),
+		Metadata:       cloneMeta(meta),
 	}
 	if contentType != "" {
 		in.ContentType = aws.String(contentType)
@@ -185,7 +257,7 @@ func (c *Copier) putSingle(ctx context.Context, key string, body []byte, content
 	if _, err := c.s3.PutObject(ctx, in, unsignedPayload); err != nil {
 		return 0, "", err
 	}
-	return int64(len(body)), sum, nil
+	return int64(len(body)), hex.EncodeToString(digest), nil
 }
 
 func cloneMeta(m map[string]string) map[string]string {
@@ -324,10 +396,12 @@ func (c *Copier) putMultipart(ctx context.Context, key string, r io.Reader, cont
 }
 
 // alreadyCopied reports whether Bucket/key already holds the copy of the
-// source object with this ETag and size, and returns its SHA-256. Any doubt
+// source object with this ETag and size, and returns its SHA-256: S3's
+// checksum of a single PUT, or the tag of a multipart copy. Any doubt
 // (missing object, missing digest, errors) means copy again.
 func (c *Copier) alreadyCopied(ctx context.Context, key, source, etag string, size int64) (string, bool) {
-	out, err := c.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(c.opts.Bucket), Key: aws.String(key)})
+	out, err := c.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(c.opts.Bucket), Key: aws.String(key),
+		ChecksumMode: types.ChecksumModeEnabled})
 	if err != nil {
 		return "", false
 	}
@@ -335,7 +409,7 @@ func (c *Copier) alreadyCopied(ctx context.Context, key, source, etag string, si
 		out.Metadata[metaSource] != source {
 		return "", false
 	}
-	if sum := out.Metadata[metaSHA256]; sum != "" {
+	if sum, ok := sha256Hex(aws.ToString(out.ChecksumSHA256)); ok {
 		return sum, true
 	}
 	tags, err := c.s3.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: aws.String(c.opts.Bucket), Key: aws.String(key)})

@@ -217,7 +217,7 @@ func (c *Copier) verifyOnce(ctx context.Context, req VerifyRequest) VerifyReport
 			return rep
 		}
 		var ferr *Error
-		a, ferr = c.decide(ctx, req.CustomerID, Location{Scheme: SchemeS3, Bucket: firstBucket(buckets)})
+		a, ferr = c.decide(ctx, Request{CustomerID: req.CustomerID}, Location{Scheme: SchemeS3, Bucket: firstBucket(buckets)})
 		if ferr != nil {
 			rep.Checks = append(rep.Checks, VerifyCheck{Check: CheckPolicy, Target: string(c.opts.CrossAccount), Error: ferr})
 		}

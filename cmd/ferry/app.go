@@ -237,6 +237,7 @@ func (a *app) access(awsCfg aws.Config, rdb redis.UniversalClient, bucket string
 		RequesterPays:   a.cfg.RequesterPays,
 		PartSize:        int64(a.cfg.PartSize),
 		PartConcurrency: a.cfg.PartConcurrency,
+		StreamPutMax:    int64(a.cfg.StreamPutMax),
 		MaxObjectBytes:  int64(a.cfg.MaxObjectBytes),
 		HTTPAllowHosts:  a.cfg.HTTPAllowHosts,
 		Logger:          a.log,
