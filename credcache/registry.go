@@ -240,22 +240,44 @@ func (r *Registry) RegisterAccount(ctx context.Context, customerID, accountID st
 // customer (with a warning at most every 30 s), so a Redis outage slows the
 // fleet rather than stopping it; a customer never seen before is an error.
 func (r *Registry) Get(ctx context.Context, customerID string) (Integration, error) {
+	var read func() (Integration, error)
+	_, _ = r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		read = r.GetPipelined(ctx, p, customerID)
+		return nil
+	})
+	return read()
+}
+
+// GetPipelined is Get as part of a caller's pipeline, so the read shares a
+// round trip with other commands (the worker begins a task and reads its
+// customer's integration at once). It queues the read on p and returns the
+// function that answers as Get would once p has been executed; calling it
+// before is an error. When Redis is being skipped after a failure it
+// queues nothing and answers from memory.
+func (r *Registry) GetPipelined(ctx context.Context, p redis.Pipeliner, customerID string) func() (Integration, error) {
 	if err := ValidCustomerID(customerID); err != nil {
-		return Integration{}, err
+		return func() (Integration, error) { return Integration{}, err }
 	}
 	if time.Now().UnixNano() < r.redisSkipUntil.Load() {
 		if in, err, ok := r.lastKnown(customerID); ok {
-			return in, err
+			return func() (Integration, error) { return in, err }
 		}
 	}
-	var rec, verified *redis.MapStringStringCmd
-	var marker *redis.IntCmd
-	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		rec = p.HGetAll(ctx, integrationKey(r.prefix, customerID))
-		verified = p.HGetAll(ctx, verifiedKey(r.prefix, customerID))
-		marker = p.Exists(ctx, registryKey(r.prefix))
-		return nil
-	})
+	rec := p.HGetAll(ctx, integrationKey(r.prefix, customerID))
+	verified := p.HGetAll(ctx, verifiedKey(r.prefix, customerID))
+	marker := p.Exists(ctx, registryKey(r.prefix))
+	return func() (Integration, error) { return r.answer(ctx, customerID, rec, verified, marker) }
+}
+
+// answer is Get's answer from its replies.
+func (r *Registry) answer(ctx context.Context, customerID string, rec, verified *redis.MapStringStringCmd, marker *redis.IntCmd) (Integration, error) {
+	err := rec.Err()
+	if err == nil {
+		err = verified.Err()
+	}
+	if err == nil {
+		err = marker.Err()
+	}
 	if err != nil {
 		r.metrics.redisError()
 		if ctx.Err() == nil {

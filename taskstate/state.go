@@ -164,23 +164,50 @@ return 1`)
 // the caller retries later. An error means Redis could not answer; the
 // caller proceeds unlocked.
 func (s *State) Begin(ctx context.Context, dedupe string, ttl time.Duration) (t Terminal, done bool, lock *redislock.Lock, err error) {
+	var begun func() (Terminal, bool, *redislock.Lock, error)
+	_, _ = s.Redis.Pipelined(ctx, func(p redis.Pipeliner) error {
+		begun = s.BeginPipelined(ctx, p, dedupe, ttl)
+		return nil
+	})
+	return begun()
+}
+
+// BeginPipelined is Begin as part of a caller's pipeline, so it shares a
+// round trip with other commands (the worker reads the customer's
+// integration in the same one). It queues the script on p and returns the
+// function that answers as Begin would once p has been executed. The
+// script's keys share the task's hash tag, so on a cluster it runs on one
+// node; a pipeline may span nodes (the client splits it per node).
+func (s *State) BeginPipelined(ctx context.Context, p redis.Pipeliner, dedupe string, ttl time.Duration) func() (Terminal, bool, *redislock.Lock, error) {
 	l := redislock.New(s.Redis, s.key(dedupe, ":lock"), ttl)
-	res, err := beginScript.Run(ctx, s.Redis, []string{s.key(dedupe, ""), l.Key()}, l.Token(), ttl.Milliseconds()).Slice()
-	if err != nil {
-		return Terminal{}, false, nil, s.failed(fmt.Errorf("begin task: %w", err))
-	}
-	switch code, _ := res[0].(int64); code {
-	case 1:
-		raw, _ := res[1].(string)
-		if err := json.Unmarshal([]byte(raw), &t); err != nil {
-			return Terminal{}, false, nil, fmt.Errorf("decode task state: %w", err)
+	keys := []string{s.key(dedupe, ""), l.Key()}
+	args := []any{l.Token(), ttl.Milliseconds()}
+	// EVALSHA alone: a script's result in a pipeline is not known when
+	// queued, so the load-on-NOSCRIPT of Script.Run happens afterwards
+	// (once per server) in a round trip of its own.
+	cmd := beginScript.EvalSha(ctx, p, keys, args...)
+	return func() (Terminal, bool, *redislock.Lock, error) {
+		res, err := cmd.Slice()
+		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			res, err = beginScript.Run(ctx, s.Redis, keys, args...).Slice()
 		}
-		return t, true, nil, nil
-	case 2:
-		l.Keep()
-		return Terminal{}, false, l, nil
-	default:
-		return Terminal{}, false, nil, nil
+		if err != nil {
+			return Terminal{}, false, nil, s.failed(fmt.Errorf("begin task: %w", err))
+		}
+		switch code, _ := res[0].(int64); code {
+		case 1:
+			var t Terminal
+			raw, _ := res[1].(string)
+			if err := json.Unmarshal([]byte(raw), &t); err != nil {
+				return Terminal{}, false, nil, fmt.Errorf("decode task state: %w", err)
+			}
+			return t, true, nil, nil
+		case 2:
+			l.Keep()
+			return Terminal{}, false, l, nil
+		default:
+			return Terminal{}, false, nil, nil
+		}
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
@@ -36,6 +37,12 @@ type Publisher interface {
 // DeadLetters sends a rejected message to the dead-letter queue.
 type DeadLetters interface {
 	SendToDLQ(ctx context.Context, dlqURL string, l *queue.Lease, reason, detail string) error
+}
+
+// Integrations reads a customer's integration within a caller's Redis
+// pipeline; *credcache.Registry is the production one.
+type Integrations interface {
+	GetPipelined(ctx context.Context, p redis.Pipeliner, customerID string) func() (credcache.Integration, error)
 }
 
 // Outcome is what became of one delivery; it labels ferry_tasks_total.
@@ -75,7 +82,12 @@ type HandlerOptions struct {
 	DeadLetters DeadLetters
 	DLQURL      string
 	State       *taskstate.State
-	Limits      queue.Limits
+	// Integrations, when set, is read in the round trip that begins each
+	// task and handed to every copy of it, so a task costs one Redis round
+	// trip fewer and reads its customer's integration once, however many
+	// attachments it has; nil leaves the read to the Copier, per copy.
+	Integrations Integrations
+	Limits       queue.Limits
 	// Parallelism bounds the attachments of one task copied at once
 	// (default 4).
 	Parallelism int
@@ -238,8 +250,9 @@ func (h *Handler) handle(ctx context.Context, l *queue.Lease) Report {
 		_ = place.Release(rctx) // if Redis cannot answer, the place lapses after its TTL
 	}()
 
-	// Already announced? Else take the task's lock (one round trip).
-	t, done, lock, err := h.o.State.Begin(ctx, key, h.o.LockTTL)
+	// Already announced? Else take the task's lock; and read the
+	// customer's integration (one round trip).
+	t, done, lock, integration, err := h.begin(ctx, key, task.CustomerID)
 	switch {
 	case err != nil:
 		log.Warn().Err(err).Msg("task state unavailable; proceeding unlocked (an identical event may repeat)")
@@ -272,7 +285,7 @@ func (h *Handler) handle(ctx context.Context, l *queue.Lease) Report {
 		}
 	}()
 
-	results, errs := h.copyAll(wctx, task, l.ReceiveCount)
+	results, errs := h.copyAll(wctx, task, l.ReceiveCount, integration)
 	for _, r := range results {
 		rep.Bytes += r.Size
 	}
@@ -368,9 +381,34 @@ func (h *Handler) handBack(l *queue.Lease, rep Report, lock *redislock.Lock) Rep
 	return rep
 }
 
+// begin is State.Begin and, with Integrations set, the read of the
+// customer's integration in the same pipeline: one round trip (on a
+// cluster, one per node, sent at once). integration is nil without
+// Integrations, and answers only once: its answer is kept for every
+// attachment.
+func (h *Handler) begin(ctx context.Context, key, customer string) (t taskstate.Terminal, done bool, lock *redislock.Lock,
+	integration func() (credcache.Integration, error), err error) {
+	if h.o.Integrations == nil {
+		t, done, lock, err = h.o.State.Begin(ctx, key, h.o.LockTTL)
+		return t, done, lock, nil, err
+	}
+	var begun func() (taskstate.Terminal, bool, *redislock.Lock, error)
+	var read func() (credcache.Integration, error)
+	// Each queued command answers for itself; the pipeline's own error is
+	// the first of theirs.
+	_, _ = h.o.State.Redis.Pipelined(ctx, func(p redis.Pipeliner) error {
+		begun = h.o.State.BeginPipelined(ctx, p, key, h.o.LockTTL)
+		read = h.o.Integrations.GetPipelined(ctx, p, customer)
+		return nil
+	})
+	t, done, lock, err = begun()
+	in, ierr := read()
+	return t, done, lock, func() (credcache.Integration, error) { return in, ierr }, err
+}
+
 // copyAll copies the task's attachments, at most Parallelism at a time.
 // errs[i] is nil when attachment i was copied.
-func (h *Handler) copyAll(ctx context.Context, t queue.Task, attempt int) ([]fetcher.Result, []error) {
+func (h *Handler) copyAll(ctx context.Context, t queue.Task, attempt int, integration func() (credcache.Integration, error)) ([]fetcher.Result, []error) {
 	results := make([]fetcher.Result, len(t.Attachments))
 	errs := make([]error, len(t.Attachments))
 	var g errgroup.Group
@@ -380,6 +418,7 @@ func (h *Handler) copyAll(ctx context.Context, t queue.Task, attempt int) ([]fet
 			cctx, span := startCopySpan(ctx, i)
 			results[i], errs[i] = h.o.Copier.Copy(cctx, fetcher.Request{
 				CustomerID: t.CustomerID, TaskID: t.TaskID, Index: i, URI: a.URI, Name: a.Name, Attempt: attempt,
+				Integration: integration,
 			})
 			endCopySpan(span, results[i], errs[i])
 			return nil

@@ -100,7 +100,8 @@ func (f *fleet) start(t testing.TB, o fleetOptions) (stop func(), done <-chan er
 	}
 	reg.AttachCache(cache)
 	copier, err := fetcher.New(fetcher.Options{S3: f.s3, Integrations: reg, Credentials: cache, Redis: f.w.Redis,
-		RedisPrefix: f.w.Prefix, Bucket: f.w.Manifest.InternalBucket, PartSize: 5 << 20, Logger: log})
+		RedisPrefix: f.w.Prefix, Bucket: f.w.Manifest.InternalBucket, PartSize: 5 << 20,
+		StreamPutMax: fetcher.DefaultStreamPutMax, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +126,7 @@ func (f *fleet) start(t testing.TB, o fleetOptions) (stop func(), done <-chan er
 		t.Fatal(err)
 	}
 	h, err := worker.NewHandler(worker.HandlerOptions{Copier: cp, Publisher: pub,
-		DeadLetters: queue.NewDeadLetter(f.sqs), DLQURL: f.dlqURL, State: f.state, BusyDelay: time.Second, Logger: log,
+		DeadLetters: queue.NewDeadLetter(f.sqs), DLQURL: f.dlqURL, State: f.state, Integrations: reg, BusyDelay: time.Second, Logger: log,
 		CustomerMaxInflight: o.custCap, FleetCap: fc, DeferDelay: time.Second})
 	if err != nil {
 		t.Fatal(err)

@@ -130,8 +130,10 @@ func (a *app) work(parent context.Context) error {
 		DeadLetters: dl,
 		DLQURL:      a.cfg.DLQURL,
 		State:       state,
-		Limits:      queue.Limits{MaxAttachments: a.cfg.MaxAttachments},
-		Parallelism: a.cfg.TaskParallelism,
+		// Read with each task's begin, in one round trip.
+		Integrations: registry,
+		Limits:       queue.Limits{MaxAttachments: a.cfg.MaxAttachments},
+		Parallelism:  a.cfg.TaskParallelism,
 		// A dead worker's task lock expires on the same horizon as its SQS
 		// lease, so the redelivered message is not held up for longer.
 		LockTTL:             a.cfg.VisibilityTimeout,
