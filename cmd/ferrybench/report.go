@@ -78,6 +78,29 @@ func (b *bench) ratio(scenario, other string, f func(measurement) float64) sprea
 	return spreadOf(v)
 }
 
+// scenarioRatio collects, per run, ferry's metric in scenario a ÷ in b:
+// one setting against another under the same load.
+func (b *bench) scenarioRatio(a, other string, f func(measurement) float64) spread {
+	byRun := map[int]measurement{}
+	for _, m := range b.results {
+		if m.Scenario == other && m.Tool == toolFerry {
+			byRun[m.Run] = m
+		}
+	}
+	var v []float64
+	for _, m := range b.results {
+		if m.Scenario != a || m.Tool != toolFerry {
+			continue
+		}
+		if o, ok := byRun[m.Run]; ok && f(o) > 0 {
+			v = append(v, f(m)/f(o))
+		}
+	}
+	return spreadOf(v)
+}
+
+func mib0(m measurement) float64 { return m.MiBPerSec }
+
 func (b *bench) scenarioNames() []string {
 	var names []string
 	for _, m := range b.results {
@@ -239,6 +262,15 @@ func (b *bench) writeReport() ([]string, error) {
 		unit, f := throughput(sc)
 		p("| %s | %s | %s | %s | %s | %s |\n", sc, unit, b.ratio(sc, toolRaw, f).fmt(2), b.ratio(sc, toolRclone, f).fmt(2),
 			b.ratio(sc, toolRaw, cpu).fmt(2), b.ratio(sc, toolRclone, cpu).fmt(2))
+	}
+
+	if r := b.scenarioRatio("64MiB", "64MiB/multipart", mib0); r.ok() {
+		transportNote := "over http both go multipart (the SDK streams only over https), so this is about 1"
+		if b.o.tls {
+			transportNote = "with -tls 64MiB streams each object as one PUT"
+		}
+		p("\nFERRY_STREAM_PUT_MAX: ferry's MiB/s at `64MiB` ÷ at `64MiB/multipart` (FERRY_STREAM_PUT_MAX=0), per run: %s×; CPU s/GiB ratio %s×; %s.\n",
+			r.fmt(2), b.scenarioRatio("64MiB", "64MiB/multipart", cpu).fmt(2), transportNote)
 	}
 
 	// The targets (docs/bench.md, Targets), each next to what this run measured.

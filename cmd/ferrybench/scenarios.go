@@ -54,6 +54,9 @@ type scenario struct {
 	// 2 × (K × Concurrency). 1 measures an idle fleet: each task is sent
 	// only once the previous one's event arrived.
 	Window int
+	// FerryEnv is added to the workers' environment (a setting the
+	// scenario compares against its default).
+	FerryEnv []string
 }
 
 // noisySpec is the noisy-neighbour scenario: one customer's backlog of big
@@ -88,6 +91,11 @@ func scenarios(o options) ([]scenario, noisySpec) {
 		{Name: "1KiB/c64", Size: KiB, Tasks: 3000 * mult, Concurrency: 64, Customers: 8, Sweep: true},
 		{Name: "8MiB", Size: 8 * MiB, Tasks: 32 * mult, Concurrency: 4, Customers: 2, Distinct: true, Fresh: freshPerRun, Rclone: true},
 		{Name: "64MiB", Size: 64 * MiB, Tasks: 8 * mult, Concurrency: 2, Customers: 2, Distinct: true, Fresh: freshPerRun, Rclone: true},
+		// The same load without the streamed single PUT (with -tls, 64MiB
+		// streams each object; here it goes multipart): where
+		// FERRY_STREAM_PUT_MAX pays. Over http both go multipart.
+		{Name: "64MiB/multipart", Size: 64 * MiB, Tasks: 8 * mult, Concurrency: 2, Customers: 2, Distinct: true, Fresh: freshPerRun,
+			FerryEnv: []string{"FERRY_STREAM_PUT_MAX=0"}},
 		{Name: "256MiB", Size: 256 * MiB, Tasks: 2 * mult, Concurrency: 1, Customers: 2, Distinct: true, Fresh: freshPerTool, Rclone: true},
 	}
 	if !o.noBig {
@@ -358,7 +366,7 @@ func (b *bench) runOne(ctx context.Context, w *world, sc scenario, run int, tool
 		var tasksURL, eventsURL string
 		if tool == toolFerry {
 			tasksURL, eventsURL = w.env.Lookup("FERRY_QUEUE_URL"), w.env.Lookup("FERRY_EVENTS_QUEUE_URL")
-			fl, err = startFerryFleet(ctx, b.ferryBin, b.ferryEnv(w, sc.Concurrency, 0), b.o.workers, b.logDir, tag)
+			fl, err = startFerryFleet(ctx, b.ferryBin, append(b.ferryEnv(w, sc.Concurrency, 0), sc.FerryEnv...), b.o.workers, b.logDir, tag)
 		} else {
 			tasksURL, eventsURL = w.rawTasks, w.rawEvents
 			cfgPath := filepath.Join(b.logDir, "."+tag+"-raw.json")
