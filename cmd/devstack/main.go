@@ -7,7 +7,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -207,13 +206,9 @@ func serve(ctx context.Context, o options, getenv func(string) string, stdout, s
 		}
 	}
 	if o.tasksFile != "" {
-		var lines []byte
-		for _, dt := range demo.Tasks(m) {
-			b, err := json.Marshal(dt.Task)
-			if err != nil {
-				return fmt.Errorf("encode demo task: %w", err)
-			}
-			lines = append(append(lines, b...), '\n')
+		lines, err := demo.TasksJSONLines(m)
+		if err != nil {
+			return err
 		}
 		if err := writeFileAtomic(o.tasksFile, lines, 0o644); err != nil {
 			return fmt.Errorf("write tasks file: %w", err)

@@ -1,5 +1,10 @@
 package demo
 
+import (
+	"encoding/json"
+	"fmt"
+)
+
 // Task is a task submission in queue.Task's wire format (docs/architecture.md,
 // Wire contracts). The demo writes its own (rather than importing queue) so
 // that queue's tests can stand on the demo world without an import cycle.
@@ -71,4 +76,18 @@ func Tasks(m Manifest) []DemoTask {
 		}
 	}
 	return out
+}
+
+// TasksJSONLines is Tasks as `ferry enqueue --file` reads them: one task
+// document per line, what `devstack -tasks-file` writes.
+func TasksJSONLines(m Manifest) ([]byte, error) {
+	var lines []byte
+	for _, dt := range Tasks(m) {
+		b, err := json.Marshal(dt.Task)
+		if err != nil {
+			return nil, fmt.Errorf("encode demo task %s: %w", dt.Task.TaskID, err)
+		}
+		lines = append(append(lines, b...), '\n')
+	}
+	return lines, nil
 }
