@@ -108,7 +108,7 @@ func sameJSONText(a, b string) bool {
 // The CloudFormation template `ferry integration enable -o cloudformation`
 // prints, applied to an empty account (its IAM calls issued through the
 // gate), makes a working integration: check-access reads a plain and an
-// SSE-KMS object, and a task completes. The Terraform configuration
+// SSE-KMS object, integration verify passes, and a task completes. The Terraform configuration
 // carries the same policies.
 func TestSetupTemplatesApplied(t *testing.T) {
 	t.Parallel()
@@ -142,6 +142,16 @@ func TestSetupTemplatesApplied(t *testing.T) {
 	trust := deployCloudFormation(t, iam.NewFromConfig(w.Stack.Config(acct, demo.DefaultRegion)), cfn.stdout)
 	if r := runCLI(t, env, "", "check-access", "--customer", customer, "s3://"+bucket+"/doc.txt", "s3://"+bucket+"/secret.txt"); r.code != 0 {
 		t.Fatalf("check-access after the template is applied: exit %d:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// What support staff run once the customer applied the template.
+	v := runCLI(t, env, "", "integration", "verify", customer, "--bucket", bucket, "--object", "s3://"+bucket+"/secret.txt", "--wait", "30s")
+	if v.code != 0 {
+		t.Fatalf("integration verify after the template is applied: exit %d:\n%s%s", v.code, v.stdout, v.stderr)
+	}
+	for _, check := range []string{"assume_role", "head_bucket", "get_object"} {
+		if !strings.Contains(v.stdout, check) {
+			t.Errorf("integration verify did not report %s:\n%s", check, v.stdout)
+		}
 	}
 	startWorker(t, env)
 	body := `{"version":1,"task_id":"cfn-1","customer_id":"` + customer + `","attachments":[{"uri":"s3://` + bucket + `/secret.txt"}]}`
