@@ -68,6 +68,15 @@ test: check-go ## go vet + every test with -race, fuzz seed corpora included (th
 # which `make test` already runs); CI runs them shorter (.ci/run).
 FUZZTIME  ?= 20s
 
+# The chaos campaigns' tests (internal/chaos, build tag chaos): TestChaosCI
+# (1,000 tasks through four workers with kills, AWS and network faults, a
+# Redis outage and restart, over https) and TestChaosClusterFailover (a
+# Redis Cluster master SIGKILLed mid-run). They take about four minutes of
+# both cores, so `make test` leaves them to CI (.ci/run) and to this target.
+.PHONY: test-chaos
+test-chaos: check-go ## the chaos campaigns' ledger tests (TestChaosCI, TestChaosClusterFailover), run by CI after make test
+	.ci/with-redis.sh $(GO) test -race -count=1 -tags chaos $(TESTFLAGS) ./internal/chaos/
+
 .PHONY: test-cluster
 test-cluster: check-go ## the Redis integration tests against a throwaway 6-node Redis Cluster (.ci/test-cluster.sh)
 	GO=$(GO) .ci/test-cluster.sh $(TESTFLAGS)
