@@ -264,13 +264,20 @@ func (b *bench) writeReport() ([]string, error) {
 			b.ratio(sc, toolRaw, cpu).fmt(2), b.ratio(sc, toolRclone, cpu).fmt(2))
 	}
 
-	if r := b.scenarioRatio("64MiB", "64MiB/multipart", mib0); r.ok() {
-		transportNote := "over http both go multipart (the SDK streams only over https), so this is about 1"
-		if b.o.tls {
-			transportNote = "with -tls 64MiB streams each object as one PUT"
+	// FERRY_STREAM_PUT_MAX on both sides of its default: each pair is the
+	// same load streamed as one PUT ÷ sent multipart.
+	transportNote := "over http both go multipart (the SDK streams only over https), so this is about 1"
+	if b.o.tls {
+		transportNote = "with -tls the first streams each object as one PUT"
+	}
+	for _, pair := range [][3]string{
+		{"64MiB", "64MiB/multipart", "FERRY_STREAM_PUT_MAX=0"},
+		{"256MiB/streamed", "256MiB", "FERRY_STREAM_PUT_MAX=256MiB against the default"},
+	} {
+		if r := b.scenarioRatio(pair[0], pair[1], mib0); r.ok() {
+			p("\nFERRY_STREAM_PUT_MAX: ferry's MiB/s at `%s` ÷ at `%s` (%s), per run: %s×; CPU s/GiB ratio %s×; %s.\n",
+				pair[0], pair[1], pair[2], r.fmt(2), b.scenarioRatio(pair[0], pair[1], cpu).fmt(2), transportNote)
 		}
-		p("\nFERRY_STREAM_PUT_MAX: ferry's MiB/s at `64MiB` ÷ at `64MiB/multipart` (FERRY_STREAM_PUT_MAX=0), per run: %s×; CPU s/GiB ratio %s×; %s.\n",
-			r.fmt(2), b.scenarioRatio("64MiB", "64MiB/multipart", cpu).fmt(2), transportNote)
 	}
 
 	// The targets (docs/bench.md, Targets), each next to what this run measured.

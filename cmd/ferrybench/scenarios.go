@@ -97,6 +97,10 @@ func scenarios(o options) ([]scenario, noisySpec) {
 		{Name: "64MiB/multipart", Size: 64 * MiB, Tasks: 8 * mult, Concurrency: 2, Customers: 2, Distinct: true, Fresh: freshPerRun,
 			FerryEnv: []string{"FERRY_STREAM_PUT_MAX=0"}},
 		{Name: "256MiB", Size: 256 * MiB, Tasks: 2 * mult, Concurrency: 1, Customers: 2, Distinct: true, Fresh: freshPerTool, Rclone: true},
+		// The other side of the threshold: 256 MiB streamed as one PUT
+		// (with -tls) where the default sends it multipart.
+		{Name: "256MiB/streamed", Size: 256 * MiB, Tasks: 2 * mult, Concurrency: 1, Customers: 2, Distinct: true, Fresh: freshPerTool,
+			FerryEnv: []string{"FERRY_STREAM_PUT_MAX=256MiB"}},
 	}
 	if !o.noBig {
 		set = append(set, scenario{Name: "1GiB", Size: 1 << 30, Tasks: 1, Concurrency: 1, Customers: 1, Distinct: true, Fresh: freshPerTool, Rclone: true})
