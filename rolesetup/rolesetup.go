@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -88,6 +89,41 @@ func (r Role) TrustPolicy() map[string]any {
 // (credcache.ReadPolicyDocument).
 func (r Role) ReadPolicy() map[string]any {
 	return credcache.ReadPolicyDocument(r.Buckets, r.KMSKeyARNs)
+}
+
+// Format is a setup template's format.
+type Format string
+
+// The template formats, as `ferry integration enable -o` names them.
+const (
+	// CloudFormation is a CloudFormation template in YAML (Role.CloudFormation).
+	CloudFormation Format = "cloudformation"
+	// Terraform is Terraform configuration in HCL (Role.Terraform).
+	Terraform Format = "terraform"
+)
+
+// Formats lists the template formats.
+func Formats() []Format { return []Format{CloudFormation, Terraform} }
+
+// Render returns the role as a template in format f.
+func (r Role) Render(f Format) ([]byte, error) {
+	switch f {
+	case CloudFormation:
+		return r.CloudFormation()
+	case Terraform:
+		return r.Terraform()
+	}
+	return nil, fmt.Errorf("rolesetup: template format %q: want %s or %s", f, CloudFormation, Terraform)
+}
+
+// Write writes the role to w as a template in format f.
+func (r Role) Write(w io.Writer, f Format) error {
+	b, err := r.Render(f)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
 }
 
 // cfnLogicalID is the role's logical ID in the CloudFormation template.

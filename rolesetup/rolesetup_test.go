@@ -168,3 +168,37 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteInEachFormat(t *testing.T) {
+	t.Parallel()
+	want := map[rolesetup.Format]func() ([]byte, error){rolesetup.CloudFormation: role.CloudFormation, rolesetup.Terraform: role.Terraform}
+	if len(rolesetup.Formats()) != len(want) {
+		t.Fatalf("Formats() = %v, want %d formats", rolesetup.Formats(), len(want))
+	}
+	for _, f := range rolesetup.Formats() {
+		render, ok := want[f]
+		if !ok {
+			t.Fatalf("format %q has no template method", f)
+		}
+		wantBytes, err := render()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		if err := role.Write(&b, f); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if b.String() != string(wantBytes) {
+			t.Errorf("%s: Write wrote\n%s\nwant\n%s", f, b.String(), wantBytes)
+		}
+	}
+	var b strings.Builder
+	if err := role.Write(&b, "json"); err == nil || !strings.Contains(err.Error(), `"json"`) || b.Len() != 0 {
+		t.Errorf("an unknown format: err = %v, wrote %q; want an error naming it and nothing written", err, b.String())
+	}
+	bad := role
+	bad.Buckets = nil
+	if err := bad.Write(&b, rolesetup.Terraform); err == nil || b.Len() != 0 {
+		t.Errorf("a role without buckets: err = %v, wrote %q; want Validate's error and nothing written", err, b.String())
+	}
+}

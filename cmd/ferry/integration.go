@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -82,7 +83,7 @@ func (c *integrationEnableCommand) command() *cobra.Command {
 	cmd.Flags().StringVar(&c.externalID, "external-id", "", "keep this external `ID` (customers migrating an existing role)")
 	cmd.Flags().StringArrayVar(&c.buckets, "bucket", nil, "bucket `NAME` the role may read (repeat for more); fills the permission policy")
 	cmd.Flags().StringArrayVar(&c.kmsKeys, "kms-key", nil, "KMS key `ARN` the role may decrypt with (SSE-KMS objects; repeat for more)")
-	c.format = output.NewFlag(formatCloudFormation, formatTerraform)
+	c.format = output.NewFlag(templateFormats()...)
 	c.format.Register(cmd.Flags())
 	return c.app.settings(cmd, config.GroupRedis, config.GroupCredentials, config.GroupAWS)
 }
@@ -358,8 +359,8 @@ func (a *app) integrationEnable(ctx context.Context, customer, account, external
 		return explainRegistryError(err, customer)
 	}
 	if isTemplate(format) {
-		return writeSetupTemplate(a.stdout, format, rolesetup.Role{Name: in.RoleName, FleetAccountID: fleet,
-			ExternalIDs: in.ExternalIDs(time.Now()), Buckets: buckets, KMSKeyARNs: kmsKeys})
+		return rolesetup.Role{Name: in.RoleName, FleetAccountID: fleet, ExternalIDs: in.ExternalIDs(time.Now()),
+			Buckets: buckets, KMSKeyARNs: kmsKeys}.Write(a.stdout, rolesetup.Format(format))
 	}
 	shown := buckets
 	if len(shown) == 0 {
@@ -374,6 +375,21 @@ func (a *app) integrationEnable(ctx context.Context, customer, account, external
 	}{in, json.RawMessage(trust), json.RawMessage(read)}, func(w io.Writer) error {
 		return render.Setup(w, in, fleet, trust, read, shown[0])
 	})
+}
+
+// templateFormats are the setup-template formats -o takes besides the
+// output formats: rolesetup's.
+func templateFormats() []output.Format {
+	var fs []output.Format
+	for _, f := range rolesetup.Formats() {
+		fs = append(fs, output.Format(f))
+	}
+	return fs
+}
+
+// isTemplate says whether -o names a setup template.
+func isTemplate(f output.Format) bool {
+	return slices.Contains(rolesetup.Formats(), rolesetup.Format(f))
 }
 
 func explainRegistryError(err error, customer string) error {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -12,6 +11,7 @@ import (
 	"github.com/ferryworks/ferry/config"
 	"github.com/ferryworks/ferry/fetcher"
 	"github.com/ferryworks/ferry/internal/output"
+	"github.com/ferryworks/ferry/internal/render"
 )
 
 const integrationVerifyUsage = `Check that ferry can use a customer's integration now, as tasks would.
@@ -93,7 +93,7 @@ func (c *integrationVerifyCommand) Run(ctx context.Context, customer string) err
 		}
 	}
 	if err := output.New(a.stdout, c.format.Format).Document(rep, func(w io.Writer) error {
-		printVerify(w, rep)
+		render.VerifyReport(w, rep)
 		return nil
 	}); err != nil {
 		return err
@@ -102,43 +102,4 @@ func (c *integrationVerifyCommand) Run(ctx context.Context, customer string) err
 		return exitError{code: 1}
 	}
 	return nil
-}
-
-func printVerify(w io.Writer, rep fetcher.VerifyReport) {
-	if e := rep.Error; e != nil {
-		fmt.Fprintf(w, "%s: cannot verify: %s\n", rep.CustomerID, e.Message)
-		if e.Hint != "" {
-			fmt.Fprintf(w, "  hint: %s\n", e.Hint)
-		}
-		return
-	}
-	head := fmt.Sprintf("%s: %s", rep.CustomerID, rep.Mode)
-	if rep.AccountID != "" {
-		head += ", account " + rep.AccountID
-	}
-	if rep.Attempts > 1 {
-		head += fmt.Sprintf(", %d attempts", rep.Attempts)
-	}
-	fmt.Fprintln(w, head)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	for _, chk := range rep.Checks {
-		result := "ok"
-		if e := chk.Error; e != nil {
-			result = string(e.Kind)
-			if e.Code != "" {
-				result += ": " + e.Code
-			}
-			if e.Message != "" {
-				result += ": " + e.Message
-			}
-			if e.Hint != "" {
-				result += "; hint: " + e.Hint
-			}
-			if chk.Note != "" {
-				result += "; note: " + chk.Note
-			}
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", chk.Check, chk.Target, result)
-	}
-	_ = tw.Flush()
 }

@@ -53,6 +53,48 @@ func CheckReport(w io.Writer, r fetcher.CheckReport) {
 	}
 }
 
+// VerifyReport writes an integration verification for people: a line
+// naming the customer, its access mode and account, then one line per
+// check with ok or the refusal and the hint to send the customer.
+func VerifyReport(w io.Writer, rep fetcher.VerifyReport) {
+	if e := rep.Error; e != nil {
+		fmt.Fprintf(w, "%s: cannot verify: %s\n", rep.CustomerID, e.Message)
+		if e.Hint != "" {
+			fmt.Fprintf(w, "  hint: %s\n", e.Hint)
+		}
+		return
+	}
+	head := fmt.Sprintf("%s: %s", rep.CustomerID, rep.Mode)
+	if rep.AccountID != "" {
+		head += ", account " + rep.AccountID
+	}
+	if rep.Attempts > 1 {
+		head += fmt.Sprintf(", %d attempts", rep.Attempts)
+	}
+	fmt.Fprintln(w, head)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, chk := range rep.Checks {
+		result := "ok"
+		if e := chk.Error; e != nil {
+			result = string(e.Kind)
+			if e.Code != "" {
+				result += ": " + e.Code
+			}
+			if e.Message != "" {
+				result += ": " + e.Message
+			}
+			if e.Hint != "" {
+				result += "; hint: " + e.Hint
+			}
+			if chk.Note != "" {
+				result += "; note: " + chk.Note
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", chk.Check, chk.Target, result)
+	}
+	_ = tw.Flush()
+}
+
 // Event writes one event for people: a summary line and one indented
 // line per attachment, with the hint when it failed.
 func Event(w io.Writer, ev queue.Event) {

@@ -36,6 +36,36 @@ func TestCheckReport(t *testing.T) {
 	}
 }
 
+func TestVerifyReport(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	VerifyReport(&b, fetcher.VerifyReport{CustomerID: "acme", Mode: fetcher.ModeDelegated, AccountID: "222233334444", Attempts: 3,
+		Checks: []fetcher.VerifyCheck{
+			{Check: "assume_role", Target: "arn:aws:iam::222233334444:role/r", OK: true},
+			{Check: "head_bucket", Target: "acme-data", Error: &fetcher.Error{Kind: fetcher.KindAccessDenied, Code: "AccessDenied",
+				Message: "no", Hint: "grant s3:ListBucket"}, Note: "the role is new"},
+			{Check: "get_object", Target: "s3://acme-data/k", Error: &fetcher.Error{Kind: fetcher.KindNotFound}},
+		}})
+	want := "acme: delegated, account 222233334444, 3 attempts\n" +
+		"assume_role  arn:aws:iam::222233334444:role/r  ok\n" +
+		"head_bucket  acme-data                         access_denied: AccessDenied: no; hint: grant s3:ListBucket; note: the role is new\n" +
+		"get_object   s3://acme-data/k                  not_found\n"
+	if b.String() != want {
+		t.Errorf("a verification:\n%s\nwant\n%s", b.String(), want)
+	}
+	b.Reset()
+	VerifyReport(&b, fetcher.VerifyReport{CustomerID: "acme", Mode: fetcher.ModeCrossAccount, Attempts: 1,
+		Checks: []fetcher.VerifyCheck{{Check: "head_bucket", Target: "b", OK: true}}})
+	if want := "acme: cross_account\nhead_bucket  b  ok\n"; b.String() != want {
+		t.Errorf("one attempt, no account:\n%s\nwant\n%s", b.String(), want)
+	}
+	b.Reset()
+	VerifyReport(&b, fetcher.VerifyReport{CustomerID: "acme", Error: &fetcher.Error{Message: "no integration", Hint: "enable it"}})
+	if want := "acme: cannot verify: no integration\n  hint: enable it\n"; b.String() != want {
+		t.Errorf("a verification that could not run:\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
 func TestEvent(t *testing.T) {
 	t.Parallel()
 	var b strings.Builder
