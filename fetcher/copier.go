@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -111,6 +112,12 @@ type Copier struct {
 	// emptied by garbage collection, so a long copy does not reallocate its
 	// buffers and let the heap grow to twice its live size.
 	bufs chan *[]byte
+	// bufsMade counts the part buffers allocated so far. One copy takes at
+	// most partSlots buffers and the pool keeps as many, so a worker that
+	// copies one object at a time never allocates more than partSlots: more
+	// would mean buffers beyond the bound of PartSize × PartConcurrency, or
+	// a pool that stopped reusing them (TestCopyMultipart checks both).
+	bufsMade atomic.Int64
 	// streamPut is whether a PutObject body may be unseekable: the SDK
 	// sends one only as aws-chunked with a trailing checksum, which it
 	// does over https alone.

@@ -518,6 +518,11 @@ func TestCopyMultipart(t *testing.T) {
 	if n := ops(e.stack, "s3:UploadPart", "ok"); n != 5 {
 		t.Fatalf("%d parts, want 5", n)
 	}
+	// Five parts through two part buffers: the memory of a copy is
+	// PartSize × PartConcurrency however large the object.
+	if n := c.bufsMade.Load(); n != int64(c.partSlots()) {
+		t.Fatalf("%d part buffers allocated for 5 parts, want %d (PartConcurrency)", n, c.partSlots())
+	}
 	// The digest of a multipart copy lives in a tag, so a retry is skipped.
 	again, err := c.Copy(ctx, Request{CustomerID: "anon", TaskID: "t", URI: "s3://big-data/big.bin"})
 	if err != nil || !again.Skipped || again.SHA256 != sum(body) {
@@ -531,6 +536,10 @@ func TestCopyMultipart(t *testing.T) {
 	fe := wantErr(t, err, KindTransient, StagePutObject, ModeCrossAccount, "")
 	if !fe.Retryable() {
 		t.Fatal("put failure must be retryable")
+	}
+	// The second copy, failed or not, reused the pooled buffers.
+	if n := c.bufsMade.Load(); n != int64(c.partSlots()) {
+		t.Fatalf("%d part buffers allocated after two copies, want the first copy's %d reused", n, c.partSlots())
 	}
 	e.stack.ClearFaults()
 	ups, err := e.s3.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(internalBucket)})

@@ -70,6 +70,7 @@ func (c *Copier) getBuf() *[]byte {
 	case b := <-c.bufs:
 		return b
 	default:
+		c.bufsMade.Add(1)
 		b := make([]byte, c.opts.PartSize)
 		return &b
 	}
