@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	smithytime "github.com/aws/smithy-go/time"
 )
@@ -118,4 +119,33 @@ func outcomeOf(successIDs []string, failed []types.BatchResultErrorEntry) batchO
 		}
 	}
 	return o
+}
+
+// successIDs are the entry Ids of a batch response's Successful entries; id
+// reads one entry's.
+func successIDs[E any](successful []E, id func(E) *string) []string {
+	ids := make([]string, len(successful))
+	for j, s := range successful {
+		ids[j] = aws.ToString(id(s))
+	}
+	return ids
+}
+
+// changeVisibility makes one ChangeMessageVisibilityBatch call on queueURL
+// for the items at idx (entry Id = the index); entry gives an item's receipt
+// handle and its new visibility timeout in seconds.
+func changeVisibility(ctx context.Context, api SQSAPI, queueURL string, idx []int, entry func(i int) (handle string, timeout int32)) (batchOutcome, error) {
+	in := &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(queueURL), Entries: make([]types.ChangeMessageVisibilityBatchRequestEntry, len(idx))}
+	for j, i := range idx {
+		handle, timeout := entry(i)
+		in.Entries[j] = types.ChangeMessageVisibilityBatchRequestEntry{
+			Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(handle), VisibilityTimeout: timeout,
+		}
+	}
+	out, err := api.ChangeMessageVisibilityBatch(ctx, in)
+	if err != nil {
+		return batchOutcome{}, err
+	}
+	ids := successIDs(out.Successful, func(e types.ChangeMessageVisibilityBatchResultEntry) *string { return e.Id })
+	return outcomeOf(ids, out.Failed), nil
 }

@@ -451,11 +451,27 @@ func (c *Consumer) Receive(ctx context.Context, max int) ([]*Lease, error) {
 	return leases, nil
 }
 
+// readReceived reads what a received message carries besides its body: its
+// String and Number message attributes, SQS's ApproximateReceiveCount and
+// when it was sent (the system attributes ReceiveMessage asks for).
+func readReceived(m types.Message) (attrs map[string]string, receiveCount int, sentAt time.Time) {
+	attrs = map[string]string{}
+	for k, v := range m.MessageAttributes {
+		if v.StringValue != nil {
+			attrs[k] = *v.StringValue
+		}
+	}
+	receiveCount, _ = strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
+	if ms, err := strconv.ParseInt(m.Attributes[string(types.MessageSystemAttributeNameSentTimestamp)], 10, 64); err == nil {
+		sentAt = time.UnixMilli(ms)
+	}
+	return attrs, receiveCount, sentAt
+}
+
 func (c *Consumer) newLease(m types.Message, now time.Time) *Lease {
 	l := &Lease{
 		MessageID:  aws.ToString(m.MessageId),
 		Body:       []byte(aws.ToString(m.Body)),
-		Attributes: map[string]string{},
 		ReceivedAt: now,
 		c:          c,
 		handle:     aws.ToString(m.ReceiptHandle),
@@ -463,15 +479,7 @@ func (c *Consumer) newLease(m types.Message, now time.Time) *Lease {
 		lost:       make(chan struct{}),
 		turn:       make(chan struct{}),
 	}
-	for k, v := range m.MessageAttributes {
-		if v.StringValue != nil {
-			l.Attributes[k] = *v.StringValue
-		}
-	}
-	l.ReceiveCount, _ = strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
-	if ms, err := strconv.ParseInt(m.Attributes[string(types.MessageSystemAttributeNameSentTimestamp)], 10, 64); err == nil {
-		l.SentAt = time.UnixMilli(ms)
-	}
+	l.Attributes, l.ReceiveCount, l.SentAt = readReceived(m)
 	l.GroupID = m.Attributes[string(types.MessageSystemAttributeNameMessageGroupId)]
 	l.DeduplicationID = m.Attributes[string(types.MessageSystemAttributeNameMessageDeduplicationId)]
 	l.awsTraceHeader = m.Attributes[string(types.MessageSystemAttributeNameAWSTraceHeader)]
@@ -606,16 +614,12 @@ func (c *Consumer) extendDue(now time.Time) {
 }
 
 func (c *Consumer) extendChunk(chunk []extension) {
-	entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, len(chunk))
-	for i, e := range chunk {
-		entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{
-			Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(e.l.handle), VisibilityTimeout: e.vis,
-		}
+	idx := make([]int, len(chunk))
+	for i := range idx {
+		idx[i] = i
 	}
 	sent := time.Now()
-	out, err := c.api.ChangeMessageVisibilityBatch(c.ctx, &sqs.ChangeMessageVisibilityBatchInput{
-		QueueUrl: aws.String(c.opts.QueueURL), Entries: entries,
-	})
+	o, err := changeVisibility(c.ctx, c.api, c.opts.QueueURL, idx, func(i int) (string, int32) { return chunk[i].l.handle, chunk[i].vis })
 	if err != nil {
 		if c.ctx.Err() == nil {
 			c.m.sqsError("ChangeMessageVisibilityBatch")
@@ -623,11 +627,6 @@ func (c *Consumer) extendChunk(chunk []extension) {
 		}
 		return
 	}
-	var ids []string
-	for _, s := range out.Successful {
-		ids = append(ids, aws.ToString(s.Id))
-	}
-	o := outcomeOf(ids, out.Failed)
 	var lost []*Lease
 	c.mu.Lock()
 	for i, e := range chunk {
@@ -671,10 +670,7 @@ func (c *Consumer) flushDeletes(ctx context.Context, reqs []*settleReq) {
 		if err != nil {
 			return batchOutcome{}, err
 		}
-		ids := make([]string, len(out.Successful))
-		for j, s := range out.Successful {
-			ids[j] = aws.ToString(s.Id)
-		}
+		ids := successIDs(out.Successful, func(e types.DeleteMessageBatchResultEntry) *string { return e.Id })
 		return outcomeOf(ids, out.Failed), nil
 	})
 	c.settle(reqs, errs, "ack")
@@ -686,21 +682,7 @@ func (c *Consumer) flushChanges(ctx context.Context, reqs []*settleReq) {
 	c.hbMu.Lock()
 	defer c.hbMu.Unlock()
 	errs := runBatch(ctx, op, len(reqs), c.m, func(ctx context.Context, idx []int) (batchOutcome, error) {
-		entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, len(idx))
-		for j, i := range idx {
-			entries[j] = types.ChangeMessageVisibilityBatchRequestEntry{
-				Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(reqs[i].l.handle), VisibilityTimeout: reqs[i].visibility,
-			}
-		}
-		out, err := c.api.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(c.opts.QueueURL), Entries: entries})
-		if err != nil {
-			return batchOutcome{}, err
-		}
-		ids := make([]string, len(out.Successful))
-		for j, s := range out.Successful {
-			ids[j] = aws.ToString(s.Id)
-		}
-		return outcomeOf(ids, out.Failed), nil
+		return changeVisibility(ctx, c.api, c.opts.QueueURL, idx, func(i int) (string, int32) { return reqs[i].l.handle, reqs[i].visibility })
 	})
 	c.settle(reqs, errs, "release")
 }

@@ -166,22 +166,13 @@ func (d *DeadLetter) Hold(ctx context.Context, dlqURL string, n int, hold time.D
 
 func dlqMessage(m types.Message) DLQMessage {
 	dm := DLQMessage{
-		MessageID:  aws.ToString(m.MessageId),
-		Body:       aws.ToString(m.Body),
-		Attributes: map[string]string{},
-		GroupID:    m.Attributes[string(types.MessageSystemAttributeNameMessageGroupId)],
-		handle:     aws.ToString(m.ReceiptHandle),
-		msgAttrs:   m.MessageAttributes,
+		MessageID: aws.ToString(m.MessageId),
+		Body:      aws.ToString(m.Body),
+		GroupID:   m.Attributes[string(types.MessageSystemAttributeNameMessageGroupId)],
+		handle:    aws.ToString(m.ReceiptHandle),
+		msgAttrs:  m.MessageAttributes,
 	}
-	for k, v := range m.MessageAttributes {
-		if v.StringValue != nil {
-			dm.Attributes[k] = *v.StringValue
-		}
-	}
-	dm.ReceiveCount, _ = strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
-	if ms, err := strconv.ParseInt(m.Attributes[string(types.MessageSystemAttributeNameSentTimestamp)], 10, 64); err == nil {
-		dm.SentAt = time.UnixMilli(ms)
-	}
+	dm.Attributes, dm.ReceiveCount, dm.SentAt = readReceived(m)
 	dm.OriginalMessageID = dm.Attributes[AttrOriginalMessageID]
 	if dm.OriginalMessageID == "" {
 		dm.OriginalMessageID = dm.MessageID
@@ -196,21 +187,7 @@ func (d *DeadLetter) Return(ctx context.Context, dlqURL string, msgs []DLQMessag
 	for start := 0; start < len(msgs); start += maxBatchEntries {
 		chunk := msgs[start:min(start+maxBatchEntries, len(msgs))]
 		res := runBatch(ctx, "ChangeMessageVisibilityBatch", len(chunk), d.Metrics, func(ctx context.Context, idx []int) (batchOutcome, error) {
-			in := &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(dlqURL)}
-			for _, i := range idx {
-				in.Entries = append(in.Entries, types.ChangeMessageVisibilityBatchRequestEntry{
-					Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(chunk[i].handle), VisibilityTimeout: 0,
-				})
-			}
-			out, err := d.api.ChangeMessageVisibilityBatch(ctx, in)
-			if err != nil {
-				return batchOutcome{}, err
-			}
-			var ids []string
-			for _, s := range out.Successful {
-				ids = append(ids, aws.ToString(s.Id))
-			}
-			return outcomeOf(ids, out.Failed), nil
+			return changeVisibility(ctx, d.api, dlqURL, idx, func(i int) (string, int32) { return chunk[i].handle, 0 })
 		})
 		for i, err := range res {
 			if err != nil {

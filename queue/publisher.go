@@ -48,14 +48,12 @@ func (p *Publisher) Publish(ctx context.Context, e Event) (err error) {
 		return err
 	}
 	in := &sqs.SendMessageInput{
-		QueueUrl:    aws.String(p.queueURL),
-		MessageBody: aws.String(string(body)),
-		MessageAttributes: map[string]types.MessageAttributeValue{
-			AttrType: stringAttr(e.Type),
-		},
+		QueueUrl:          aws.String(p.queueURL),
+		MessageBody:       aws.String(string(body)),
+		MessageAttributes: map[string]types.MessageAttributeValue{},
 	}
-	if e.CustomerID != "" {
-		in.MessageAttributes[AttrCustomerID] = stringAttr(e.CustomerID)
+	for k, v := range eventAttributes(e) {
+		in.MessageAttributes[k] = stringAttr(v)
 	}
 	_, span := startSendSpan(ctx, p.queueURL, in.MessageAttributes, func() []attribute.KeyValue {
 		return []attribute.KeyValue{attribute.String("ferry.event_id", e.EventID), attribute.String("ferry.event_type", e.Type)}
@@ -69,22 +67,53 @@ func (p *Publisher) Publish(ctx context.Context, e Event) (err error) {
 		endSpan(span, id, err)
 	}()
 	if p.fifo {
-		group := e.CustomerID
-		if group == "" {
-			group = "unknown-customer"
-		}
-		in.MessageGroupId = aws.String(group)
-		in.MessageDeduplicationId = aws.String(DeduplicationID(e.EventID))
+		in.MessageGroupId, in.MessageDeduplicationId = fifoKeys(e)
 	}
-	for attempt := 1; ; attempt++ {
+	err = publishRetrying(ctx, p.Metrics, e, "SendMessage", func() (err error) {
 		out, err = p.api.SendMessage(ctx, in)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("publish %s: %w", e.EventID, err)
+	}
+	return nil
+}
+
+// eventAttributes are the String message attributes of e that consumers
+// and subscription filter policies select on: type, and customer_id when
+// the event has a customer.
+func eventAttributes(e Event) map[string]string {
+	attrs := map[string]string{AttrType: e.Type}
+	if e.CustomerID != "" {
+		attrs[AttrCustomerID] = e.CustomerID
+	}
+	return attrs
+}
+
+// fifoKeys are the MessageGroupId and MessageDeduplicationId of e on a FIFO
+// queue or topic: its customer's events stay in order (those without a
+// customer share one group), and a republished event id is dropped.
+func fifoKeys(e Event) (group, dedupe *string) {
+	g := e.CustomerID
+	if g == "" {
+		g = "unknown-customer"
+	}
+	return aws.String(g), aws.String(DeduplicationID(e.EventID))
+}
+
+// publishRetrying calls send until it succeeds, fails with an error that is
+// not transient, or has been tried publishAttempts times; op names the call
+// in ferry_sqs_errors_total. It returns send's last error.
+func publishRetrying(ctx context.Context, m *Metrics, e Event, op string, send func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := send()
 		if err == nil {
-			p.Metrics.publishedEvent(e.Type)
+			m.publishedEvent(e.Type)
 			return nil
 		}
-		p.Metrics.sqsError("SendMessage")
+		m.sqsError(op)
 		if attempt >= publishAttempts || !transient(err) || !pause(ctx, attempt) {
-			return fmt.Errorf("publish %s: %w", e.EventID, err)
+			return err
 		}
 	}
 }

@@ -40,7 +40,7 @@ type TopicPublisher struct {
 // NewTopicPublisher returns a TopicPublisher for topicARN; an ARN ending in
 // ".fifo" makes it group events by customer and deduplicate by event id.
 func NewTopicPublisher(api SNSAPI, topicARN string) *TopicPublisher {
-	return &TopicPublisher{api: api, topicARN: topicARN, fifo: strings.HasSuffix(topicARN, ".fifo")}
+	return &TopicPublisher{api: api, topicARN: topicARN, fifo: isFIFO(topicARN)}
 }
 
 // Publish sends e as JSON, filling in defaults as Publisher.Publish does,
@@ -50,18 +50,13 @@ func (p *TopicPublisher) Publish(ctx context.Context, e Event) (err error) {
 	if err != nil {
 		return err
 	}
-	attrs := map[string]snstypes.MessageAttributeValue{AttrType: snsString(e.Type)}
-	if e.CustomerID != "" {
-		attrs[AttrCustomerID] = snsString(e.CustomerID)
+	attrs := map[string]snstypes.MessageAttributeValue{}
+	for k, v := range eventAttributes(e) {
+		attrs[k] = snsString(v)
 	}
 	in := &sns.PublishInput{TopicArn: aws.String(p.topicARN), Message: aws.String(string(body)), MessageAttributes: attrs}
 	if p.fifo {
-		group := e.CustomerID
-		if group == "" {
-			group = "unknown-customer"
-		}
-		in.MessageGroupId = aws.String(group)
-		in.MessageDeduplicationId = aws.String(DeduplicationID(e.EventID))
+		in.MessageGroupId, in.MessageDeduplicationId = fifoKeys(e)
 	}
 	span := p.startSpan(ctx, e, attrs)
 	var out *sns.PublishOutput
@@ -72,17 +67,14 @@ func (p *TopicPublisher) Publish(ctx context.Context, e Event) (err error) {
 		}
 		endSpan(span, id, err)
 	}()
-	for attempt := 1; ; attempt++ {
+	err = publishRetrying(ctx, p.Metrics, e, "SNS.Publish", func() (err error) {
 		out, err = p.api.Publish(ctx, in)
-		if err == nil {
-			p.Metrics.publishedEvent(e.Type)
-			return nil
-		}
-		p.Metrics.sqsError("SNS.Publish")
-		if attempt >= publishAttempts || !transient(err) || !pause(ctx, attempt) {
-			return fmt.Errorf("publish %s to %s: %w", e.EventID, p.topicARN, err)
-		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("publish %s to %s: %w", e.EventID, p.topicARN, err)
 	}
+	return nil
 }
 
 // startSpan starts the producer span of the publication and writes its
