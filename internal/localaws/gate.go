@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 )
@@ -285,21 +284,7 @@ func (s *Stack) modifyResponse(resp *http.Response) error {
 	}
 	if st.hideMissing && resp.StatusCode == http.StatusNotFound {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		_ = resp.Body.Close()
-		id := requestID()
-		body := `<?xml version="1.0" encoding="UTF-8"?>` + "\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message><RequestId>" +
-			id + "</RequestId><HostId>" + id + "</HostId></Error>"
-		if resp.Request.Method == http.MethodHead {
-			body = ""
-		}
-		resp.StatusCode = http.StatusForbidden
-		resp.Status = "403 Forbidden"
-		resp.Header = http.Header{}
-		resp.Header.Set("Content-Type", "application/xml")
-		resp.Header.Set("x-amz-request-id", id)
-		resp.Body = io.NopCloser(strings.NewReader(body))
-		resp.ContentLength = int64(len(body))
-		resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+		replaceWithError(resp, apiError{Status: http.StatusForbidden, Code: "AccessDenied", Message: "Access Denied"})
 	}
 	if st.bucketRegion != "" {
 		resp.Header.Set("x-amz-bucket-region", st.bucketRegion)

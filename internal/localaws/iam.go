@@ -209,14 +209,10 @@ func (s *Stack) serveIAM(w http.ResponseWriter, r *http.Request, op string, k *a
 		if !good {
 			return
 		}
-		maxSession := time.Hour
-		if v := form.Get("MaxSessionDuration"); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 3600 || n > 43200 {
-				fail(outcomeError, validationError("maxSessionDuration", v, "Member must have value between 3600 and 43200"))
-				return
-			}
-			maxSession = time.Duration(n) * time.Second
+		maxSession, bad := secondsParam(form, "MaxSessionDuration", 3600, 43200)
+		if bad != nil {
+			fail(outcomeError, *bad)
+			return
 		}
 		ri := &roleInfo{arn: arn, id: "AROA" + randomUpper(17), account: account, name: roleName,
 			path: normPath(form.Get("Path")), description: form.Get("Description"), created: now,

@@ -53,6 +53,16 @@ type aclGrant struct {
 
 func aclKey(bucket, key string) string { return bucket + "\x00" + key }
 
+// setGrantsLocked records an object's ACL grants beyond its owner's; none
+// (the owner alone) keeps no entry. The caller holds s.mu.
+func (s *Stack) setGrantsLocked(k string, grants []aclGrant) {
+	if len(grants) == 0 {
+		delete(s.acls, k)
+	} else {
+		s.acls[k] = grants
+	}
+}
+
 // objectSSE is how an object was encrypted: "AES256" or "aws:kms" with the
 // key's ARN ("" for the AWS managed key aws/s3).
 type objectSSE struct {
@@ -229,11 +239,7 @@ func (s *Stack) serveObjectACL(w http.ResponseWriter, r *http.Request, c s3Call,
 		return
 	}
 	s.mu.Lock()
-	if len(grants) == 0 {
-		delete(s.acls, k)
-	} else {
-		s.acls[k] = grants
-	}
+	s.setGrantsLocked(k, grants)
 	s.mu.Unlock()
 	s.stats.add(c.Op, outcomeOK)
 	w.WriteHeader(http.StatusOK)
@@ -270,16 +276,12 @@ func (s *Stack) serveBucketSetting(w http.ResponseWriter, r *http.Request, c s3C
 			return
 		}
 	}
-	update := func(f func(nb *bucketInfo)) {
-		s.mu.Lock()
-		if bi := s.buckets[c.Bucket]; bi != nil {
-			nb := *bi
-			f(&nb)
-			s.buckets[c.Bucket] = &nb
-		}
-		s.mu.Unlock()
+	// update changes the bucket and answers status. A bucket deleted since
+	// the request was checked stays deleted (the error is ErrNoSuchBucket).
+	update := func(status int, f func(nb *bucketInfo)) {
+		_ = s.updateBucket(c.Bucket, func(nb *bucketInfo) error { f(nb); return nil })
 		s.stats.add(c.Op, outcomeOK)
-		w.WriteHeader(http.StatusOK)
+		w.WriteHeader(status)
 	}
 	s.mu.RLock()
 	b := *s.buckets[c.Bucket]
@@ -299,21 +301,13 @@ func (s *Stack) serveBucketSetting(w http.ResponseWriter, r *http.Request, c s3C
 			fail(malformed)
 			return
 		}
-		update(func(nb *bucketInfo) { nb.ownership = doc.Rules[0] })
+		update(http.StatusOK, func(nb *bucketInfo) { nb.ownership = doc.Rules[0] })
 	case "s3:GetBucketOwnershipControls":
 		s.stats.add(c.Op, outcomeOK)
 		writeS3XML(w, `<OwnershipControls xmlns="`+s3NS+`"><Rule><ObjectOwnership>`+b.ownership+`</ObjectOwnership></Rule></OwnershipControls>`)
 	case "s3:DeleteBucketOwnershipControls":
 		// Without controls a bucket behaves as ObjectWriter.
-		s.mu.Lock()
-		if bi := s.buckets[c.Bucket]; bi != nil {
-			nb := *bi
-			nb.ownership = OwnershipObjectWriter
-			s.buckets[c.Bucket] = &nb
-		}
-		s.mu.Unlock()
-		s.stats.add(c.Op, outcomeOK)
-		w.WriteHeader(http.StatusNoContent)
+		update(http.StatusNoContent, func(nb *bucketInfo) { nb.ownership = OwnershipObjectWriter })
 	case "s3:PutBucketRequestPayment":
 		var doc struct {
 			Payer string `xml:"Payer"`
@@ -322,7 +316,7 @@ func (s *Stack) serveBucketSetting(w http.ResponseWriter, r *http.Request, c s3C
 			fail(malformed)
 			return
 		}
-		update(func(nb *bucketInfo) { nb.requesterPays = doc.Payer == "Requester" })
+		update(http.StatusOK, func(nb *bucketInfo) { nb.requesterPays = doc.Payer == "Requester" })
 	case "s3:GetBucketRequestPayment":
 		payer := "BucketOwner"
 		if b.requesterPays {
@@ -360,7 +354,7 @@ func (s *Stack) serveBucketSetting(w http.ResponseWriter, r *http.Request, c s3C
 			fail(malformed)
 			return
 		}
-		update(func(nb *bucketInfo) { nb.sseAlgorithm, nb.sseKeyARN = alg, keyID })
+		update(http.StatusOK, func(nb *bucketInfo) { nb.sseAlgorithm, nb.sseKeyARN = alg, keyID })
 	case "s3:GetBucketEncryption":
 		alg := b.sseAlgorithm
 		if alg == "" {
@@ -374,15 +368,7 @@ func (s *Stack) serveBucketSetting(w http.ResponseWriter, r *http.Request, c s3C
 		writeS3XML(w, `<ServerSideEncryptionConfiguration xmlns="`+s3NS+`"><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>`+
 			alg+`</SSEAlgorithm>`+key+`</ApplyServerSideEncryptionByDefault><BucketKeyEnabled>false</BucketKeyEnabled></Rule></ServerSideEncryptionConfiguration>`)
 	case "s3:DeleteBucketEncryption":
-		s.mu.Lock()
-		if bi := s.buckets[c.Bucket]; bi != nil {
-			nb := *bi
-			nb.sseAlgorithm, nb.sseKeyARN = "", ""
-			s.buckets[c.Bucket] = &nb
-		}
-		s.mu.Unlock()
-		s.stats.add(c.Op, outcomeOK)
-		w.WriteHeader(http.StatusNoContent)
+		update(http.StatusNoContent, func(nb *bucketInfo) { nb.sseAlgorithm, nb.sseKeyARN = "", "" })
 	}
 }
 
@@ -532,35 +518,29 @@ func (s *Stack) serveListBuckets(w http.ResponseWriter, p Principal) {
 // keyARN ("" removes it), as PutBucketEncryption does; objects put
 // afterwards are encrypted with the key.
 func (s *Stack) SetBucketEncryption(bucket, keyARN string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b, ok := s.buckets[bucket]
-	if !ok {
-		return fmt.Errorf("set encryption of %s: %w", bucket, ErrNoSuchBucket)
+	if err := s.updateBucket(bucket, func(b *bucketInfo) error {
+		if keyARN != "" && s.kmsKeys[keyARN] == nil {
+			return fmt.Errorf("no KMS key %s", keyARN)
+		}
+		b.sseAlgorithm, b.sseKeyARN = "", ""
+		if keyARN != "" {
+			b.sseAlgorithm, b.sseKeyARN = "aws:kms", keyARN
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("set encryption of %s: %w", bucket, err)
 	}
-	if keyARN != "" && s.kmsKeys[keyARN] == nil {
-		return fmt.Errorf("set encryption of %s: no KMS key %s", bucket, keyARN)
-	}
-	nb := *b
-	nb.sseAlgorithm, nb.sseKeyARN = "", ""
-	if keyARN != "" {
-		nb.sseAlgorithm, nb.sseKeyARN = "aws:kms", keyARN
-	}
-	s.buckets[bucket] = &nb
 	return nil
 }
 
 // SetRequesterPays turns Requester Pays on or off for a bucket, as
 // PutBucketRequestPayment does.
 func (s *Stack) SetRequesterPays(bucket string, on bool) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b, ok := s.buckets[bucket]
-	if !ok {
-		return fmt.Errorf("set request payment of %s: %w", bucket, ErrNoSuchBucket)
+	if err := s.updateBucket(bucket, func(b *bucketInfo) error {
+		b.requesterPays = on
+		return nil
+	}); err != nil {
+		return fmt.Errorf("set request payment of %s: %w", bucket, err)
 	}
-	nb := *b
-	nb.requesterPays = on
-	s.buckets[bucket] = &nb
 	return nil
 }

@@ -310,11 +310,7 @@ func (s *Stack) serveS3(w http.ResponseWriter, r *http.Request, k *accessKey, si
 				return
 			}
 			s.mu.Lock()
-			if len(grants) == 0 {
-				delete(s.acls, ak)
-			} else {
-				s.acls[ak] = grants
-			}
+			s.setGrantsLocked(ak, grants)
 			if sse == "" {
 				delete(s.objectSSE, ak)
 			} else {

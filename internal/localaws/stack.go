@@ -471,14 +471,30 @@ func (s *Stack) SetBucketPolicy(bucket, policy string) error {
 			return fmt.Errorf("bucket %s policy: %w", bucket, err)
 		}
 	}
+	if err := s.updateBucket(bucket, func(b *bucketInfo) error {
+		b.policy, b.policyText = p, policy
+		return nil
+	}); err != nil {
+		return fmt.Errorf("set policy of %s: %w", bucket, err)
+	}
+	return nil
+}
+
+// updateBucket changes bucket's record. A record is never changed in place
+// (a request keeps the pointer it read under s.mu while it runs), so f
+// changes a copy, which replaces the record unless f fails. An unknown
+// bucket is ErrNoSuchBucket.
+func (s *Stack) updateBucket(bucket string, f func(b *bucketInfo) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	bi, ok := s.buckets[bucket]
 	if !ok {
-		return fmt.Errorf("set policy of %s: %w", bucket, ErrNoSuchBucket)
+		return ErrNoSuchBucket
 	}
 	nb := *bi
-	nb.policy, nb.policyText = p, policy
+	if err := f(&nb); err != nil {
+		return err
+	}
 	s.buckets[bucket] = &nb
 	return nil
 }
@@ -549,15 +565,12 @@ func (s *Stack) SetObjectOwnership(bucket, ownership string) error {
 	default:
 		return fmt.Errorf("object ownership %q is not BucketOwnerEnforced, BucketOwnerPreferred or ObjectWriter", ownership)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b, ok := s.buckets[bucket]
-	if !ok {
-		return fmt.Errorf("set object ownership of %s: %w", bucket, ErrNoSuchBucket)
+	if err := s.updateBucket(bucket, func(b *bucketInfo) error {
+		b.ownership = ownership
+		return nil
+	}); err != nil {
+		return fmt.Errorf("set object ownership of %s: %w", bucket, err)
 	}
-	nb := *b
-	nb.ownership = ownership
-	s.buckets[bucket] = &nb
 	return nil
 }
 

@@ -48,6 +48,23 @@ func validationError(field, value, constraint string) apiError {
 		Message: "1 validation error detected: Value '" + value + "' at '" + field + "' failed to satisfy constraint: " + constraint}
 }
 
+// secondsParam reads the optional form parameter name, whole seconds from
+// lo to hi, as IAM and STS validate it; absent, it is one hour (the default
+// of both parameters read this way).
+func secondsParam(form url.Values, name string, lo, hi int) (time.Duration, *apiError) {
+	v := form.Get(name)
+	if v == "" {
+		return time.Hour, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		// The error names the member in lower camel case, as AWS does.
+		e := validationError(strings.ToLower(name[:1])+name[1:], v, "Member must have value between "+strconv.Itoa(lo)+" and "+strconv.Itoa(hi))
+		return 0, &e
+	}
+	return time.Duration(n) * time.Second, nil
+}
+
 // assumeRole issues temporary credentials when the role exists, its trust
 // policy admits the caller (with the sts:ExternalId condition) and the
 // caller's own policies allow sts:AssumeRole on it. sessionSeconds > 0 (a
@@ -79,14 +96,10 @@ func (s *Stack) assumeRole(w http.ResponseWriter, r *http.Request, op string, k 
 			"Member must satisfy regular expression pattern: [\\w+=,.@:\\/-]* and have length between 2 and 1224"))
 		return
 	}
-	duration := time.Hour
-	if ds := form.Get("DurationSeconds"); ds != "" {
-		n, err := strconv.Atoi(ds)
-		if err != nil || n < 900 || n > 43200 {
-			fail(outcomeError, validationError("durationSeconds", ds, "Member must have value between 900 and 43200"))
-			return
-		}
-		duration = time.Duration(n) * time.Second
+	duration, bad := secondsParam(form, "DurationSeconds", 900, 43200)
+	if bad != nil {
+		fail(outcomeError, *bad)
+		return
 	}
 	notAuthorized := apiError{Status: http.StatusForbidden, Code: "AccessDenied",
 		Message: "User: " + k.arn + " is not authorized to perform: sts:AssumeRole on resource: " + roleARN}
