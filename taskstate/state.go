@@ -98,18 +98,24 @@ func (s *State) key(dedupe string, suffix string) string {
 // recorded. An error means Redis could not answer: the caller proceeds, and
 // at worst announces an identical event again.
 func (s *State) Terminal(ctx context.Context, dedupe string) (Terminal, bool, error) {
-	raw, err := s.Redis.Get(ctx, s.key(dedupe, "")).Bytes()
+	return getJSON[Terminal](ctx, s, s.key(dedupe, ""), "task state")
+}
+
+// getJSON reads the JSON record at key; ok is false when there is none. what
+// names the record in errors.
+func getJSON[T any](ctx context.Context, s *State, key, what string) (v T, ok bool, err error) {
+	raw, err := s.Redis.Get(ctx, key).Bytes()
 	if errors.Is(err, redis.Nil) {
-		return Terminal{}, false, nil
+		return v, false, nil
 	}
 	if err != nil {
-		return Terminal{}, false, s.failed(fmt.Errorf("read task state: %w", err))
+		return v, false, s.failed(fmt.Errorf("read %s: %w", what, err))
 	}
-	var t Terminal
-	if err := json.Unmarshal(raw, &t); err != nil {
-		return Terminal{}, false, fmt.Errorf("decode task state: %w", err)
+	if err := json.Unmarshal(raw, &v); err != nil {
+		var zero T
+		return zero, false, fmt.Errorf("decode %s: %w", what, err)
 	}
-	return t, true, nil
+	return v, true, nil
 }
 
 // RecordError stores the last error of a task that will be retried; Finish
@@ -125,18 +131,7 @@ func (s *State) RecordError(ctx context.Context, dedupe string, e LastError) err
 // LastError returns the last error recorded for a task; ok is false when
 // there is none.
 func (s *State) LastError(ctx context.Context, dedupe string) (LastError, bool, error) {
-	raw, err := s.Redis.Get(ctx, s.key(dedupe, ":error")).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return LastError{}, false, nil
-	}
-	if err != nil {
-		return LastError{}, false, s.failed(fmt.Errorf("read last error: %w", err))
-	}
-	var e LastError
-	if err := json.Unmarshal(raw, &e); err != nil {
-		return LastError{}, false, fmt.Errorf("decode last error: %w", err)
-	}
-	return e, true, nil
+	return getJSON[LastError](ctx, s, s.key(dedupe, ":error"), "last error")
 }
 
 // beginScript answers, in one round trip, whether the task already has a
