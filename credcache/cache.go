@@ -94,11 +94,7 @@ type l1Entry struct {
 // (the error says how to make one), or when the durations cannot work
 // together (RefreshWindow must be shorter than SessionDuration).
 func New(opts Options) (*Cache, error) {
-	o, err := opts.withDefaults(true)
-	if err != nil {
-		return nil, err
-	}
-	s, err := newSealer(o.Keys)
+	o, s, err := opts.prepare(true)
 	if err != nil {
 		return nil, err
 	}

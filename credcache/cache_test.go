@@ -95,6 +95,25 @@ func (f *fixture) assumed(outcome string) int64 {
 	return f.st.Stats()["sts:AssumeRole"][outcome]
 }
 
+// acme is the setup most tests start from: a fixture with the customer
+// "acme" enabled, and a context that ends with the test.
+func acme(t testing.TB) (*fixture, credcache.Integration, context.Context) {
+	t.Helper()
+	f := newFixture(t)
+	return f, f.customer(t, "acme"), testenv.Context(t, time.Minute)
+}
+
+// twoProcesses returns the caches of two worker processes sharing one
+// Redis, and the registry of the metrics they both count in.
+func (f *fixture) twoProcesses(t testing.TB) (c1, c2 *credcache.Cache, reg *prometheus.Registry) {
+	t.Helper()
+	reg = prometheus.NewRegistry()
+	m := credcache.NewMetrics(reg)
+	c1 = f.cache(t, func(o *credcache.Options) { o.Metrics = m })
+	c2 = f.cache(t, func(o *credcache.Options) { o.Metrics = m })
+	return c1, c2, reg
+}
+
 // counter reads one series from a registry without the testutil module.
 func counter(t testing.TB, reg *prometheus.Registry, name, result string) float64 {
 	t.Helper()
@@ -124,13 +143,8 @@ func counter(t testing.TB, reg *prometheus.Registry, name, result string) float6
 
 func TestCredentialsAssumeOnceThenCache(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	in := f.customer(t, "acme")
-	reg := prometheus.NewRegistry()
-	m := credcache.NewMetrics(reg)
-	c1 := f.cache(t, func(o *credcache.Options) { o.Metrics = m })
-	c2 := f.cache(t, func(o *credcache.Options) { o.Metrics = m })
-	ctx := testenv.Context(t, time.Minute)
+	f, in, ctx := acme(t)
+	c1, c2, reg := f.twoProcesses(t)
 
 	got, err := c1.Credentials(ctx, in)
 	if err != nil {
@@ -184,9 +198,7 @@ func keysOf(m map[string]string) []string {
 
 func TestProviderOnSharedS3Client(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	in := f.customer(t, "acme")
-	ctx := testenv.Context(t, time.Minute)
+	f, in, ctx := acme(t)
 	bucket := "bucket-acme"
 	if err := f.st.CreateBucket(ctx, localaws.Bucket{Name: bucket, Owner: in.AccountID}); err != nil {
 		t.Fatal(err)
@@ -225,8 +237,7 @@ func TestProviderOnSharedS3Client(t *testing.T) {
 
 func TestRefreshWindow(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	in := f.customer(t, "acme")
+	f, in, ctx := acme(t)
 	clk := testenv.FixedClock(time.Now())
 	opts := func(o *credcache.Options) {
 		o.SessionDuration = 15 * time.Minute // STS's minimum
@@ -234,7 +245,6 @@ func TestRefreshWindow(t *testing.T) {
 		o.Now = clk.Now
 	}
 	c := f.cache(t, opts)
-	ctx := testenv.Context(t, time.Minute)
 
 	first, err := c.Credentials(ctx, in)
 	if err != nil {
@@ -318,9 +328,7 @@ func TestFanInOneAssumeRolePerCustomer(t *testing.T) {
 
 func TestLockHolderDiesWaiterTakesOver(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	in := f.customer(t, "acme")
-	ctx := testenv.Context(t, time.Minute)
+	f, in, ctx := acme(t)
 	lock := f.prefix + ":{acme}:creds:lock"
 	// A process that took the lock and died: nobody will release it.
 	if err := f.rdb.Set(ctx, lock, "dead-holder", 400*time.Millisecond).Err(); err != nil {
@@ -340,10 +348,8 @@ func TestLockHolderDiesWaiterTakesOver(t *testing.T) {
 
 func TestDenialCachedAndClearedByEnable(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	in := f.customer(t, "acme")
+	f, in, ctx := acme(t)
 	f.putRole(t, in, "not-"+in.ExternalID) // the customer pasted a wrong external ID
-	ctx := testenv.Context(t, time.Minute)
 	c1 := f.cache(t, nil)
 	c2 := f.cache(t, nil)
 	f.reg.AttachCache(c1)
@@ -388,9 +394,7 @@ func TestDenialCachedAndClearedByEnable(t *testing.T) {
 
 func TestChangedExternalIDNotReused(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	in := f.customer(t, "acme")
-	ctx := testenv.Context(t, time.Minute)
+	f, in, ctx := acme(t)
 	c := f.cache(t, nil) // not attached to the registry: the fingerprint must do it
 	first, err := c.Credentials(ctx, in)
 	if err != nil {
@@ -417,9 +421,7 @@ func TestChangedExternalIDNotReused(t *testing.T) {
 
 func TestThrottlingIsNotADenial(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	in := f.customer(t, "acme")
-	ctx := testenv.Context(t, time.Minute)
+	f, in, ctx := acme(t)
 	c := f.cache(t, func(o *credcache.Options) {
 		o.STS = f.sts(func(o *sts.Options) { o.RetryMaxAttempts = 1 })
 	})
@@ -442,9 +444,7 @@ func TestThrottlingIsNotADenial(t *testing.T) {
 
 func TestInvalidateForcesAssumeRole(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	in := f.customer(t, "acme")
-	ctx := testenv.Context(t, time.Minute)
+	f, in, ctx := acme(t)
 	c := f.cache(t, nil)
 	first, err := c.Credentials(ctx, in)
 	if err != nil {

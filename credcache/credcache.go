@@ -129,6 +129,17 @@ const (
 	MaxSessionDuration = 12 * time.Hour
 )
 
+// prepare is what New and NewRegistry start with: the options with their
+// defaults, and the sealer of their keys.
+func (o Options) prepare(needSTS bool) (Options, *sealer, error) {
+	o, err := o.withDefaults(needSTS)
+	if err != nil {
+		return o, nil, err
+	}
+	s, err := newSealer(o.Keys)
+	return o, s, err
+}
+
 // withDefaults fills zero fields and rejects combinations that cannot work.
 // needSTS is true for the Cache.
 func (o Options) withDefaults(needSTS bool) (Options, error) {

@@ -79,11 +79,7 @@ type knownIntegration struct {
 // NewRegistry returns a registry; it fails when Options lack Redis or a valid
 // key (the error says how to make one).
 func NewRegistry(opts Options) (*Registry, error) {
-	o, err := opts.withDefaults(false)
-	if err != nil {
-		return nil, err
-	}
-	s, err := newSealer(o.Keys)
+	o, s, err := opts.prepare(false)
 	if err != nil {
 		return nil, err
 	}

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/ferryworks/ferry/credcache"
 	"github.com/ferryworks/ferry/internal/localaws"
 	"github.com/ferryworks/ferry/internal/testenv"
@@ -147,13 +145,8 @@ func TestRotateExternalIDRegistry(t *testing.T) {
 // neither cached nor reported, and the credentials obtained are shared.
 func TestRotationFallsBackToPreviousExternalID(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	old := f.customer(t, "acme")
-	ctx := testenv.Context(t, time.Minute)
-	reg := prometheus.NewRegistry()
-	m := credcache.NewMetrics(reg)
-	c1 := f.cache(t, func(o *credcache.Options) { o.Metrics = m })
-	c2 := f.cache(t, func(o *credcache.Options) { o.Metrics = m })
+	f, old, ctx := acme(t)
+	c1, c2, reg := f.twoProcesses(t)
 	if _, err := c1.Credentials(ctx, old); err != nil {
 		t.Fatal(err)
 	}
@@ -232,9 +225,7 @@ func TestRotationFallsBackToPreviousExternalID(t *testing.T) {
 // cache holding credentials obtained with it.
 func TestExpiredRotationDropsPreviousExternalID(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	old := f.customer(t, "acme")
-	ctx := testenv.Context(t, time.Minute)
+	f, old, ctx := acme(t)
 	clock := &testenv.Clock{}
 	c := f.cache(t, func(o *credcache.Options) { o.Now = clock.Now })
 	reg, err := credcache.NewRegistry(credcache.Options{Redis: f.rdb, Prefix: f.prefix, Keys: [][]byte{f.key}, Now: clock.Now})

@@ -73,12 +73,7 @@ func (s *StatusRecorder) ObserveTask(customerID string, o TaskOutcome) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m := s.pending[customerID]
-	if m == nil {
-		m = &statusMemo{}
-		s.pending[customerID] = m
-	}
-	d := &m.d
+	d := &s.memoLocked(customerID).d
 	d.lastUsed = later(d.lastUsed, o.At)
 	switch {
 	case o.Completed:
@@ -159,12 +154,19 @@ func (s *StatusRecorder) Flush(ctx context.Context, force bool) int {
 func (s *StatusRecorder) requeue(id string, old statusDelta) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m := s.pending[id]
+	m := s.memoLocked(id)
+	m.d = old.then(m.d)
+}
+
+// memoLocked is the customer's memo, created empty when it has none; the
+// caller holds s.mu.
+func (s *StatusRecorder) memoLocked(customerID string) *statusMemo {
+	m := s.pending[customerID]
 	if m == nil {
 		m = &statusMemo{}
-		s.pending[id] = m
+		s.pending[customerID] = m
 	}
-	m.d = old.then(m.d)
+	return m
 }
 
 // then is d followed by next, as one delta.
