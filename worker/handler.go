@@ -226,9 +226,7 @@ func (h *Handler) handle(ctx context.Context, l *queue.Lease) Report {
 	}
 	rep := Report{TaskID: task.TaskID, CustomerID: task.CustomerID}
 	if !h.admit(task.CustomerID) {
-		rep.Outcome = OutcomeDeferred
-		rep.Err = l.Requeue(ctx, h.o.DeferDelay)
-		return rep
+		return requeued(ctx, l, rep, OutcomeDeferred, h.o.DeferDelay)
 	}
 	defer h.leave(task.CustomerID)
 	key := task.DedupeKey()
@@ -240,15 +238,9 @@ func (h *Handler) handle(ctx context.Context, l *queue.Lease) Report {
 		// The cap shares load fairly; it is not worth stopping work for.
 		log.Warn().Err(err).Msg("fleet-wide cap unavailable; running uncapped")
 	case !ok:
-		rep.Outcome = OutcomeDeferred
-		rep.Err = l.Requeue(ctx, h.o.DeferDelay)
-		return rep
+		return requeued(ctx, l, rep, OutcomeDeferred, h.o.DeferDelay)
 	}
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-		_ = place.Release(rctx) // if Redis cannot answer, the place lapses after its TTL
-	}()
+	defer release(ctx, place.Release) // if Redis cannot answer, the place lapses after its TTL
 
 	// Already announced? Else take the task's lock; and read the
 	// customer's integration (one round trip).
@@ -263,15 +255,9 @@ func (h *Handler) handle(ctx context.Context, l *queue.Lease) Report {
 	case lock == nil:
 		// Not a failure: requeued, so a long copy cannot push a duplicate
 		// delivery of its task into the DLQ.
-		rep.Outcome = OutcomeBusy
-		rep.Err = l.Requeue(ctx, h.o.BusyDelay)
-		return rep
+		return requeued(ctx, l, rep, OutcomeBusy, h.o.BusyDelay)
 	}
-	defer func() {
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-		_ = lock.Unlock(uctx) // a no-op once Finish released it
-	}()
+	defer release(ctx, lock.Unlock) // a no-op once Finish released it
 
 	// Work stops if SQS says the lease is gone: another worker may hold the
 	// message now, and finishing would only duplicate its work.
@@ -386,6 +372,24 @@ func (h *Handler) handBack(l *queue.Lease, rep Report, lock *redislock.Lock) Rep
 // cluster, one per node, sent at once). integration is nil without
 // Integrations, and answers only once: its answer is kept for every
 // attachment.
+// requeued hands the message back to be received again after delay, without
+// spending a receive, and reports outcome.
+func requeued(ctx context.Context, l *queue.Lease, rep Report, outcome Outcome, delay time.Duration) Report {
+	rep.Outcome = outcome
+	rep.Err = l.Requeue(ctx, delay)
+	return rep
+}
+
+// release gives back what a task held (its lock, its fleet-wide place) when
+// the task ends, also when ctx was cancelled by shutdown; a Redis that does
+// not answer within 2 s is not waited for, since what was held lapses after
+// its TTL.
+func release(ctx context.Context, give func(context.Context) error) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	_ = give(rctx)
+}
+
 func (h *Handler) begin(ctx context.Context, key, customer string) (t taskstate.Terminal, done bool, lock *redislock.Lock,
 	integration func() (credcache.Integration, error), err error) {
 	if h.o.Integrations == nil {
