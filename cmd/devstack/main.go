@@ -7,7 +7,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -20,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ferryworks/ferry/internal/demo"
+	"github.com/ferryworks/ferry/internal/devproc"
 	"github.com/ferryworks/ferry/internal/localaws"
 	"github.com/ferryworks/ferry/internal/redisconn"
 )
@@ -82,15 +82,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.IntVar(&o.accounts, "accounts", demo.DefaultSpareAccounts, "spare empty customer accounts to create, with admin keys in the manifest (spare_accounts)")
 	fs.DurationVar(&o.iamDelay, "iam-delay", 0, "how long a role created or changed through the IAM API takes to reach STS and S3 (AWS's eventual consistency), e.g. 10s")
 	fs.BoolVar(&o.register, "register-integrations", true, "write the demo customers' integrations into Redis (under FERRY_REDIS_PREFIX, default ferry), sealed with the exported dev FERRY_CACHE_KEY")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usageText)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := devproc.ParseFlags(fs, usageText, args); !ok {
+		return code
 	}
 	if o.accounts < 0 || o.accounts > 100 {
 		fmt.Fprintf(stderr, "devstack: -accounts %d: give 0 to 100 spare accounts\n", o.accounts)

@@ -14,7 +14,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/ferryworks/ferry/internal/devproc"
 	"github.com/ferryworks/ferry/internal/redisconn"
 )
 
@@ -95,15 +95,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.tls, "tls", false, "serve the local AWS over https (a CA generated per stack, trusted by ferry, the raw loop and rclone): production's transport, with aws-chunked bodies and trailing checksums")
 	fs.BoolVar(&o.pprof, "pprof", false, "save a 10 s CPU profile of the first ferry worker of every scenario run into -out (slows the runs down)")
 	fs.DurationVar(&o.scenarioMax, "scenario-timeout", 5*time.Minute, "longest one scenario run may take before the bench fails")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usageText)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := devproc.ParseFlags(fs, usageText, args); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "ferrybench: unexpected argument %q\n", fs.Arg(0))

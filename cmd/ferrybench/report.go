@@ -60,36 +60,27 @@ func (b *bench) pick(scenario, tool string, f func(measurement) float64) []float
 
 // ratio collects, per run, metric(ferry) ÷ metric(other) for scenario.
 func (b *bench) ratio(scenario, other string, f func(measurement) float64) spread {
-	byRun := map[int]measurement{}
-	for _, m := range b.results {
-		if m.Scenario == scenario && m.Tool == other {
-			byRun[m.Run] = m
-		}
-	}
-	var v []float64
-	for _, m := range b.results {
-		if m.Scenario != scenario || m.Tool != toolFerry {
-			continue
-		}
-		if o, ok := byRun[m.Run]; ok && f(o) > 0 {
-			v = append(v, f(m)/f(o))
-		}
-	}
-	return spreadOf(v)
+	return b.runRatio(scenario, toolFerry, scenario, other, f)
 }
 
 // scenarioRatio collects, per run, ferry's metric in scenario a ÷ in b:
 // one setting against another under the same load.
 func (b *bench) scenarioRatio(a, other string, f func(measurement) float64) spread {
+	return b.runRatio(a, toolFerry, other, toolFerry, f)
+}
+
+// runRatio collects, per run, f of the measurement of tool in scenario ÷ f
+// of the one of overTool in overScenario, over the runs that have both.
+func (b *bench) runRatio(scenario, tool, overScenario, overTool string, f func(measurement) float64) spread {
 	byRun := map[int]measurement{}
 	for _, m := range b.results {
-		if m.Scenario == other && m.Tool == toolFerry {
+		if m.Scenario == overScenario && m.Tool == overTool {
 			byRun[m.Run] = m
 		}
 	}
 	var v []float64
 	for _, m := range b.results {
-		if m.Scenario != a || m.Tool != toolFerry {
+		if m.Scenario != scenario || m.Tool != tool {
 			continue
 		}
 		if o, ok := byRun[m.Run]; ok && f(o) > 0 {

@@ -1,10 +1,12 @@
 // Package devproc is what ferry's development tools (the chaos campaign,
-// the load harness) need to run the real binaries: build ferry from this
-// module and find free loopback ports.
+// the load harness, the devstack) share: read their command line, build
+// ferry from this module and find free loopback ports.
 package devproc
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -50,4 +52,21 @@ func FreePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// ParseFlags reads a tool's command line into fs, whose -h prints usage and
+// then the flags. When ok is false the tool exits with code at once: 0 after
+// -h, 2 on bad usage (fs has said what was wrong).
+func ParseFlags(fs *flag.FlagSet, usage string, args []string) (code int, ok bool) {
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, false
+		}
+		return 2, false
+	}
+	return 0, true
 }
