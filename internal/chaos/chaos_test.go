@@ -25,14 +25,7 @@ import (
 // none with two outcomes or the wrong one, every copy's sha256 right, no
 // multipart upload open, no secret in a log line or a Redis value.
 func TestChaosCI(t *testing.T) {
-	// Like every integration test, it runs where Redis is provided (make
-	// test); the campaign starts a redis-server of its own so it can cut it
-	// off and restart it.
-	testenv.RedisURL(t)
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Fatalf("redis-server not installed (make test installs it): %v", err)
-	}
-	o := chaos.Options{
+	rep := runCampaign(t, chaos.Options{
 		Tasks:          1000,
 		MaxObjectBytes: 8 << 20,
 		SubmitOver:     80 * time.Second,
@@ -40,16 +33,7 @@ func TestChaosCI(t *testing.T) {
 		// Generous: the run takes about two minutes; the bound only stops a
 		// hung campaign, it is not a performance assertion.
 		Timeout: 8 * time.Minute,
-		Log:     zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel),
-	}
-	rep, err := chaos.Run(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Log("\n" + rep.String())
-	if !rep.OK() {
-		t.Fatalf("chaos campaign failed:\n%s", rep.String())
-	}
+	}, "redis-server")
 	// The campaign must have exercised what it claims to, or it proves
 	// nothing.
 	switch {
@@ -71,13 +55,7 @@ func TestChaosCI(t *testing.T) {
 // topology. No other fault is injected, so the stall the report prints is
 // the failover's own (docs/capacity.md quotes it).
 func TestChaosClusterFailover(t *testing.T) {
-	testenv.RedisURL(t)
-	for _, bin := range []string{"redis-server", "redis-cli"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Fatalf("%s not installed (make test installs it): %v", bin, err)
-		}
-	}
-	o := chaos.Options{
+	rep := runCampaign(t, chaos.Options{
 		RedisCluster:    true,
 		Tasks:           400,
 		Workers:         3,
@@ -91,16 +69,7 @@ func TestChaosClusterFailover(t *testing.T) {
 		// Generous: the run takes about a minute; the bound only stops a
 		// hung campaign, it is not a performance assertion.
 		Timeout: 6 * time.Minute,
-		Log:     zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel),
-	}
-	rep, err := chaos.Run(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Log("\n" + rep.String())
-	if !rep.OK() {
-		t.Fatalf("chaos campaign failed:\n%s", rep.String())
-	}
+	}, "redis-server", "redis-cli")
 	f := rep.Failover
 	switch {
 	case f == nil || f.Master == "":
@@ -118,4 +87,29 @@ func TestChaosClusterFailover(t *testing.T) {
 	if len(rep.DLQExhausted) > 0 {
 		t.Errorf("%d valid tasks dead-lettered across the failover: %v", len(rep.DLQExhausted), rep.DLQExhausted)
 	}
+}
+
+// runCampaign runs the campaign o, logging to the test, and fails the test
+// unless the ledger's verdicts all pass. bins are the programs the campaign
+// starts itself. Like every integration test it runs where Redis is provided
+// (make test), although the campaign starts Redis servers of its own, so it
+// can cut them off, restart or kill them.
+func runCampaign(t *testing.T, o chaos.Options, bins ...string) *chaos.Report {
+	t.Helper()
+	testenv.RedisURL(t)
+	for _, bin := range bins {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Fatalf("%s not installed (make test installs it): %v", bin, err)
+		}
+	}
+	o.Log = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)
+	rep, err := chaos.Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + rep.String())
+	if !rep.OK() {
+		t.Fatalf("chaos campaign failed:\n%s", rep.String())
+	}
+	return rep
 }
