@@ -51,17 +51,7 @@ check: check-go ## the edit loop, seconds when warm: go vet + unit tests (go tes
 test: check-go ## go vet + every test with -race, fuzz seed corpora included (throwaway redis-server unless FERRY_REDIS_URL is set), the Redis packages again on a 6-node Redis Cluster
 	@# The devstack tests drive the aws CLI and rclone (Debian: awscli, rclone); Redis is installed
 	@# here, before the two passes of .ci/test.sh start, so they never race for apt.
-	@for pair in aws:awscli rclone:rclone redis-server:redis-server redis-cli:redis-tools; do \
-		bin=$${pair%%:*}; pkg=$${pair##*:}; \
-		command -v $$bin >/dev/null 2>&1 && continue; \
-		if [[ $$(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then \
-			echo "test: installing $$pkg from Debian's packages"; \
-			export DEBIAN_FRONTEND=noninteractive; \
-			apt-get update -qq && apt-get install -y -qq --no-install-recommends $$pkg; \
-		else \
-			echo "test: $$bin is not installed (Debian: apt-get install $$pkg); the tests that drive it fail under CI"; \
-		fi; \
-	done
+	@.ci/need.sh --warn --hint "the tests that drive them fail under CI" test aws:awscli rclone:rclone redis-server:redis-server redis-cli:redis-tools
 	GO='$(GO)' PKGS='$(PKGS)' TESTP='$(TESTP)' TESTFLAGS='$(TESTFLAGS)' .ci/test.sh
 
 # Each fuzz target runs this long in `make fuzz` (on top of its seed corpus,
@@ -123,16 +113,7 @@ BENCH_FLAGS ?=
 
 .PHONY: bench
 bench: check-go ## load harness: ferry vs a raw loop vs rclone, report and chart into BENCH_OUT (docs/bench.md)
-	@for bin in redis-server rclone; do \
-		command -v $$bin >/dev/null 2>&1 && continue; \
-		if [[ $$(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then \
-			echo "bench: installing $$bin from Debian's packages"; \
-			export DEBIAN_FRONTEND=noninteractive; \
-			apt-get update -qq && apt-get install -y -qq --no-install-recommends $$bin; \
-		else \
-			echo "bench: $$bin is not installed (Debian: apt-get install $$bin)"; \
-		fi; \
-	done
+	@.ci/need.sh --warn bench redis-server:redis-server rclone:rclone
 	@mkdir -p $(BIN) $(BENCH_OUT)
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ferry ./cmd/ferry
 	$(GO) build -o $(BIN)/ferrybench ./cmd/ferrybench

@@ -20,19 +20,9 @@ fi
 
 log() { echo "with-redis-cluster: $*" >&2; }
 
-missing=()
-command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
-command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
-if [[ ${#missing[@]} -gt 0 ]]; then
-	if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
-		log "${missing[*]} not installed; install (Debian: apt-get install ${missing[*]})"
-		exit 1
-	fi
-	log "installing ${missing[*]} from Debian's packages"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq >&2
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-fi
+"$(dirname "$0")/need.sh" with-redis-cluster redis-server:redis-server redis-cli:redis-tools
+# shellcheck source=.ci/redis-node.sh
+. "$(dirname "$0")/redis-node.sh"
 
 node_timeout=${REDIS_CLUSTER_NODE_TIMEOUT:-2000}
 workdir=$(mktemp -d "${TMPDIR:-/tmp}/ferry-redis-cluster.XXXXXX")
@@ -53,31 +43,14 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-port_in_use() {
-	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-# start_node PORT: starts one cluster node in the background of this shell
-# (so its PID is known for certain) and waits until INFO proves it is ours.
-start_node() {
-	local p=$1 dir="$workdir/$1" pid
-	mkdir -p "$dir"
-	redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" \
-		--cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout "$node_timeout" \
-		--logfile "$dir/redis.log" >/dev/null 2>&1 &
-	pid=$!
-	for _ in $(seq 1 100); do
-		kill -0 "$pid" 2>/dev/null || return 1
-		if redis-cli -p "$p" INFO server 2>/dev/null | tr -d '\r' | grep -qx "process_id:$pid"; then
-			pids+=("$pid")
-			ports+=("$p")
-			return 0
-		fi
-		sleep 0.05
-	done
-	kill "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-	return 1
+# start_cluster_node PORT: starts one cluster node (files in its own
+# folder) and records its PID and port.
+start_cluster_node() {
+	mkdir -p "$workdir/$1"
+	start_node "$1" "$workdir/$1" --cluster-enabled yes --cluster-config-file nodes.conf \
+		--cluster-node-timeout "$node_timeout" || return 1
+	pids+=("$NODE_PID")
+	ports+=("$1")
 }
 
 # Six nodes on ports from a random base; the cluster bus uses port+10000,
@@ -90,7 +63,7 @@ while [[ ${#ports[@]} -lt 6 ]]; do
 		exit 1
 	fi
 	if ! port_in_use "$p" && ! port_in_use $((p + 10000)); then
-		start_node "$p" || true
+		start_cluster_node "$p" || true
 	fi
 	p=$((p + 1))
 done

@@ -19,24 +19,17 @@ fi
 
 log() { echo "with-redis: $*" >&2; }
 
-if ! command -v redis-server >/dev/null 2>&1; then
-	if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
-		log "redis-server is not installed; install it (Debian: apt-get install redis-server) or set FERRY_REDIS_URL"
-		exit 1
-	fi
-	log "installing redis-server from Debian's packages"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq >&2
-	apt-get install -y -qq --no-install-recommends redis-server >&2
-fi
+"$(dirname "$0")/need.sh" --hint "or set FERRY_REDIS_URL" with-redis redis-server:redis-server
+# shellcheck source=.ci/redis-node.sh
+. "$(dirname "$0")/redis-node.sh"
 
 workdir=$(mktemp -d "${TMPDIR:-/tmp}/ferry-redis.XXXXXX")
-redis_pid=""
+NODE_PID=""
 
 cleanup() {
-	if [[ -n "$redis_pid" ]] && kill -0 "$redis_pid" 2>/dev/null; then
-		kill "$redis_pid" 2>/dev/null || true
-		wait "$redis_pid" 2>/dev/null || true
+	if [[ -n "$NODE_PID" ]] && kill -0 "$NODE_PID" 2>/dev/null; then
+		kill "$NODE_PID" 2>/dev/null || true
+		wait "$NODE_PID" 2>/dev/null || true
 	fi
 	rm -rf "$workdir"
 }
@@ -44,35 +37,16 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-port_in_use() {
-	# Connecting succeeds only when something listens.
-	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-# redis-server refuses --port 0, so try ports from a random base. The server
-# runs in the background of this shell (not daemonized) so that its PID is
-# known for certain and INFO can prove the answering server is ours.
+# Ports from a random base, until one is ours.
 start_redis() {
 	local base=$((20000 + RANDOM % 30000)) p i
 	for i in $(seq 0 49); do
 		p=$((base + i))
 		port_in_use "$p" && continue
-		redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly no \
-			--dir "$workdir" --logfile "$workdir/redis.log" >/dev/null 2>&1 &
-		redis_pid=$!
-		for _ in $(seq 1 100); do
-			if ! kill -0 "$redis_pid" 2>/dev/null; then
-				break # lost the port to someone else; try the next
-			fi
-			if redis-cli -p "$p" INFO server 2>/dev/null | tr -d '\r' | grep -qx "process_id:$redis_pid"; then
-				REDIS_PORT=$p
-				return 0
-			fi
-			sleep 0.05
-		done
-		kill "$redis_pid" 2>/dev/null || true
-		wait "$redis_pid" 2>/dev/null || true
-		redis_pid=""
+		if start_node "$p" "$workdir"; then
+			REDIS_PORT=$p
+			return 0
+		fi
 	done
 	log "could not start redis-server on any port (log: $(tail -n 5 "$workdir/redis.log" 2>/dev/null))"
 	return 1
@@ -80,7 +54,7 @@ start_redis() {
 
 start_redis
 export FERRY_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
-log "throwaway redis-server (pid $redis_pid) at $FERRY_REDIS_URL"
+log "throwaway redis-server (pid $NODE_PID) at $FERRY_REDIS_URL"
 
 set +e
 "$@"

@@ -57,11 +57,13 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# wait_ready NAME PID FILE LOG: waits until FILE exists, failing early when
-# PID exits (its log then says why).
+# wait_ready NAME PID LOG TEST...: waits until the command TEST succeeds,
+# failing early when PID exits or after READY_TIMEOUT_S (its log LOG then
+# says why).
 wait_ready() {
-	local name=$1 pid=$2 file=$3 logfile=$4 waited=0
-	while [[ ! -e "$file" ]]; do
+	local name=$1 pid=$2 logfile=$3 waited=0
+	shift 3
+	until "$@"; do
 		if ! kill -0 "$pid" 2>/dev/null; then
 			echo "run: $name exited before it was ready; its log ($logfile):" >&2
 			tail -n 20 "$logfile" >&2 || true
@@ -85,7 +87,7 @@ start_devstack() {
 		-tasks-file "$RUN_DIR/demo-tasks.jsonl" \
 		-ready-file "$RUN_DIR/devstack.ready" >/dev/null 2>"$RUN_DIR/devstack.log" &
 	pids+=($!)
-	wait_ready devstack "$!" "$RUN_DIR/devstack.ready" "$RUN_DIR/devstack.log"
+	wait_ready devstack "$!" "$RUN_DIR/devstack.log" test -e "$RUN_DIR/devstack.ready"
 	# shellcheck disable=SC1090
 	source "$ENV_FILE"
 }
@@ -98,20 +100,7 @@ start_worker() {
 	FERRY_METRICS_ADDR=$METRICS_ADDR FERRY_LOG_FORMAT=json \
 		"$BIN_DIR/ferry" work >"$RUN_DIR/worker.log" 2>&1 &
 	pids+=($!)
-	local pid=$! waited=0
-	until grep -q '"worker started"' "$RUN_DIR/worker.log" 2>/dev/null; do
-		if ! kill -0 "$pid" 2>/dev/null; then
-			echo "run: ferry work exited before it was ready; its log ($RUN_DIR/worker.log):" >&2
-			tail -n 20 "$RUN_DIR/worker.log" >&2 || true
-			exit 1
-		fi
-		if ((waited >= READY_TIMEOUT_S * 10)); then
-			echo "run: ferry work not ready after ${READY_TIMEOUT_S}s" >&2
-			exit 1
-		fi
-		sleep 0.1
-		waited=$((waited + 1))
-	done
+	wait_ready "ferry work" "$!" "$RUN_DIR/worker.log" grep -qs '"worker started"' "$RUN_DIR/worker.log"
 }
 
 METRICS_ADDR=${FERRY_METRICS_ADDR:-127.0.0.1:9090}
