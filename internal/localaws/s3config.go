@@ -279,7 +279,7 @@ func (s *Stack) serveBucketSetting(w http.ResponseWriter, r *http.Request, c s3C
 	// update changes the bucket and answers status. A bucket deleted since
 	// the request was checked stays deleted (the error is ErrNoSuchBucket).
 	update := func(status int, f func(nb *bucketInfo)) {
-		_ = s.updateBucket(c.Bucket, func(nb *bucketInfo) error { f(nb); return nil })
+		_ = s.updateBucket(c.Bucket, c.Op, func(nb *bucketInfo) error { f(nb); return nil })
 		s.stats.add(c.Op, outcomeOK)
 		w.WriteHeader(status)
 	}
@@ -518,7 +518,7 @@ func (s *Stack) serveListBuckets(w http.ResponseWriter, p Principal) {
 // keyARN ("" removes it), as PutBucketEncryption does; objects put
 // afterwards are encrypted with the key.
 func (s *Stack) SetBucketEncryption(bucket, keyARN string) error {
-	if err := s.updateBucket(bucket, func(b *bucketInfo) error {
+	return s.updateBucket(bucket, "set encryption", func(b *bucketInfo) error {
 		if keyARN != "" && s.kmsKeys[keyARN] == nil {
 			return fmt.Errorf("no KMS key %s", keyARN)
 		}
@@ -527,20 +527,14 @@ func (s *Stack) SetBucketEncryption(bucket, keyARN string) error {
 			b.sseAlgorithm, b.sseKeyARN = "aws:kms", keyARN
 		}
 		return nil
-	}); err != nil {
-		return fmt.Errorf("set encryption of %s: %w", bucket, err)
-	}
-	return nil
+	})
 }
 
 // SetRequesterPays turns Requester Pays on or off for a bucket, as
 // PutBucketRequestPayment does.
 func (s *Stack) SetRequesterPays(bucket string, on bool) error {
-	if err := s.updateBucket(bucket, func(b *bucketInfo) error {
+	return s.updateBucket(bucket, "set request payment", func(b *bucketInfo) error {
 		b.requesterPays = on
 		return nil
-	}); err != nil {
-		return fmt.Errorf("set request payment of %s: %w", bucket, err)
-	}
-	return nil
+	})
 }

@@ -471,29 +471,26 @@ func (s *Stack) SetBucketPolicy(bucket, policy string) error {
 			return fmt.Errorf("bucket %s policy: %w", bucket, err)
 		}
 	}
-	if err := s.updateBucket(bucket, func(b *bucketInfo) error {
+	return s.updateBucket(bucket, "set policy", func(b *bucketInfo) error {
 		b.policy, b.policyText = p, policy
 		return nil
-	}); err != nil {
-		return fmt.Errorf("set policy of %s: %w", bucket, err)
-	}
-	return nil
+	})
 }
 
 // updateBucket changes bucket's record. A record is never changed in place
 // (a request keeps the pointer it read under s.mu while it runs), so f
-// changes a copy, which replaces the record unless f fails. An unknown
-// bucket is ErrNoSuchBucket.
-func (s *Stack) updateBucket(bucket string, f func(b *bucketInfo) error) error {
+// changes a copy, which replaces the record unless f fails. Errors say
+// "what of bucket"; an unknown bucket's wraps ErrNoSuchBucket.
+func (s *Stack) updateBucket(bucket, what string, f func(b *bucketInfo) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	bi, ok := s.buckets[bucket]
 	if !ok {
-		return ErrNoSuchBucket
+		return fmt.Errorf("%s of %s: %w", what, bucket, ErrNoSuchBucket)
 	}
 	nb := *bi
 	if err := f(&nb); err != nil {
-		return err
+		return fmt.Errorf("%s of %s: %w", what, bucket, err)
 	}
 	s.buckets[bucket] = &nb
 	return nil
@@ -565,13 +562,10 @@ func (s *Stack) SetObjectOwnership(bucket, ownership string) error {
 	default:
 		return fmt.Errorf("object ownership %q is not BucketOwnerEnforced, BucketOwnerPreferred or ObjectWriter", ownership)
 	}
-	if err := s.updateBucket(bucket, func(b *bucketInfo) error {
+	return s.updateBucket(bucket, "set object ownership", func(b *bucketInfo) error {
 		b.ownership = ownership
 		return nil
-	}); err != nil {
-		return fmt.Errorf("set object ownership of %s: %w", bucket, err)
-	}
-	return nil
+	})
 }
 
 // kumoDo sends an unsigned S3 request straight to kumo (kumo does not check
