@@ -102,20 +102,7 @@ func New(w io.Writer, format Format) *Printer { return &Printer{W: w, Format: fo
 // a YAML document, or text (nil text writes nothing). A Format other than
 // text, json and yaml is the command's to write; here it is an error.
 func (p *Printer) Document(v any, text func(io.Writer) error) error {
-	switch p.Format {
-	case JSON:
-		enc := json.NewEncoder(p.W)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
-	case YAML:
-		return writeYAML(p.W, v, false)
-	case Text:
-		if text == nil {
-			return nil
-		}
-		return text(p.W)
-	}
-	return fmt.Errorf("output: format %q is not printed here", p.Format)
+	return p.write(v, text, false)
 }
 
 // Item writes v as one element of a stream: a JSON line, a "---"-introduced
@@ -123,8 +110,18 @@ func (p *Printer) Document(v any, text func(io.Writer) error) error {
 // pipe sees it as soon as the command knows it. A json.RawMessage is
 // written as the JSON it holds, compacted.
 func (p *Printer) Item(v any, text func(io.Writer) error) error {
+	return p.write(v, text, true)
+}
+
+// write is Document, or Item when stream is true.
+func (p *Printer) write(v any, text func(io.Writer) error, stream bool) error {
 	switch p.Format {
 	case JSON:
+		if !stream {
+			enc := json.NewEncoder(p.W)
+			enc.SetIndent("", "  ")
+			return enc.Encode(v)
+		}
 		b, err := json.Marshal(v)
 		if err != nil {
 			return err
@@ -132,7 +129,7 @@ func (p *Printer) Item(v any, text func(io.Writer) error) error {
 		_, err = p.W.Write(append(b, '\n'))
 		return err
 	case YAML:
-		return writeYAML(p.W, v, true)
+		return writeYAML(p.W, v, stream)
 	case Text:
 		if text == nil {
 			return nil
