@@ -100,8 +100,8 @@ func BenchmarkCopy(b *testing.B) {
 				stored = res.Stored
 				b.StopTimer()
 				// Delete the copy so the next iteration is not skipped.
-				key := strings.TrimPrefix(stored, "s3://"+internalBucket+"/")
-				if _, err := e.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(internalBucket), Key: aws.String(key)}); err != nil {
+				key := strings.TrimPrefix(stored, "s3://"+e.bucket+"/")
+				if _, err := e.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(e.bucket), Key: aws.String(key)}); err != nil {
 					b.Fatal(err)
 				}
 				b.StartTimer()

@@ -128,12 +128,12 @@ func TestStoredKeysStayInsideTaskPrefix(t *testing.T) {
 	if len(stored) == 0 {
 		t.Fatal("nothing was copied: the test would prove nothing")
 	}
-	const want = "s3://" + internalBucket + "/copies/contain/t-contain/"
+	want := "s3://" + e.bucket + "/copies/contain/t-contain/"
 	for _, s := range stored {
 		checkContained(t, s, want)
 	}
 	// And what the bucket really holds, not only what the results claim.
-	out, err := e.s3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(internalBucket)})
+	out, err := e.s3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(e.bucket)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestStoredKeysStayInsideTaskPrefix(t *testing.T) {
 		t.Fatal("internal bucket is empty")
 	}
 	for _, o := range out.Contents {
-		checkContained(t, "s3://"+internalBucket+"/"+aws.ToString(o.Key), want)
+		checkContained(t, "s3://"+e.bucket+"/"+aws.ToString(o.Key), want)
 	}
 }
 

@@ -30,13 +30,12 @@ import (
 	"github.com/ferryworks/ferry/internal/testenv"
 )
 
-const internalBucket = "ferry-internal"
-
-// env is one test's world: a local AWS with a fleet account and its internal
-// bucket, Redis, and the real credential cache.
+// env is one test's world: a fleet account with an internal bucket of its
+// own on a local AWS, a Redis prefix, and the real credential cache.
 type env struct {
 	stack  *localaws.Stack
 	fleet  localaws.Account
+	bucket string // the internal bucket (Options.Bucket)
 	prefix string
 	reg    *credcache.Registry
 	cache  *credcache.Cache
@@ -44,11 +43,15 @@ type env struct {
 	opts   Options
 }
 
+// newEnv makes a test's world on stack; nil means the package's shared
+// stack (testenv.SharedLocalAWS), which a test may use when it neither reads
+// the stack's call counts nor injects faults nor needs special stack options.
+// Customer bucket names must then differ from every other test's.
 func newEnv(t testing.TB, stack *localaws.Stack) *env {
 	t.Helper()
 	rdb, prefix := testenv.Redis(t)
 	if stack == nil {
-		stack = testenv.LocalAWS(t)
+		stack = testenv.SharedLocalAWS(t)
 	}
 	fleet, err := stack.NewAccount("")
 	if err != nil {
@@ -67,13 +70,16 @@ func newEnv(t testing.TB, stack *localaws.Stack) *env {
 	}
 	reg.AttachCache(cache)
 	ctx := context.Background()
-	if err := stack.CreateBucket(ctx, localaws.Bucket{Name: internalBucket, Owner: fleet.ID}); err != nil {
+	// Named after the fleet account, so that tests sharing a stack never
+	// share an internal bucket.
+	bucket := "ferry-internal-" + fleet.ID
+	if err := stack.CreateBucket(ctx, localaws.Bucket{Name: bucket, Owner: fleet.ID}); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{stack: stack, fleet: fleet, prefix: prefix, reg: reg, cache: cache, s3: stack.S3Client(fleet, "us-east-1")}
+	e := &env{stack: stack, fleet: fleet, bucket: bucket, prefix: prefix, reg: reg, cache: cache, s3: stack.S3Client(fleet, "us-east-1")}
 	e.opts = Options{
 		S3: e.s3, Integrations: reg, Credentials: cache, Redis: rdb, RedisPrefix: prefix,
-		Bucket: internalBucket, StreamPutMax: DefaultStreamPutMax, Logger: zerolog.Nop(),
+		Bucket: bucket, StreamPutMax: DefaultStreamPutMax, Logger: zerolog.Nop(),
 	}
 	return e
 }
@@ -157,12 +163,12 @@ func sum(b []byte) string {
 // stored reads back a copy from the internal bucket as the fleet.
 func (e *env) stored(t *testing.T, res Result) ([]byte, *s3.HeadObjectOutput) {
 	t.Helper()
-	key, ok := strings.CutPrefix(res.Stored, "s3://"+internalBucket+"/")
+	key, ok := strings.CutPrefix(res.Stored, "s3://"+e.bucket+"/")
 	if !ok {
 		t.Fatalf("stored outside the internal bucket: %s", res.Stored)
 	}
 	ctx := context.Background()
-	out, err := e.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(internalBucket), Key: aws.String(key)})
+	out, err := e.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(e.bucket), Key: aws.String(key)})
 	if err != nil {
 		t.Fatalf("read back %s: %v", res.Stored, err)
 	}
@@ -171,7 +177,7 @@ func (e *env) stored(t *testing.T, res Result) ([]byte, *s3.HeadObjectOutput) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	head, err := e.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(internalBucket), Key: aws.String(key),
+	head, err := e.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(e.bucket), Key: aws.String(key),
 		ChecksumMode: types.ChecksumModeEnabled})
 	if err != nil {
 		t.Fatal(err)
@@ -204,7 +210,7 @@ func ops(s *localaws.Stack, op, outcome string) int64 { return s.Stats()[op][out
 
 func TestCopyDelegated(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil)
+	e := newEnv(t, testenv.LocalAWS(t)) // own stack: it reads the call counts
 	ctx := context.Background()
 	good := e.newCustomer(t, "acme-data", "", false)
 	e.enable(t, "acme", good, good.bucket, "")
@@ -221,7 +227,7 @@ func TestCopyDelegated(t *testing.T) {
 		if res.Mode != ModeDelegated || res.Size != int64(len(body)) || res.SHA256 != sum(body) || res.ContentType != "image/jpeg" || res.Skipped {
 			t.Fatalf("result %+v", res)
 		}
-		if res.Stored != "s3://ferry-internal/acme/t-1/0-ファイル_name_1__20.jpg" {
+		if res.Stored != "s3://"+e.bucket+"/acme/t-1/0-ファイル_name_1__20.jpg" {
 			t.Fatalf("stored at %s", res.Stored)
 		}
 		got, head := e.stored(t, res)
@@ -361,6 +367,8 @@ func TestCopyCrossAccount(t *testing.T) {
 			}
 		})
 	}
+	// An empty object has no byte range to read: it is copied with a
+	// plain GET.
 	t.Run("empty object", func(t *testing.T) {
 		e.put(t, granted.bucket, "empty", nil, "text/plain")
 		res, err := allow.Copy(ctx, Request{CustomerID: "anon", TaskID: "t-empty", URI: "s3://open-data/empty"})
@@ -378,7 +386,7 @@ func TestCopyCrossAccount(t *testing.T) {
 
 func TestCopyRegionRedirect(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil)
+	e := newEnv(t, testenv.LocalAWS(t)) // own stack: it reads the call counts
 	ctx := context.Background()
 	e.newCustomer(t, "far-away", "eu-west-1", true)
 	body := randBytes(10 << 10)
@@ -496,13 +504,13 @@ func TestCopyExpiredCredentialsRefresh(t *testing.T) {
 
 func TestCopyMultipart(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil)
+	e := newEnv(t, testenv.LocalAWS(t)) // own stack: it injects faults and reads the call counts
 	ctx := context.Background()
 	e.newCustomer(t, "big-data", "", true)
-	body := randBytes(23 << 20)
+	body := randBytes(int(2*minPartSize + 1<<20))
 	e.put(t, "big-data", "big.bin", body, "application/x-big")
 	// Above StreamPutMax: multipart even over https.
-	c := e.copier(t, func(o *Options) { o.PartSize = 5 << 20; o.PartConcurrency = 2; o.StreamPutMax = 20 << 20 })
+	c := e.copier(t, func(o *Options) { o.PartSize = minPartSize; o.PartConcurrency = 2; o.StreamPutMax = 2 * minPartSize })
 
 	res, err := c.Copy(ctx, Request{CustomerID: "anon", TaskID: "t", URI: "s3://big-data/big.bin"})
 	if err != nil {
@@ -515,8 +523,8 @@ func TestCopyMultipart(t *testing.T) {
 	if !bytes.Equal(got, body) || aws.ToString(head.ContentType) != "application/x-big" {
 		t.Fatal("stored object differs")
 	}
-	if n := ops(e.stack, "s3:UploadPart", "ok"); n != 5 {
-		t.Fatalf("%d parts, want 5", n)
+	if n := ops(e.stack, "s3:UploadPart", "ok"); n != 3 {
+		t.Fatalf("%d parts, want 3", n)
 	}
 	// Five parts through two part buffers: the memory of a copy is
 	// PartSize × PartConcurrency however large the object.
@@ -542,7 +550,7 @@ func TestCopyMultipart(t *testing.T) {
 		t.Fatalf("%d part buffers allocated after two copies, want the first copy's %d reused", n, c.partSlots())
 	}
 	e.stack.ClearFaults()
-	ups, err := e.s3.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(internalBucket)})
+	ups, err := e.s3.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(e.bucket)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -556,7 +564,7 @@ func TestCopyMultipart(t *testing.T) {
 
 func TestCopyTooLargeS3(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil)
+	e := newEnv(t, testenv.LocalAWS(t)) // own stack: it reads the call counts
 	ctx := context.Background()
 	e.newCustomer(t, "large-data", "", true)
 	e.put(t, "large-data", "k", randBytes(200<<10), "")
@@ -662,7 +670,7 @@ func TestCopyCancelledMidUploadAborts(t *testing.T) {
 	}()
 	// Wait until the upload exists, then cancel the copy.
 	for {
-		ups, err := e.s3.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String(internalBucket)})
+		ups, err := e.s3.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String(e.bucket)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -685,7 +693,7 @@ func TestCopyCancelledMidUploadAborts(t *testing.T) {
 		(fe.Stage != StageHTTPGet && fe.Stage != StagePutObject) {
 		t.Fatalf("error = %v, want transient at http_get or put_object", err)
 	}
-	ups, err := e.s3.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String(internalBucket)})
+	ups, err := e.s3.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String(e.bucket)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -700,8 +708,8 @@ func TestCopyCancelledMidUploadAborts(t *testing.T) {
 // region in the body only; ferry learns it there, as from a 301's header.
 func TestRegionFromAuthorizationHeaderMalformed(t *testing.T) {
 	t.Parallel()
-	stack := testenv.LocalAWS(t)
-	e := newEnv(t, stack)
+	e := newEnv(t, nil)
+	stack := e.stack
 	ctx := context.Background()
 	e.newCustomer(t, "far-eu", "eu-west-1", true)
 	cfg := stack.Config(e.fleet, "us-east-1")
@@ -775,7 +783,7 @@ func TestUploadWireFormat(t *testing.T) {
 		stack func(testing.TB) *localaws.Stack
 		want  map[string][]string // object -> uploads
 	}{
-		{"https", testenv.LocalAWS, map[string][]string{
+		{"https", testenv.SharedLocalAWS, map[string][]string{
 			"small": {"put|" + unsigned + "||sha256"},
 			"mid":   {"put|" + trailer + "|x-amz-checksum-sha256|"},
 			"big":   {"part|" + trailer + "|x-amz-checksum-crc32|", "part|" + trailer + "|x-amz-checksum-crc32|", "part|" + trailer + "|x-amz-checksum-crc32|"},
@@ -792,10 +800,11 @@ func TestUploadWireFormat(t *testing.T) {
 			stack := tt.stack(t)
 			e := newEnv(t, stack)
 			ctx := context.Background()
-			e.newCustomer(t, "wire-data", "", true)
+			bucket := "wire-data-" + tt.name
+			e.newCustomer(t, bucket, "", true)
 			bodies := map[string][]byte{"small": randBytes(100 << 10), "mid": randBytes(6 << 20), "big": randBytes(11 << 20)}
 			for k, b := range bodies {
-				e.put(t, "wire-data", k, b, "")
+				e.put(t, bucket, k, b, "")
 			}
 			rec := &uploadRecorder{}
 			cfg := stack.Config(e.fleet, "us-east-1")
@@ -807,7 +816,7 @@ func TestUploadWireFormat(t *testing.T) {
 				rec.mu.Lock()
 				rec.seen = nil
 				rec.mu.Unlock()
-				req := Request{CustomerID: "anon", TaskID: "wire", Index: i, URI: "s3://wire-data/" + k, Attempt: 1}
+				req := Request{CustomerID: "anon", TaskID: "wire", Index: i, URI: "s3://" + bucket + "/" + k, Attempt: 1}
 				res, err := c.Copy(ctx, req)
 				if err != nil {
 					t.Fatalf("copy %s: %v", k, err)

@@ -24,16 +24,16 @@ func TestRetryAbortsUploadOrphanedByCrashedWorker(t *testing.T) {
 	if _, err := e.reg.RegisterAccount(ctx, "orph", src.acct.ID); err != nil {
 		t.Fatal(err)
 	}
-	body := randBytes(int(2*minPartSize + 1234))
+	body := randBytes(int(minPartSize + 1234)) // two parts: the orphan's one, and more
 	e.put(t, src.bucket, "big.bin", body, "application/octet-stream")
 	key := destKey("", "orph", "t-orphan", 0, "big.bin")
 
 	// What the killed attempt left behind: an upload with one part.
-	up, err := e.s3.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(internalBucket), Key: aws.String(key)})
+	up, err := e.s3.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(e.bucket), Key: aws.String(key)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.s3.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String(internalBucket), Key: aws.String(key), UploadId: up.UploadId,
+	if _, err := e.s3.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String(e.bucket), Key: aws.String(key), UploadId: up.UploadId,
 		PartNumber: aws.Int32(1), Body: bytes.NewReader(body[:minPartSize]), ContentLength: aws.Int64(minPartSize)}); err != nil {
 		t.Fatal(err)
 	}
@@ -45,10 +45,10 @@ func TestRetryAbortsUploadOrphanedByCrashedWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.SHA256 != sum(body) || res.Stored != "s3://"+internalBucket+"/"+key {
+	if res.SHA256 != sum(body) || res.Stored != "s3://"+e.bucket+"/"+key {
 		t.Fatalf("copy = %+v, want %s with the source's sha256", res, key)
 	}
-	out, err := e.s3.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(internalBucket), Prefix: aws.String(key)})
+	out, err := e.s3.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(e.bucket), Prefix: aws.String(key)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -84,7 +84,7 @@ func benchUpload(b *testing.B, e *env, c *Copier, up uploadFunc, size int64) {
 			b.Fatalf("uploaded %d bytes with sha256 %s, want %d and %s", n, sum, size, zeroSum(size))
 		}
 		b.StopTimer()
-		if _, err := e.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(internalBucket), Key: aws.String(key)}); err != nil {
+		if _, err := e.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(e.bucket), Key: aws.String(key)}); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
