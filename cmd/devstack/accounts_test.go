@@ -69,7 +69,7 @@ func startSeededBinary(t *testing.T, bin string, args ...string) (demo.Manifest,
 // Not parallel: aws CLI round trips would hold a parallel slot long enough
 // to run the contexts of waiting tests out on a loaded machine.
 func TestBinaryCustomerAccounts(t *testing.T) {
-	bin := buildBinary(t)
+	bin := builtDevstack.Path(t)
 	m, vars, manifestFile := startSeededBinary(t, bin, "-accounts", "2", "-iam-delay", "10m")
 	if st, err := os.Stat(manifestFile); err != nil || st.Mode().Perm() != 0o600 {
 		t.Errorf("manifest with admin keys: %v, mode %v, want 0600", err, st.Mode())

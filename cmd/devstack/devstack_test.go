@@ -391,16 +391,13 @@ func TestRunStartupError(t *testing.T) {
 	}
 }
 
-// buildBinary compiles cmd/devstack once per test into dir.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	testenv.Integration(t)
-	bin := filepath.Join(t.TempDir(), "devstack")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+// builtDevstack is the binary the tests that run it share, built once.
+var builtDevstack = testenv.Binary{Pkg: "./cmd/devstack"}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	builtDevstack.Remove()
+	os.Exit(code)
 }
 
 // environWithout returns the process environment minus the named variables.
@@ -422,7 +419,7 @@ func environWithout(names ...string) []string {
 
 func TestBinary(t *testing.T) {
 	t.Parallel()
-	bin := buildBinary(t)
+	bin := builtDevstack.Path(t)
 
 	t.Run("bad flag", func(t *testing.T) {
 		t.Parallel()

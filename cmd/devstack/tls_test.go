@@ -79,7 +79,7 @@ func TestTLSFromEnvFile(t *testing.T) {
 	t.Parallel()
 	awsCLI := lookTool(t, "aws")
 	rclone := lookTool(t, "rclone")
-	bin := buildBinary(t)
+	bin := builtDevstack.Path(t)
 	dir := t.TempDir()
 	envFile, manifestFile := filepath.Join(dir, ".devstack.env"), filepath.Join(dir, "manifest.json")
 	env := append(environWithout("FERRY_REDIS_URL", "HOME"), "HOME="+dir)
@@ -122,7 +122,7 @@ head -c 3000000 /dev/urandom > "$OUT.up"
 aws s3 cp "$OUT.up" s3://ferry-internal/cli/cp >/dev/null
 aws s3api put-object --bucket ferry-internal --key cli/put --body "$OUT.up" --checksum-algorithm SHA256 >/dev/null
 rclone copyto "$OUT.up" devstack:ferry-internal/cli/rclone -q
-for k in cp put rclone; do aws s3 cp "s3://ferry-internal/cli/$k" "$OUT.back-$k" >/dev/null; done
+aws s3 cp --recursive s3://ferry-internal/cli/ "$OUT.back/" >/dev/null
 `
 	cmd := exec.Command("bash", "-c", script)
 	cmd.Env = append(env, "ENV_FILE="+envFile, "OUT="+out, "PATH="+filepath.Dir(awsCLI)+":"+filepath.Dir(rclone)+":"+os.Getenv("PATH"))
@@ -139,7 +139,7 @@ for k in cp put rclone; do aws s3 cp "s3://ferry-internal/cli/$k" "$OUT.back-$k"
 		t.Fatal(err)
 	}
 	for _, k := range []string{"cp", "put", "rclone"} {
-		back, err := os.ReadFile(out + ".back-" + k)
+		back, err := os.ReadFile(filepath.Join(out+".back", k))
 		if err != nil {
 			t.Fatal(err)
 		}

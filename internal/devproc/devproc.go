@@ -31,15 +31,22 @@ func ModuleRoot(ctx context.Context) (string, error) {
 // BuildFerry compiles ./cmd/ferry into dir and returns the binary's path, so
 // the tools run the same binary production runs.
 func BuildFerry(ctx context.Context, dir string) (string, error) {
+	return Build(ctx, "./cmd/ferry", dir)
+}
+
+// Build compiles the module's main package pkg (a path from the module
+// root, such as "./cmd/devstack") into dir, named after its last element,
+// and returns the binary's path.
+func Build(ctx context.Context, pkg, dir string) (string, error) {
 	root, err := ModuleRoot(ctx)
 	if err != nil {
 		return "", err
 	}
-	bin := filepath.Join(dir, "ferry")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/ferry")
+	bin := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/ferry: %w\n%s", err, out)
+		return "", fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
 	}
 	return bin, nil
 }
