@@ -40,7 +40,7 @@ func (c *clock) Advance(d time.Duration) {
 
 func TestAuthenticationFailures(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, Options{})
+	w := sharedHTTP.get(t)
 	ctx := testCtx(t)
 	s := w.s
 	wrongSecret := w.fleet
@@ -95,6 +95,7 @@ func TestAuthenticationFailures(t *testing.T) {
 func TestTemporaryCredentials(t *testing.T) {
 	t.Parallel()
 	clk := &clock{}
+	// A world of its own: its clock moves.
 	w := newWorld(t, Options{Now: clk.Now})
 	ctx := testCtx(t)
 	out, err := w.s.STSClient(w.fleet, "us-east-1").AssumeRole(ctx, &sts.AssumeRoleInput{
@@ -155,6 +156,7 @@ func TestTemporaryCredentials(t *testing.T) {
 
 func TestAssumeRoleRules(t *testing.T) {
 	t.Parallel()
+	// A world of its own: it adds roles and counts the stats.
 	w := newWorld(t, Options{})
 	ctx := testCtx(t)
 	long, err := w.s.PutRole(Role{AccountID: customerID, Name: "long", MaxSessionDuration: 4 * time.Hour,
@@ -221,6 +223,7 @@ func TestAssumeRoleRules(t *testing.T) {
 func TestPresignedURL(t *testing.T) {
 	t.Parallel()
 	clk := &clock{}
+	// A world of its own: its clock moves.
 	w := newWorld(t, Options{Now: clk.Now})
 	ctx := testCtx(t)
 	ps := s3.NewPresignClient(w.s.S3Client(w.fleet, "us-east-1"))
@@ -306,7 +309,7 @@ func signMinimal(r *http.Request, key, secret, region, payloadHash string, now t
 
 func TestHandSignedRequests(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, Options{})
+	w := sharedHTTP.get(t)
 	ctx := testCtx(t)
 	body := "hand-signed body"
 	sum := sha256.Sum256([]byte(body))
@@ -369,7 +372,7 @@ func TestHandSignedRequests(t *testing.T) {
 
 func TestUnsignedRequestsRefused(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, Options{})
+	w := sharedHTTP.get(t)
 	ctx := testCtx(t)
 	tests := []struct {
 		name, method, path, target, ctype, body, want string

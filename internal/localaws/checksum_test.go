@@ -19,7 +19,7 @@ import (
 // write of the key.
 func TestObjectChecksumKept(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, Options{TLS: true})
+	w := sharedHTTPS.get(t)
 	ctx := testCtx(t)
 	c := w.s.S3Client(w.customer, "us-east-1")
 	data := randomBytes(t, 2<<20+3)

@@ -99,7 +99,7 @@ func mustHold(ctx context.Context, t *testing.T, c *s3.Client, bucket, key strin
 // multipart uploads, all arrive intact.
 func TestAWSChunkedGoSDK(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, Options{TLS: true})
+	w := sharedHTTPS.get(t)
 	ctx := testCtx(t)
 	var seen []string
 	var mu = make(chan struct{}, 1)
@@ -166,7 +166,7 @@ func TestAWSChunkedGoSDK(t *testing.T) {
 // answered 400 BadDigest and never stored, for every algorithm.
 func TestAWSChunkedBadTrailingChecksum(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, Options{TLS: true})
+	w := sharedHTTPS.get(t)
 	ctx := testCtx(t)
 	clean := w.s.S3Client(w.customer, "us-east-1")
 	// Offset 100 lies in the first chunk's data (its header is ~10 bytes).
@@ -208,7 +208,7 @@ func TestAWSChunkedBadTrailingChecksum(t *testing.T) {
 // the gate verifies that too.
 func TestChecksumHeaderVerified(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, Options{})
+	w := sharedHTTP.get(t)
 	ctx := testCtx(t)
 	data := randomBytes(t, 64<<10)
 	c := tamperedS3(w.s, w.customer, flipAt(10))
@@ -266,7 +266,7 @@ func signedStreamingPut(ctx context.Context, t *testing.T, s *Stack, acct Accoun
 // chain that starts at the request's signature, and so is the trailer's.
 func TestAWSChunkedSignedStreaming(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, Options{TLS: true})
+	w := sharedHTTPS.get(t)
 	ctx := testCtx(t)
 	c := w.s.S3Client(w.customer, "us-east-1")
 	// minio-go signs 64 KiB chunks: three of them and a short one.
@@ -353,7 +353,7 @@ func crc32Base64(b []byte) string {
 // streaming body, from an encoder independent of the SDK's.
 func TestAWSChunkedUnsignedTrailerChecks(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, Options{TLS: true})
+	w := sharedHTTPS.get(t)
 	ctx := testCtx(t)
 	c := w.s.S3Client(w.customer, "us-east-1")
 	data := randomBytes(t, 10<<10)

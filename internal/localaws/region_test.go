@@ -42,7 +42,7 @@ func rawS3(ctx context.Context, t *testing.T, s *Stack, acct Account, method, ho
 // regional endpoints.
 func TestWrongRegionAnswers(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, Options{TLS: true})
+	w := sharedHTTPS.get(t)
 	ctx := testCtx(t)
 	port := w.s.URL[strings.LastIndex(w.s.URL, ":")+1:]
 	eu := "s3-eu-west-1.localhost:" + port

@@ -5,9 +5,13 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"fmt"
 	"io"
+	"os"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -34,11 +38,24 @@ type world struct {
 func newWorld(t *testing.T, opts Options) *world {
 	t.Helper()
 	s := startStack(t, opts)
-	ctx := testCtx(t)
-	w := &world{s: s,
-		fleet:    mustAccount(t, s, fleetID),
-		customer: mustAccount(t, s, customerID),
-		strange:  mustAccount(t, s, strangerID),
+	w, err := seedWorld(testCtx(t), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// seedWorld creates the world's accounts, buckets, objects and role on s.
+func seedWorld(ctx context.Context, s *Stack) (*world, error) {
+	w := &world{s: s}
+	for _, a := range []struct {
+		acct *Account
+		id   string
+	}{{&w.fleet, fleetID}, {&w.customer, customerID}, {&w.strange, strangerID}} {
+		var err error
+		if *a.acct, err = s.NewAccount(a.id); err != nil {
+			return nil, fmt.Errorf("new account %s: %w", a.id, err)
+		}
 	}
 	buckets := []Bucket{
 		// delegated: read through the role; no grant to the fleet.
@@ -52,10 +69,10 @@ func newWorld(t *testing.T, opts Options) *world {
 	}
 	for _, b := range buckets {
 		if err := s.CreateBucket(ctx, b); err != nil {
-			t.Fatalf("create bucket %s: %v", b.Name, err)
+			return nil, fmt.Errorf("create bucket %s: %w", b.Name, err)
 		}
 		if err := s.PutObject(ctx, b.Name, "img/1.jpg", strings.NewReader("jpeg-bytes"), 10, "image/jpeg"); err != nil {
-			t.Fatalf("put object: %v", err)
+			return nil, fmt.Errorf("put object: %w", err)
 		}
 	}
 	var err error
@@ -66,9 +83,60 @@ func newWorld(t *testing.T, opts Options) *world {
 		Policies:    []string{credcache.RolePolicy("acme-delegated")},
 	})
 	if err != nil {
-		t.Fatalf("put role: %v", err)
+		return nil, fmt.Errorf("put role: %w", err)
 	}
-	return w
+	return w, nil
+}
+
+// sharedWorld is a world that several tests share: those that leave it as
+// they found them. They read, or write objects under keys of their own;
+// none changes a policy, a role or the faults, or counts the stack's stats.
+// Every stack is a kumo process of its own, so sharing spares a dozen
+// starts. It starts on first use; TestMain closes it.
+type sharedWorld struct {
+	opts Options
+	once sync.Once
+	w    *world
+	err  error
+}
+
+var (
+	sharedHTTP  = &sharedWorld{}
+	sharedHTTPS = &sharedWorld{opts: Options{TLS: true}}
+)
+
+func (sw *sharedWorld) get(t *testing.T) *world {
+	t.Helper()
+	sw.once.Do(func() {
+		s, err := Start(sw.opts)
+		if err != nil {
+			sw.err = err
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		if sw.w, sw.err = seedWorld(ctx, s); sw.err != nil {
+			_ = s.Close()
+		}
+	})
+	if sw.err != nil {
+		t.Fatalf("shared world: %v", sw.err)
+	}
+	return sw.w
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, sw := range []*sharedWorld{sharedHTTP, sharedHTTPS} {
+		if sw.w == nil {
+			continue
+		}
+		if err := sw.w.s.Close(); err != nil && code == 0 {
+			fmt.Fprintf(os.Stderr, "close the shared stack: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 func get(ctx context.Context, c *s3.Client, bucket, key string, optFns ...func(*s3.GetObjectInput)) (string, error) {
@@ -87,7 +155,7 @@ func get(ctx context.Context, c *s3.Client, bucket, key string, optFns ...func(*
 
 func TestS3Authorisation(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, Options{})
+	w := sharedHTTP.get(t)
 	ctx := testCtx(t)
 	delegated, err := assumedS3(t, w.s, w.fleet, w.roleARN, externalID, "us-east-1")
 	if err != nil {
@@ -154,7 +222,7 @@ func TestS3Authorisation(t *testing.T) {
 
 func TestS3HeadAnswers(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, Options{})
+	w := sharedHTTP.get(t)
 	ctx := testCtx(t)
 	delegated, err := assumedS3(t, w.s, w.fleet, w.roleARN, externalID, "us-east-1")
 	if err != nil {
@@ -209,6 +277,7 @@ func TestS3HeadAnswers(t *testing.T) {
 
 func TestS3ExplicitDenyBeatsAllow(t *testing.T) {
 	t.Parallel()
+	// A world of its own: it changes a bucket policy.
 	w := newWorld(t, Options{})
 	ctx := testCtx(t)
 	policy := `{"Version":"2012-10-17","Statement":[
@@ -241,6 +310,7 @@ func TestS3ExplicitDenyBeatsAllow(t *testing.T) {
 
 func TestS3SameAccountRoleNeedsAGrant(t *testing.T) {
 	t.Parallel()
+	// A world of its own: it adds a role and changes a bucket policy.
 	w := newWorld(t, Options{})
 	ctx := testCtx(t)
 	// A role of the customer's own account with no permission policies:

@@ -115,6 +115,7 @@ func postJSON(t *testing.T, method, u, body string) (int, string) {
 
 func TestFaultInjection(t *testing.T) {
 	t.Parallel()
+	// A world of its own: faults are stack-wide.
 	w := newWorld(t, Options{})
 	ctx := testCtx(t)
 	q, err := w.s.CreateQueue(ctx, Queue{Name: "events"})
@@ -220,6 +221,7 @@ func TestFaultInjection(t *testing.T) {
 
 func TestStatsEndpoint(t *testing.T) {
 	t.Parallel()
+	// A world of its own: it counts and resets the stats.
 	w := newWorld(t, Options{})
 	ctx := testCtx(t)
 	c := w.s.S3Client(w.fleet, "us-east-1")

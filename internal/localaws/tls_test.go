@@ -19,6 +19,7 @@ import (
 
 func TestTLSStack(t *testing.T) {
 	t.Parallel()
+	// A world of its own: it changes a bucket policy.
 	w := newWorld(t, Options{TLS: true})
 	s := w.s
 	ctx := testCtx(t)
@@ -120,6 +121,7 @@ func TestTLSStack(t *testing.T) {
 // Over plain http the same deny-insecure-transport policy refuses.
 func TestPlainHTTPIsNotSecureTransport(t *testing.T) {
 	t.Parallel()
+	// A world of its own: it changes a bucket policy.
 	w := newWorld(t, Options{})
 	deny := `{"Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::acme-shared/*",` +
 		`"Condition":{"Bool":{"aws:SecureTransport":"false"}}},` +
