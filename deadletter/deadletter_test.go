@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"golang.org/x/time/rate"
 
 	"github.com/ferryworks/ferry/deadletter"
+	"github.com/ferryworks/ferry/internal/localaws"
 	"github.com/ferryworks/ferry/internal/testenv"
 	"github.com/ferryworks/ferry/queue"
 	"github.com/ferryworks/ferry/taskstate"
@@ -21,12 +21,13 @@ import (
 // Find by id, and a replay that moves only what the filter selects.
 func TestListFindReplay(t *testing.T) {
 	t.Parallel()
-	w := testenv.NewWorld(t)
+	e := testenv.NewSharedSQS(t)
+	rdb, prefix := testenv.Redis(t)
 	ctx := context.Background()
-	api := sqs.NewFromConfig(w.FleetConfig)
-	dlq, tasksURL := w.Manifest.Queues.DLQ, w.Manifest.Queues.Tasks
-	acme := w.Customer(t, "acme")
-	att := []queue.Attachment{{URI: "s3://" + acme.Bucket + "/" + acme.Objects[0]}}
+	api := e.Client
+	dlq := e.Queue(t, localaws.Queue{Name: "tasks-dlq"})
+	tasksURL := e.Queue(t, localaws.Queue{Name: "tasks", DeadLetter: "tasks-dlq"})
+	att := []queue.Attachment{{URI: "s3://acme-data/img/1.jpg"}}
 	ids := map[string]string{}
 	for _, r := range queue.NewProducer(api, dlq, queue.Limits{}).Send(ctx, []queue.Task{
 		{Version: 1, TaskID: "t-1", CustomerID: "acme", Attachments: att},
@@ -38,7 +39,7 @@ func TestListFindReplay(t *testing.T) {
 		}
 		ids[r.TaskID] = r.MessageID
 	}
-	st := &taskstate.State{Redis: w.Redis, Prefix: w.Prefix}
+	st := &taskstate.State{Redis: rdb, Prefix: prefix}
 	if err := st.RecordError(ctx, "t-1", taskstate.LastError{Error: "copy: 1 attachment not copied", Attachments: []taskstate.AttachmentError{{
 		Kind: "throttled", AttachmentError: queue.AttachmentError{Stage: "get_object", Code: "SlowDown", Hint: "it clears by itself"}}}}); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ferryworks/ferry/deadletter"
 	"github.com/ferryworks/ferry/fetcher"
+	"github.com/ferryworks/ferry/internal/localaws"
 	"github.com/ferryworks/ferry/internal/testenv"
 	"github.com/ferryworks/ferry/queue"
 )
@@ -21,14 +22,18 @@ import (
 // under their attachments' stored keys, against a real S3 (localaws).
 func TestAbortUploadsOfDeadLetteredTasks(t *testing.T) {
 	t.Parallel()
-	w := testenv.NewWorld(t)
+	e := testenv.NewSharedSQS(t)
 	ctx := context.Background()
-	api := sqs.NewFromConfig(w.FleetConfig)
-	s3c := s3.NewFromConfig(w.FleetConfig, func(o *s3.Options) { o.UsePathStyle = true })
-	bucket, dlq, prefix := w.Manifest.InternalBucket, w.Manifest.Queues.DLQ, "attachments/"
-	acme := w.Customer(t, "acme")
+	api := e.Client
+	s3c := e.Stack.S3Client(e.Account, "")
+	// The internal bucket, named after the account so that no other test
+	// on the shared stack has it.
+	bucket, dlq, prefix := "internal-"+e.Account.ID, e.Queue(t, localaws.Queue{Name: "tasks-dlq"}), "attachments/"
+	if err := e.Stack.CreateBucket(ctx, localaws.Bucket{Name: bucket, Owner: e.Account.ID}); err != nil {
+		t.Fatal(err)
+	}
 	att := func(key, name string) queue.Attachment {
-		return queue.Attachment{URI: "s3://" + acme.Bucket + "/" + key, Name: name}
+		return queue.Attachment{URI: "s3://acme-data/" + key, Name: name}
 	}
 	dead := queue.Task{Version: 1, TaskID: "t-dead", CustomerID: "acme",
 		Attachments: []queue.Attachment{att("a/big.bin", ""), att("b/other.bin", "renamed.bin")}}

@@ -169,7 +169,7 @@ func TestHeartbeatKeepsLease(t *testing.T) {
 // message is given up and another consumer receives it.
 func TestMaxProcessingTimeStopsExtending(t *testing.T) {
 	t.Parallel()
-	e := testenv.NewSQS(t)
+	e := testenv.NewSharedSQS(t)
 	url := e.Queue(t, localaws.Queue{Name: "tasks"})
 	mustSend(t, NewProducer(e.Client, url, Limits{}), task("t-1", "acme"))
 	holder := consumer(t, e, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: time.Second,
@@ -195,7 +195,7 @@ func TestMaxProcessingTimeStopsExtending(t *testing.T) {
 
 func TestRetryLater(t *testing.T) {
 	t.Parallel()
-	e := testenv.NewSQS(t)
+	e := testenv.NewSharedSQS(t)
 	url := e.Queue(t, localaws.Queue{Name: "tasks"})
 	mustSend(t, NewProducer(e.Client, url, Limits{}), task("t-1", "acme"))
 	c := consumer(t, e, nil, ConsumerOptions{QueueURL: url, WaitTime: 5 * time.Second, VisibilityTimeout: 30 * time.Second,
@@ -232,7 +232,7 @@ func TestRetryLater(t *testing.T) {
 // to the dead-letter queue.
 func TestRedriveToDLQ(t *testing.T) {
 	t.Parallel()
-	e := testenv.NewSQS(t)
+	e := testenv.NewSharedSQS(t)
 	dlq := e.Queue(t, localaws.Queue{Name: "tasks-dlq"})
 	url := e.Queue(t, localaws.Queue{Name: "tasks", DeadLetter: "tasks-dlq", MaxReceiveCount: 2})
 	sent := mustSend(t, NewProducer(e.Client, url, Limits{}), task("t-1", "acme"))
@@ -259,7 +259,7 @@ func TestRedriveToDLQ(t *testing.T) {
 
 func TestReleaseIsImmediate(t *testing.T) {
 	t.Parallel()
-	e := testenv.NewSQS(t)
+	e := testenv.NewSharedSQS(t)
 	url := e.Queue(t, localaws.Queue{Name: "tasks"})
 	mustSend(t, NewProducer(e.Client, url, Limits{}), task("t-1", "acme"))
 	a := consumer(t, e, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 60 * time.Second})
@@ -387,7 +387,7 @@ func (g groupFromCustomer) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMe
 // order and one message at a time, the two groups at the same time.
 func TestSequencerFIFO(t *testing.T) {
 	t.Parallel()
-	e := testenv.NewSQS(t)
+	e := testenv.NewSharedSQS(t)
 	url := e.Queue(t, localaws.Queue{Name: "tasks", FIFO: true})
 	const perGroup = 6
 	var tasks []Task
@@ -480,7 +480,7 @@ func TestSequencerFIFO(t *testing.T) {
 // and come back in order.
 func TestSequencerHaltsGroup(t *testing.T) {
 	t.Parallel()
-	e := testenv.NewSQS(t)
+	e := testenv.NewSharedSQS(t)
 	url := e.Queue(t, localaws.Queue{Name: "tasks", FIFO: true})
 	mustSend(t, NewProducer(e.Client, url, Limits{}), task("a-0", "ga"), task("a-1", "ga"), task("a-2", "ga"))
 	c := consumer(t, e, groupFromCustomer{e.Client}, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 30 * time.Second})
@@ -597,7 +597,7 @@ func TestProducerPartialFailure(t *testing.T) {
 
 func TestPublisher(t *testing.T) {
 	t.Parallel()
-	e := testenv.NewSQS(t)
+	e := testenv.NewSharedSQS(t)
 	std := e.Queue(t, localaws.Queue{Name: "events"})
 	fifo := e.Queue(t, localaws.Queue{Name: "events", FIFO: true})
 	ctx := testenv.Context(t, 60*time.Second)
@@ -679,7 +679,7 @@ func TestPublisherRetriesServerErrors(t *testing.T) {
 
 func TestSendToDLQ(t *testing.T) {
 	t.Parallel()
-	e := testenv.NewSQS(t)
+	e := testenv.NewSharedSQS(t)
 	url := e.Queue(t, localaws.Queue{Name: "tasks"})
 	dlq := e.Queue(t, localaws.Queue{Name: "tasks-dlq"})
 	fifo := e.Queue(t, localaws.Queue{Name: "tasks", FIFO: true})
@@ -725,7 +725,7 @@ func TestSendToDLQ(t *testing.T) {
 
 func TestPeekDoesNotConsume(t *testing.T) {
 	t.Parallel()
-	e := testenv.NewSQS(t)
+	e := testenv.NewSharedSQS(t)
 	dlq := e.Queue(t, localaws.Queue{Name: "tasks-dlq"})
 	ctx := testenv.Context(t, 60*time.Second)
 	for i := range 13 {
@@ -854,7 +854,7 @@ func TestLeaseLost(t *testing.T) {
 // message acked (not halted, as after a release).
 func TestAckAsyncHoldsGroup(t *testing.T) {
 	t.Parallel()
-	e := testenv.NewSQS(t)
+	e := testenv.NewSharedSQS(t)
 	url := e.Queue(t, localaws.Queue{Name: "tasks", FIFO: true})
 	mustSend(t, NewProducer(e.Client, url, Limits{}), task("a-0", "ga"), task("a-1", "ga"))
 	// An hour's batch window: the first ack is answered only by Close.
@@ -899,7 +899,7 @@ func TestAckAsyncHoldsGroup(t *testing.T) {
 // Close, and Close stops Receive and later acks.
 func TestCloseFlushesAcks(t *testing.T) {
 	t.Parallel()
-	e := testenv.NewSQS(t)
+	e := testenv.NewSharedSQS(t)
 	url := e.Queue(t, localaws.Queue{Name: "tasks"})
 	mustSend(t, NewProducer(e.Client, url, Limits{}), task("t-1", "a"), task("t-2", "a"))
 	reg := prometheus.NewRegistry()
@@ -993,7 +993,7 @@ func TestReceiveError(t *testing.T) {
 // and the original is gone.
 func TestRequeueKeepsReceiveBudget(t *testing.T) {
 	t.Parallel()
-	e := testenv.NewSQS(t)
+	e := testenv.NewSharedSQS(t)
 	url := e.Queue(t, localaws.Queue{Name: "tasks"})
 	mustSend(t, NewProducer(e.Client, url, Limits{}), task("t-1", "a"))
 	c := consumer(t, e, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 30 * time.Second})

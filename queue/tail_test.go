@@ -13,7 +13,7 @@ import (
 
 func TestTail(t *testing.T) {
 	t.Parallel()
-	e := testenv.NewSQS(t)
+	e := testenv.NewSharedSQS(t)
 	url := e.Queue(t, localaws.Queue{Name: "events"})
 	ctx := testenv.Context(t, 90*time.Second)
 	p := NewPublisher(e.Client, url)

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"os"
 	"sync"
 	"testing"
 
@@ -25,9 +26,9 @@ var sharedStack struct {
 // sees and affects every test of the binary, so it must start a stack of
 // its own (LocalAWS, StartLocalAWS) instead.
 //
-// The package's TestMain calls CloseSharedLocalAWS once m.Run returned, so
-// the kumo child is stopped and waited for (its CPU time then counts in the
-// test binary's, as every other stack's does).
+// The package's TestMain calls Main, which stops the stack once the tests
+// ran: the kumo child is stopped and waited for, so its CPU time counts in
+// the test binary's, as every other stack's does.
 func SharedLocalAWS(t testing.TB) *localaws.Stack {
 	t.Helper()
 	Integration(t)
@@ -40,10 +41,12 @@ func SharedLocalAWS(t testing.TB) *localaws.Stack {
 	return sharedStack.stack
 }
 
-// CloseSharedLocalAWS stops the shared stack, if SharedLocalAWS started
-// one. Call it from TestMain once m.Run returned.
-func CloseSharedLocalAWS() {
+// Main is the TestMain of a package whose tests use SharedLocalAWS: it runs
+// them, stops the shared stack and exits with their status.
+func Main(m *testing.M) {
+	code := m.Run()
 	if sharedStack.stack != nil {
 		_ = sharedStack.stack.Close()
 	}
+	os.Exit(code)
 }

@@ -22,27 +22,49 @@ func Context(t testing.TB, d time.Duration) context.Context {
 	return ctx
 }
 
-// SQS is a local AWS of the test's own with an SQS client signing as a
-// fresh account: what a test that only needs queues starts with.
+// SQS is a local AWS with an SQS client signing as a fresh account: what a
+// test that only needs queues starts with.
 type SQS struct {
-	Stack  *localaws.Stack
-	Client *sqs.Client
+	Stack *localaws.Stack
+	// Account is the account Client signs as.
+	Account localaws.Account
+	Client  *sqs.Client
+	// prefix goes before the name of every queue Queue creates (and of its
+	// dead-letter queue) on a shared stack, where queue names are global.
+	prefix string
 }
 
-// NewSQS starts the stack and makes the account.
+// NewSQS starts a stack of the test's own and makes the account. A test
+// that reads the stack's call counts or injects faults needs this one.
 func NewSQS(t testing.TB) *SQS {
 	t.Helper()
-	s := LocalAWS(t)
+	return newSQS(t, LocalAWS(t), "")
+}
+
+// NewSharedSQS is NewSQS on the test binary's shared stack (SharedLocalAWS):
+// Queue names the test's queues apart from every other test's, so the test
+// may use plain names such as "tasks".
+func NewSharedSQS(t testing.TB) *SQS {
+	t.Helper()
+	return newSQS(t, SharedLocalAWS(t), "t"+randHex(4)+"-")
+}
+
+func newSQS(t testing.TB, s *localaws.Stack, prefix string) *SQS {
+	t.Helper()
 	acct, err := s.NewAccount("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &SQS{Stack: s, Client: sqs.NewFromConfig(s.Config(acct, ""))}
+	return &SQS{Stack: s, Account: acct, Client: sqs.NewFromConfig(s.Config(acct, "")), prefix: prefix}
 }
 
 // Queue creates q and returns its URL.
 func (e *SQS) Queue(t testing.TB, q localaws.Queue) string {
 	t.Helper()
+	q.Name = e.prefix + q.Name
+	if q.DeadLetter != "" {
+		q.DeadLetter = e.prefix + q.DeadLetter
+	}
 	u, err := e.Stack.CreateQueue(context.Background(), q)
 	if err != nil {
 		t.Fatal(err)
