@@ -14,19 +14,32 @@ import (
 	"github.com/ferryworks/ferry/internal/testenv"
 )
 
+// builtFerry is the binary the smoke runs share (-ferry), built once.
+var builtFerry = testenv.Binary{Pkg: "./cmd/ferry"}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	builtFerry.Remove()
+	os.Exit(code)
+}
+
 // TestSmoke runs the whole harness with tiny sizes and counts — real
 // `ferry work` processes, the raw loop, rclone when installed, the noisy
 // neighbour with and without the cap — and checks the report it writes, so
-// the bench cannot rot between `make bench` runs.
+// the bench cannot rot between `make bench` runs. It runs over https (-tls),
+// production's transport: ferry, the raw loop and rclone must all trust the
+// stack's generated CA from the environment the harness gives them.
+// TestSmokeRedisURL covers plain http.
 func TestSmoke(t *testing.T) {
+	t.Parallel()
 	testenv.Integration(t)
-	args := []string{"-smoke", "-out", t.TempDir(), "-scenario-timeout", "60s"}
+	args := []string{"-smoke", "-tls", "-ferry", builtFerry.Path(t), "-out", t.TempDir(), "-scenario-timeout", "60s"}
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		// Without a private redis-server the bench uses the test Redis;
 		// its command counts are then approximate.
 		args = append(args, "-redis-url", testenv.RedisURL(t))
 	}
-	out := args[2]
+	out := args[5]
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
@@ -39,11 +52,15 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	var res struct {
+		TLS     bool          `json:"tls"`
 		Results []measurement `json:"results"`
 		Assume  []assumeCount `json:"assume_role_per_world"`
 	}
 	if err := json.Unmarshal(data, &res); err != nil {
 		t.Fatal(err)
+	}
+	if !res.TLS {
+		t.Error("results.json does not record -tls")
 	}
 	seen := map[string]measurement{}
 	for _, m := range res.Results {
@@ -107,11 +124,12 @@ func TestSmoke(t *testing.T) {
 // one server in make test's first pass, a 6-node Redis Cluster in its
 // cluster pass (.ci/test-cluster.sh), where the workers must run in cluster
 // mode (a worker in single mode refuses a cluster URL at start, and the
-// scenario fails) and the commands are counted on every master.
+// scenario fails) and the commands are counted on every master. It runs
+// over plain http, the transport TestSmoke leaves out.
 func TestSmokeRedisURL(t *testing.T) {
 	t.Parallel()
 	out := t.TempDir()
-	args := []string{"-smoke", "-only", "1KiB/c8", "-workers", "3", "-rclone", "off", "-out", out,
+	args := []string{"-smoke", "-only", "1KiB/c8", "-workers", "3", "-rclone", "off", "-out", out, "-ferry", builtFerry.Path(t),
 		"-scenario-timeout", "60s", "-redis-url", testenv.RedisURL(t)}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -169,50 +187,6 @@ func TestRedisModeFlag(t *testing.T) {
 		if code != 2 || !strings.Contains(stderr.String(), tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want exit 2 saying %q", tc.args, code, stderr.String(), tc.want)
 		}
-	}
-}
-
-// TestSmokeTLS runs a 1 KiB and a 6 MiB scenario over https (-tls): ferry,
-// the raw loop and rclone (when installed) must all trust the stack's
-// generated CA from the environment the harness gives them.
-func TestSmokeTLS(t *testing.T) {
-	t.Parallel()
-	out := t.TempDir()
-	args := []string{"-smoke", "-tls", "-only", "1KiB/c1,6MiB", "-out", out, "-scenario-timeout", "60s"}
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		args = append(args, "-redis-url", testenv.RedisURL(t))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var stdout, stderr bytes.Buffer
-	if code := run(ctx, args, &stdout, &stderr); code != 0 {
-		t.Fatalf("ferrybench -tls exited %d:\n%s", code, stderr.String())
-	}
-	data, err := os.ReadFile(filepath.Join(out, "results.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res struct {
-		TLS     bool          `json:"tls"`
-		Results []measurement `json:"results"`
-	}
-	if err := json.Unmarshal(data, &res); err != nil {
-		t.Fatal(err)
-	}
-	if !res.TLS {
-		t.Error("results.json does not record -tls")
-	}
-	want := map[string]bool{"1KiB/c1|ferry": true, "1KiB/c1|raw": true, "6MiB|ferry": true, "6MiB|raw": true}
-	if _, err := exec.LookPath("rclone"); err == nil {
-		want["6MiB|rclone"] = true
-	}
-	for _, m := range res.Results {
-		if m.Failures == 0 && (m.TasksPerSec > 0 || m.MiBPerSec > 0) {
-			delete(want, m.Scenario+"|"+m.Tool)
-		}
-	}
-	if len(want) > 0 {
-		t.Errorf("over https, nothing measured for %v", want)
 	}
 }
 
