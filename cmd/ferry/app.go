@@ -249,6 +249,29 @@ func (a *app) access(awsCfg aws.Config, rdb redis.UniversalClient, bucket string
 	return registry, copier, nil
 }
 
+// readAccess is how the commands that only read customers' objects
+// (check-access, integration verify, verify-bucket) reach them: the Redis
+// settings checked, the AWS configuration, Redis answering, then the
+// registry and a copier without metrics. They write nothing, so bucket only
+// names the copier's destination; "" is "unset".
+func (a *app) readAccess(ctx context.Context, bucket string) (*credcache.Registry, *fetcher.Copier, error) {
+	if err := a.need(config.NeedRedis, config.NeedCacheKey); err != nil {
+		return nil, nil, err
+	}
+	awsCfg, err := a.awsConfig(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	rdb, err := a.redisClient(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if bucket == "" {
+		bucket = "unset"
+	}
+	return a.access(awsCfg, rdb, bucket, false)
+}
+
 // sdkLogger sends the SDK's own log lines (e.g. notes on response
 // checksums) to the structured log at debug level instead of stderr.
 type sdkLogger struct{ log zerolog.Logger }

@@ -49,23 +49,7 @@ func (c *checkAccessCommand) Run(ctx context.Context, uris []string) error {
 	if len(uris) == 0 {
 		return usagef("check-access needs at least one URI (s3://bucket/key or https://…)")
 	}
-	if err := a.need(config.NeedRedis, config.NeedCacheKey); err != nil {
-		return err
-	}
-	awsCfg, err := a.awsConfig(ctx)
-	if err != nil {
-		return err
-	}
-	rdb, err := a.redisClient(ctx)
-	if err != nil {
-		return err
-	}
-	bucket := a.cfg.Bucket
-	if bucket == "" {
-		// A check writes nothing; the copier only needs a destination name.
-		bucket = "unset"
-	}
-	_, copier, err := a.access(awsCfg, rdb, bucket, false)
+	_, copier, err := a.readAccess(ctx, a.cfg.Bucket)
 	if err != nil {
 		return err
 	}

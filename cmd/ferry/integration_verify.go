@@ -64,19 +64,7 @@ func (c *integrationVerifyCommand) Run(ctx context.Context, customer string) err
 		return usagef("--wait %v: give a duration of 0 or more, e.g. 2m", c.wait)
 	}
 	a := c.app
-	if err := a.need(config.NeedRedis, config.NeedCacheKey); err != nil {
-		return err
-	}
-	awsCfg, err := a.awsConfig(ctx)
-	if err != nil {
-		return err
-	}
-	rdb, err := a.redisClient(ctx)
-	if err != nil {
-		return err
-	}
-	// A verification writes nothing; the copier only needs a destination name.
-	reg, copier, err := a.access(awsCfg, rdb, "unset", false)
+	reg, copier, err := a.readAccess(ctx, "")
 	if err != nil {
 		return err
 	}

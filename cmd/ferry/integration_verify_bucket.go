@@ -36,19 +36,7 @@ func (c *integrationVerifyBucketCommand) command() *cobra.Command {
 }
 
 func (c *integrationVerifyBucketCommand) Run(ctx context.Context, customer, bucket string) error {
-	if err := c.app.need(config.NeedRedis, config.NeedCacheKey); err != nil {
-		return err
-	}
-	awsCfg, err := c.app.awsConfig(ctx)
-	if err != nil {
-		return err
-	}
-	rdb, err := c.app.redisClient(ctx)
-	if err != nil {
-		return err
-	}
-	// The proof is only read; the copier needs a destination name.
-	reg, copier, err := c.app.access(awsCfg, rdb, "unset", false)
+	reg, copier, err := c.app.readAccess(ctx, "")
 	if err != nil {
 		return err
 	}
