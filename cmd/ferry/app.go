@@ -5,21 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"net/http"
 	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
-	smithylog "github.com/aws/smithy-go/logging"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
@@ -40,21 +34,17 @@ type app struct {
 	reads  map[*cobra.Command][]config.Group
 	stdout io.Writer
 	stderr io.Writer
-	reg    *prometheus.Registry
 	log    zerolog.Logger
 
 	aws   *aws.Config
 	redis redis.UniversalClient
-	// credMetrics are credcache's collectors once access built them with
-	// metrics; the worker counts its own Redis errors on the same counter.
-	credMetrics *credcache.Metrics
 	// stopTrace flushes and stops tracing (nil until startTracing).
 	stopTrace func(context.Context) error
 }
 
 func newApp() *app {
 	return &app{cfg: config.Default(), reads: map[*cobra.Command][]config.Group{},
-		stdout: os.Stdout, stderr: os.Stderr, reg: prometheus.NewRegistry()}
+		stdout: os.Stdout, stderr: os.Stderr}
 }
 
 // settings declares the setting groups cmd reads (logging always): their
@@ -106,37 +96,17 @@ func (a *app) need(reqs ...config.Requirement) error {
 const serviceAnnotation = "ferry.service"
 
 // awsConfig loads the SDK's configuration from the standard AWS_* variables
-// with an HTTP client sized for a worker's many concurrent requests.
+// with an HTTP client sized for a worker's many concurrent requests
+// (FERRY_CONCURRENCY × (FERRY_PART_CONCURRENCY + 2) idle connections per
+// host, at least awsclient.MinConns).
 func (a *app) awsConfig(ctx context.Context) (aws.Config, error) {
 	if a.aws != nil {
 		return *a.aws, nil
 	}
-	conns := max(64, a.cfg.Concurrency*(a.cfg.PartConcurrency+2))
-	hc := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
-		t.MaxIdleConns = conns
-		t.MaxIdleConnsPerHost = conns
-	})
-	if b := os.Getenv("AWS_CA_BUNDLE"); b != "" {
-		if _, err := os.Stat(b); err != nil {
-			var pe *fs.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
-			return aws.Config{}, fmt.Errorf("AWS_CA_BUNDLE=%s: %v: point it at a PEM file of CA certificates, or unset it", b, err)
-		}
-	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithHTTPClient(hc),
-		awsconfig.WithLogger(sdkLogger{a.log}))
+	cfg, err := awsclient.Load(ctx, awsclient.LoadOptions{MaxConns: a.cfg.Concurrency * (a.cfg.PartConcurrency + 2), Logger: a.log})
 	if err != nil {
-		if b := os.Getenv("AWS_CA_BUNDLE"); b != "" && strings.Contains(err.Error(), "CA bundle") {
-			return aws.Config{}, fmt.Errorf("AWS_CA_BUNDLE=%s: %w: it must hold PEM-encoded CA certificates", b, err)
-		}
-		return aws.Config{}, fmt.Errorf("load AWS configuration (AWS_REGION, AWS_ACCESS_KEY_ID, …): %w", err)
+		return aws.Config{}, err
 	}
-	if cfg.Region == "" {
-		return aws.Config{}, errors.New("no AWS region: set AWS_REGION (e.g. us-east-1)")
-	}
-	awsclient.Guard(&cfg)
 	a.aws = &cfg
 	return cfg, nil
 }
@@ -205,30 +175,10 @@ func (a *app) registry(ctx context.Context) (*credcache.Registry, error) {
 	return credcache.NewRegistry(a.credOptions(rdb, nil))
 }
 
-// access builds the integration registry, the credential cache and the
-// copier: how ferry reaches customers' objects. With metrics, their
-// collectors are registered on the app's registry.
-func (a *app) access(awsCfg aws.Config, rdb redis.UniversalClient, bucket string, metrics bool) (*credcache.Registry, *fetcher.Copier, error) {
-	credOpts := a.credOptions(rdb, a.stsClient(awsCfg))
-	var fm *fetcher.Metrics
-	if metrics {
-		credOpts.Metrics = credcache.NewMetrics(a.reg)
-		a.credMetrics = credOpts.Metrics
-		fm = fetcher.NewMetrics(a.reg)
-	}
-	registry, err := credcache.NewRegistry(credOpts)
-	if err != nil {
-		return nil, nil, err
-	}
-	cache, err := credcache.New(credOpts)
-	if err != nil {
-		return nil, nil, err
-	}
-	registry.AttachCache(cache)
-	copier, err := fetcher.New(fetcher.Options{
+// copyOptions are the copier options every command shares, writing to bucket.
+func (a *app) copyOptions(awsCfg aws.Config, rdb redis.UniversalClient, bucket string) fetcher.Options {
+	return fetcher.Options{
 		S3:              a.s3Client(awsCfg),
-		Integrations:    registry,
-		Credentials:     cache,
 		Redis:           rdb,
 		RedisPrefix:     a.cfg.RedisPrefix,
 		Bucket:          bucket,
@@ -241,18 +191,13 @@ func (a *app) access(awsCfg aws.Config, rdb redis.UniversalClient, bucket string
 		MaxObjectBytes:  int64(a.cfg.MaxObjectBytes),
 		HTTPAllowHosts:  a.cfg.HTTPAllowHosts,
 		Logger:          a.log,
-		Metrics:         fm,
-	})
-	if err != nil {
-		return nil, nil, err
 	}
-	return registry, copier, nil
 }
 
 // readAccess is how the commands that only read customers' objects
 // (check-access, integration verify, verify-bucket) reach them: the Redis
 // settings checked, the AWS configuration, Redis answering, then the
-// registry and a copier without metrics. They write nothing, so bucket only
+// registry and a copier (fetcher.NewAccess). They write nothing, so bucket only
 // names the copier's destination; "" is "unset".
 func (a *app) readAccess(ctx context.Context, bucket string) (*credcache.Registry, *fetcher.Copier, error) {
 	if err := a.need(config.NeedRedis, config.NeedCacheKey); err != nil {
@@ -269,19 +214,8 @@ func (a *app) readAccess(ctx context.Context, bucket string) (*credcache.Registr
 	if bucket == "" {
 		bucket = "unset"
 	}
-	return a.access(awsCfg, rdb, bucket, false)
-}
-
-// sdkLogger sends the SDK's own log lines (e.g. notes on response
-// checksums) to the structured log at debug level instead of stderr.
-type sdkLogger struct{ log zerolog.Logger }
-
-func (l sdkLogger) Logf(classification smithylog.Classification, format string, v ...any) {
-	if classification == smithylog.Warn {
-		l.log.Warn().Msgf("aws sdk: "+format, v...)
-		return
-	}
-	l.log.Debug().Msgf("aws sdk: "+format, v...)
+	acc, err := fetcher.NewAccess(a.credOptions(rdb, a.stsClient(awsCfg)), a.copyOptions(awsCfg, rdb, bucket))
+	return acc.Registry, acc.Copier, err
 }
 
 // usageError marks a mistake in how a command was called (exit code 2).
