@@ -28,7 +28,7 @@ func completed(t *testing.T, env []string, args ...string) []string {
 // registry's customers; without Redis it offers nothing and says nothing.
 func TestShellCompletion(t *testing.T) {
 	t.Parallel()
-	w := testenv.NewWorld(t)
+	w := testenv.SharedWorld(t)
 	env := cliEnv(w)
 	if got := strings.Join(completed(t, env, "enqueue", "-o", ""), ","); got != "text,json,yaml" {
 		t.Errorf("enqueue -o completes to %s", got)

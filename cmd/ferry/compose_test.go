@@ -46,7 +46,7 @@ func TestComposeHeaderCommands(t *testing.T) {
 		t.Fatalf("docker-compose.yml's header offers %d ferry commands, want enqueue, events tail and dlq ls", len(cmds))
 	}
 
-	w := testenv.NewWorld(t)
+	w := testenv.SharedWorld(t)
 	env := cliEnv(w)
 	lines, err := demo.TasksJSONLines(w.Manifest)
 	if err != nil {

@@ -42,7 +42,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := testenv.Run(m)
 	if binDir != "" {
 		_ = os.RemoveAll(binDir)
 	}
@@ -182,9 +182,8 @@ type dlqFixture struct {
 	rejectMessage string
 }
 
-func newDLQFixture(t *testing.T) *dlqFixture {
+func newDLQFixture(t *testing.T, w *testenv.World) *dlqFixture {
 	t.Helper()
-	w := testenv.NewWorld(t)
 	f := &dlqFixture{w: w, api: sqs.NewFromConfig(w.FleetConfig), dlq: w.Manifest.Queues.DLQ, tasks: w.Manifest.Queues.Tasks, ids: map[string]string{}}
 	ctx := context.Background()
 	acme, globex := w.Customer(t, "acme"), w.Customer(t, "globex")
@@ -233,7 +232,7 @@ func newDLQFixture(t *testing.T) *dlqFixture {
 
 func TestDLQListShowDoNotConsume(t *testing.T) {
 	t.Parallel()
-	f := newDLQFixture(t)
+	f := newDLQFixture(t, testenv.SharedWorld(t))
 	env := worldEnv(f.w)
 
 	rows := jsonLines[deadletter.Row](t, ferry(t, env, "dlq", "ls", "-o", "json").want(t, 0).stdout)
@@ -347,7 +346,8 @@ func TestDLQListShowDoNotConsume(t *testing.T) {
 // The worker's /metrics is scraped meanwhile.
 func TestDLQReplay(t *testing.T) {
 	t.Parallel()
-	f := newDLQFixture(t)
+	// A world of its own: it injects faults and counts open uploads.
+	f := newDLQFixture(t, testenv.NewWorld(t))
 	env := worldEnv(f.w)
 
 	dry := ferry(t, env, "dlq", "replay", "--dry-run", "--filter", "customer=acme").want(t, 0).stdout

@@ -22,7 +22,7 @@ import (
 // the customer's tasks, then completes them.
 func TestFleetCapAcrossWorkers(t *testing.T) {
 	t.Parallel()
-	w := testenv.NewWorld(t)
+	w := testenv.NewWorld(t) // its own stack: it injects faults and reads PeakInFlight
 	const ttl = 3 * time.Second
 	env := cliEnv(w, "FERRY_CUSTOMER_FLEET_MAX_INFLIGHT=2", fmt.Sprintf("FERRY_CUSTOMER_FLEET_LEASE_TTL=%s", ttl),
 		"FERRY_CONCURRENCY=4", "FERRY_VISIBILITY_TIMEOUT=10s", "FERRY_LOG_LEVEL=warn")

@@ -78,7 +78,7 @@ func guideCommands(t *testing.T, block string) [][]string {
 // Not parallel: aws CLI round trips would hold a parallel slot long enough
 // to run the contexts of waiting tests out on a loaded machine.
 func TestIntegrationGuideCommands(t *testing.T) {
-	w := testenv.NewWorld(t)
+	w := testenv.SharedWorld(t)
 	env := cliEnv(w)
 	data, err := os.ReadFile(guidePath)
 	if err != nil {

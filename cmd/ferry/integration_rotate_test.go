@@ -120,7 +120,7 @@ func (f *taskFlow) state(from int) (sent, completed int) {
 // calls, as a credential expiry at that moment would.
 func TestRotateExternalIDWhileTasksFlow(t *testing.T) {
 	t.Parallel()
-	w := testenv.NewWorld(t)
+	w := testenv.NewWorld(t) // its own stack: it counts the stack's AssumeRole calls
 	env := cliEnv(w, "FERRY_SESSION_DURATION=15m", "FERRY_REFRESH_WINDOW=14m58s", "FERRY_LOG_LEVEL=warn")
 	ctx := testenv.Context(t, 8*time.Minute)
 	const customer, bucket = "rotco", "rotco-data"

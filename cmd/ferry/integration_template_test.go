@@ -112,7 +112,7 @@ func sameJSONText(a, b string) bool {
 // carries the same policies.
 func TestSetupTemplatesApplied(t *testing.T) {
 	t.Parallel()
-	w := testenv.NewWorld(t)
+	w := testenv.SharedWorld(t)
 	env := cliEnv(w)
 	ctx := testenv.Context(t, 5*time.Minute)
 	const customer, bucket = "cfnco", "cfnco-data"

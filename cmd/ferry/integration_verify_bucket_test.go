@@ -28,7 +28,7 @@ var tokenLine = regexp.MustCompile(`verification token: (fv1-[A-Za-z0-9_-]+)`)
 // account) exits 1 with what to change.
 func TestVerifyBucketTwoTenants(t *testing.T) {
 	t.Parallel()
-	w := testenv.NewWorld(t)
+	w := testenv.SharedWorld(t)
 	if len(w.Manifest.SpareAccounts) < 2 {
 		t.Fatalf("the world has %d spare accounts, want 2", len(w.Manifest.SpareAccounts))
 	}

@@ -47,7 +47,7 @@ func runOnTerminal(t *testing.T, env []string, args ...string) string {
 // FERRY_LOG_FORMAT says otherwise.
 func TestConsoleLogsOnATerminal(t *testing.T) {
 	t.Parallel()
-	w := testenv.NewWorld(t)
+	w := testenv.SharedWorld(t)
 	// dlq ls goes on without Redis and warns that it does.
 	env := worldEnv(w, "FERRY_REDIS_URL=redis://127.0.0.1:1")
 	out := runOnTerminal(t, env, "dlq", "ls")

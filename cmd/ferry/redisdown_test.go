@@ -24,7 +24,7 @@ func TestWorkStartsWithoutRedis(t *testing.T) {
 	// The Redis the registry lives in; the worker reaches it only through
 	// a forwarder that starts later, as a Redis coming back with its data.
 	srv := testenv.StartRedis(t)
-	w := testenv.NewWorldOn(t, srv.Client(), srv.URL, "ferry")
+	w := testenv.SharedWorldOn(t, srv.Client(), srv.URL, "ferry")
 	redisAddr, metricsAddr := freeAddr(t), freeAddr(t)
 	env := cliEnv(w, "FERRY_REDIS_PREFIX=ferry", "FERRY_REDIS_MODE=single", "FERRY_REDIS_URL=redis://"+redisAddr+"/0",
 		"FERRY_METRICS_ADDR="+metricsAddr, "FERRY_VISIBILITY_TIMEOUT=5s")

@@ -24,7 +24,7 @@ import (
 // took it, the retry sends the identical event to the queue alone.
 func TestEventsToSNSTopicAndQueue(t *testing.T) {
 	t.Parallel()
-	w := testenv.NewWorld(t)
+	w := testenv.NewWorld(t) // its own stack: it injects a fault
 	ctx := context.Background()
 	snsAPI := w.Stack.SNSClient(w.Fleet, demo.DefaultRegion)
 	sqsAPI := sqs.NewFromConfig(w.FleetConfig)

@@ -99,7 +99,7 @@ func attr(kvs []*commonpb.KeyValue, key string) string {
 // OTLP/HTTP configured by the standard variables only.
 func TestTraceFromEnqueueToEvent(t *testing.T) {
 	t.Parallel()
-	w := testenv.NewWorld(t)
+	w := testenv.SharedWorld(t)
 	rcv := newOTLPReceiver(t)
 	env := worldEnv(w,
 		"OTEL_EXPORTER_OTLP_ENDPOINT="+rcv.URL,

@@ -289,46 +289,21 @@ func SeedWith(ctx context.Context, stack *localaws.Stack, redisURL string, o See
 		Endpoint:             stack.URL,
 		Region:               DefaultRegion,
 		InternalBucket:       InternalBucket,
-		SpareAccounts:        []SpareAccount{},
 	}
 	spares := o.SpareAccounts
 	if spares == 0 {
 		spares = DefaultSpareAccounts
 	}
+	ids := make([]string, 0, max(spares, 0))
 	for i := 1; i <= spares; i++ {
-		a, err := stack.NewAccount(SpareAccountID(i))
-		if err != nil {
-			return Manifest{}, nil, fmt.Errorf("spare account %d: %w", i, err)
-		}
-		m.SpareAccounts = append(m.SpareAccounts, SpareAccount{AccountID: a.ID, AdminAccessKeyID: a.AccessKeyID, AdminSecretAccessKey: a.SecretAccessKey})
+		ids = append(ids, SpareAccountID(i))
+	}
+	if m.SpareAccounts, err = NewSpareAccounts(stack, ids...); err != nil {
+		return Manifest{}, nil, err
 	}
 
-	// The DLQ must exist before the queue whose redrive policy names it.
-	if m.Queues.DLQ, err = stack.CreateQueue(ctx, localaws.Queue{Name: DLQ}); err != nil {
-		return Manifest{}, nil, fmt.Errorf("queue %s: %w", DLQ, err)
-	}
-	if m.Queues.Tasks, err = stack.CreateQueue(ctx, localaws.Queue{
-		Name: TasksQueue, VisibilityTimeout: TasksVisibility, DeadLetter: DLQ, MaxReceiveCount: MaxReceiveCount,
-	}); err != nil {
-		return Manifest{}, nil, fmt.Errorf("queue %s: %w", TasksQueue, err)
-	}
-	if m.Queues.Events, err = stack.CreateQueue(ctx, localaws.Queue{Name: EventsQueue}); err != nil {
-		return Manifest{}, nil, fmt.Errorf("queue %s: %w", EventsQueue, err)
-	}
-	if err := stack.CreateBucket(ctx, localaws.Bucket{Name: InternalBucket, Owner: fleet.ID, Region: DefaultRegion}); err != nil {
-		return Manifest{}, nil, fmt.Errorf("bucket %s: %w", InternalBucket, err)
-	}
-	// The rule docs/architecture.md asks of a production internal bucket.
-	// localaws stores it but never expires anything, so the abort of uploads
-	// killed workers leave is still ferry's own to prove.
-	if _, err := stack.S3Client(fleet, DefaultRegion).PutBucketLifecycleConfiguration(ctx, &s3.PutBucketLifecycleConfigurationInput{
-		Bucket: aws.String(InternalBucket),
-		LifecycleConfiguration: &s3types.BucketLifecycleConfiguration{Rules: []s3types.LifecycleRule{{
-			ID: aws.String("abort-incomplete-mpu"), Status: s3types.ExpirationStatusEnabled, Filter: &s3types.LifecycleRuleFilter{},
-			AbortIncompleteMultipartUpload: &s3types.AbortIncompleteMultipartUpload{DaysAfterInitiation: aws.Int32(7)},
-		}}},
-	}); err != nil {
-		return Manifest{}, nil, fmt.Errorf("lifecycle rule of bucket %s: %w", InternalBucket, err)
+	if m.Queues, err = SeedFleetResources(ctx, stack, fleet, ""); err != nil {
+		return Manifest{}, nil, err
 	}
 
 	for _, spec := range Customers {
@@ -339,8 +314,69 @@ func SeedWith(ctx context.Context, stack *localaws.Stack, redisURL string, o See
 		m.Customers = append(m.Customers, mc)
 	}
 
-	env := Env{
-		{"AWS_ENDPOINT_URL", stack.URL},
+	return m, FleetEnv(stack.URL, fleet, m, redisURL), nil
+}
+
+// NewSpareAccounts registers an empty account for each id ("" picks a
+// random one) and returns them with their admin keys.
+func NewSpareAccounts(stack *localaws.Stack, ids ...string) ([]SpareAccount, error) {
+	out := []SpareAccount{}
+	for i, id := range ids {
+		a, err := stack.NewAccount(id)
+		if err != nil {
+			return nil, fmt.Errorf("spare account %d: %w", i+1, err)
+		}
+		out = append(out, SpareAccount{AccountID: a.ID, AdminAccessKeyID: a.AccessKeyID, AdminSecretAccessKey: a.SecretAccessKey})
+	}
+	return out, nil
+}
+
+// SeedFleetResources creates the fleet's tasks queue (with its redrive
+// policy), DLQ, events queue and internal bucket (with the lifecycle rule
+// docs/architecture.md asks for), each name ending in suffix: "" for the
+// demo world's own, another suffix for a second set beside it in the same
+// stack (a test of its own on a shared world). It returns the queue URLs;
+// the bucket is InternalBucket+suffix.
+func SeedFleetResources(ctx context.Context, stack *localaws.Stack, fleet localaws.Account, suffix string) (ManifestQueues, error) {
+	var q ManifestQueues
+	var err error
+	dlq, tasks, events, bucket := DLQ+suffix, TasksQueue+suffix, EventsQueue+suffix, InternalBucket+suffix
+	// The DLQ must exist before the queue whose redrive policy names it.
+	if q.DLQ, err = stack.CreateQueue(ctx, localaws.Queue{Name: dlq}); err != nil {
+		return q, fmt.Errorf("queue %s: %w", dlq, err)
+	}
+	if q.Tasks, err = stack.CreateQueue(ctx, localaws.Queue{
+		Name: tasks, VisibilityTimeout: TasksVisibility, DeadLetter: dlq, MaxReceiveCount: MaxReceiveCount,
+	}); err != nil {
+		return q, fmt.Errorf("queue %s: %w", tasks, err)
+	}
+	if q.Events, err = stack.CreateQueue(ctx, localaws.Queue{Name: events}); err != nil {
+		return q, fmt.Errorf("queue %s: %w", events, err)
+	}
+	if err := stack.CreateBucket(ctx, localaws.Bucket{Name: bucket, Owner: fleet.ID, Region: DefaultRegion}); err != nil {
+		return q, fmt.Errorf("bucket %s: %w", bucket, err)
+	}
+	// The rule docs/architecture.md asks of a production internal bucket.
+	// localaws stores it but never expires anything, so the abort of uploads
+	// killed workers leave is still ferry's own to prove.
+	if _, err := stack.S3Client(fleet, DefaultRegion).PutBucketLifecycleConfiguration(ctx, &s3.PutBucketLifecycleConfigurationInput{
+		Bucket: aws.String(bucket),
+		LifecycleConfiguration: &s3types.BucketLifecycleConfiguration{Rules: []s3types.LifecycleRule{{
+			ID: aws.String("abort-incomplete-mpu"), Status: s3types.ExpirationStatusEnabled, Filter: &s3types.LifecycleRuleFilter{},
+			AbortIncompleteMultipartUpload: &s3types.AbortIncompleteMultipartUpload{DaysAfterInitiation: aws.Int32(7)},
+		}}},
+	}); err != nil {
+		return q, fmt.Errorf("lifecycle rule of bucket %s: %w", bucket, err)
+	}
+	return q, nil
+}
+
+// FleetEnv is the environment a shell needs to talk to the stack at
+// endpoint as the fleet: its keys, m's queues and internal bucket, and
+// redisURL as FERRY_REDIS_URL.
+func FleetEnv(endpoint string, fleet localaws.Account, m Manifest, redisURL string) Env {
+	return Env{
+		{"AWS_ENDPOINT_URL", endpoint},
 		{"AWS_REGION", DefaultRegion},
 		// The aws CLI v1 (botocore) reads only this one.
 		{"AWS_DEFAULT_REGION", DefaultRegion},
@@ -349,21 +385,18 @@ func SeedWith(ctx context.Context, stack *localaws.Stack, redisURL string, o See
 		{"FERRY_QUEUE_URL", m.Queues.Tasks},
 		{"FERRY_EVENTS_QUEUE_URL", m.Queues.Events},
 		{"FERRY_DLQ_URL", m.Queues.DLQ},
-		{"FERRY_BUCKET", InternalBucket},
+		{"FERRY_BUCKET", m.InternalBucket},
 		{"FERRY_REDIS_URL", redisURL},
 		{"FERRY_CACHE_KEY", DevCacheKey()},
-	}
-	// An rclone remote named "devstack" signing as the fleet, so rclone works
-	// from the same environment as every other tool: rclone lsf devstack:BUCKET.
-	env = append(env, Env{
+		// An rclone remote named "devstack" signing as the fleet, so rclone works
+		// from the same environment as every other tool: rclone lsf devstack:BUCKET.
 		{"RCLONE_CONFIG_DEVSTACK_TYPE", "s3"},
 		{"RCLONE_CONFIG_DEVSTACK_PROVIDER", "Other"},
 		{"RCLONE_CONFIG_DEVSTACK_ENV_AUTH", "true"},
-		{"RCLONE_CONFIG_DEVSTACK_ENDPOINT", stack.URL},
+		{"RCLONE_CONFIG_DEVSTACK_ENDPOINT", endpoint},
 		{"RCLONE_CONFIG_DEVSTACK_REGION", DefaultRegion},
 		{"RCLONE_CONFIG_DEVSTACK_FORCE_PATH_STYLE", "true"},
-	}...)
-	return m, env, nil
+	}
 }
 
 func seedCustomer(ctx context.Context, stack *localaws.Stack, fleetID string, spec CustomerSpec) (ManifestCustomer, error) {

@@ -44,9 +44,15 @@ func SharedLocalAWS(t testing.TB) *localaws.Stack {
 // Main is the TestMain of a package whose tests use SharedLocalAWS: it runs
 // them, stops the shared stack and exits with their status.
 func Main(m *testing.M) {
+	os.Exit(Run(m))
+}
+
+// Run is Main without the exit, for a TestMain with more to clean up: it
+// runs the tests, stops the shared stack and returns their status.
+func Run(m *testing.M) int {
 	code := m.Run()
 	if sharedStack.stack != nil {
 		_ = sharedStack.stack.Close()
 	}
-	os.Exit(code)
+	return code
 }

@@ -1,6 +1,7 @@
 // Package testenv gives integration tests the real parts they stand on: a
-// Redis from FERRY_REDIS_URL with a key prefix of their own, and a localaws
-// stack per test.
+// Redis from FERRY_REDIS_URL with a key prefix of their own, a localaws
+// stack per test, and the demo world, per test or shared by a test binary's
+// tests (SharedWorld).
 package testenv
 
 import (
@@ -198,8 +199,15 @@ type World struct {
 // NewWorld seeds the demo world for this test.
 func NewWorld(t testing.TB) *World {
 	t.Helper()
+	return onTestRedis(t, NewWorldOn)
+}
+
+// onTestRedis is world (NewWorldOn, SharedWorldOn) on the test Redis, under
+// a prefix of this test's own.
+func onTestRedis(t testing.TB, world func(t testing.TB, rdb redis.UniversalClient, redisURL, prefix string) *World) *World {
+	t.Helper()
 	rdb, prefix := Redis(t)
-	return NewWorldOn(t, rdb, RedisURL(t), prefix)
+	return world(t, rdb, RedisURL(t), prefix)
 }
 
 // NewWorldOn seeds the demo world with its integrations in the given Redis
@@ -234,15 +242,29 @@ func newWorld(t testing.TB, stack *localaws.Stack, rdb redis.UniversalClient, re
 	if err != nil {
 		t.Fatalf("seed demo world: %v", err)
 	}
+	return worldOf(t, stack, m, env, rdb, prefix)
+}
+
+// worldOf registers m's integrations in rdb under prefix and returns the
+// World, its Env trusting the stack's CA.
+func worldOf(t testing.TB, stack *localaws.Stack, m demo.Manifest, env demo.Env, rdb redis.UniversalClient, prefix string) *World {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	if err := demo.RegisterIntegrations(ctx, rdb, prefix, &m); err != nil {
 		t.Fatalf("register demo integrations: %v", err)
 	}
 	if ca := CABundle(t, stack); ca != "" {
 		env = env.WithCABundle(ca)
 	}
-	fleet := localaws.Account{ID: m.FleetAccountID, AccessKeyID: env.Lookup("AWS_ACCESS_KEY_ID"), SecretAccessKey: env.Lookup("AWS_SECRET_ACCESS_KEY")}
+	fleet := fleetOf(m, env)
 	return &World{Stack: stack, Manifest: m, Env: env, Redis: rdb, Prefix: prefix, Fleet: fleet,
 		FleetConfig: stack.Config(fleet, demo.DefaultRegion)}
+}
+
+// fleetOf is the fleet's account as env signs for it.
+func fleetOf(m demo.Manifest, env demo.Env) localaws.Account {
+	return localaws.Account{ID: m.FleetAccountID, AccessKeyID: env.Lookup("AWS_ACCESS_KEY_ID"), SecretAccessKey: env.Lookup("AWS_SECRET_ACCESS_KEY")}
 }
 
 // Customer returns the manifest entry of a demo customer or fails the test.
