@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/ferryworks/ferry/internal/awsclient"
+	"github.com/ferryworks/ferry/internal/envelope"
 	"github.com/ferryworks/ferry/internal/redislock"
 )
 
@@ -55,7 +56,7 @@ const (
 // only credentials it returns are the customer's assumed-role credentials.
 type Cache struct {
 	o     Options
-	seal  *sealer
+	seal  *envelope.Sealer
 	log   zerolog.Logger
 	m     *Metrics
 	group singleflight.Group
@@ -466,14 +467,14 @@ func (c *Cache) assumeAndShare(ctx context.Context, t *target) (fetchResult, err
 				FP: t.credsFP[:], AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey,
 				SessionToken: creds.SessionToken, Expires: creds.Expires, UseUntil: useUntil,
 			}
-			c.setShared(ctx, credsKey(c.o.Prefix, t.customerID), c.sealJSON(rec, adFor("creds", t.customerID)), ttl)
+			c.setShared(ctx, credsKey(c.o.Prefix, t.customerID), c.sealJSON(rec, envelope.AssociatedData("creds", t.customerID)), ttl)
 		}
 		return fetchResult{creds: creds, source: "miss"}, nil
 	}
 	var ae *AssumeRoleError
 	if errors.As(err, &ae) && ae.Denied {
 		rec := deniedRecord{FP: t.deniedFP[:], Code: ae.Code, Message: ae.Message, Until: c.o.Now().Add(c.o.DeniedTTL)}
-		c.setShared(ctx, deniedKey(c.o.Prefix, t.customerID), c.sealJSON(rec, adFor("denied", t.customerID)), c.o.DeniedTTL)
+		c.setShared(ctx, deniedKey(c.o.Prefix, t.customerID), c.sealJSON(rec, envelope.AssociatedData("denied", t.customerID)), c.o.DeniedTTL)
 	}
 	return fetchResult{}, err
 }
@@ -668,7 +669,7 @@ func (c *Cache) sealJSON(v any, ad []byte) []byte {
 	if err != nil {
 		panic(err) // plain structs of strings, bytes and times always marshal
 	}
-	return c.seal.seal(b, ad)
+	return c.seal.Seal(b, ad)
 }
 
 // openCreds opens an L2 value; anything that does not open or belongs to
@@ -691,7 +692,7 @@ func (c *Cache) openDenied(t *target, sealed string) (deniedRecord, bool) {
 }
 
 func (c *Cache) openJSON(t *target, sealed, domain string, v any) bool {
-	pt, err := c.seal.open([]byte(sealed), adFor(domain, t.customerID))
+	pt, err := c.seal.Open([]byte(sealed), envelope.AssociatedData(domain, t.customerID))
 	if err == nil {
 		err = json.Unmarshal(pt, v)
 	}

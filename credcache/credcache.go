@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+
+	"github.com/ferryworks/ferry/internal/envelope"
 )
 
 // DefaultRoleName is the role customers create for delegated access.
@@ -131,13 +133,29 @@ const (
 
 // prepare is what New and NewRegistry start with: the options with their
 // defaults, and the sealer of their keys.
-func (o Options) prepare(needSTS bool) (Options, *sealer, error) {
+func (o Options) prepare(needSTS bool) (Options, *envelope.Sealer, error) {
 	o, err := o.withDefaults(needSTS)
 	if err != nil {
 		return o, nil, err
 	}
-	s, err := newSealer(o.Keys)
-	return o, s, err
+	s, err := envelope.NewSealer(o.Keys)
+	if err != nil {
+		return o, nil, &KeyError{Reason: err.Error()}
+	}
+	return o, s, nil
+}
+
+// ParseKeys decodes FERRY_CACHE_KEY: one or more base64 (standard or URL,
+// padded or not) 32-byte keys separated by commas, newest first. The first
+// key seals; all open, so rotating means prepending a new key and dropping the
+// old one once every sealed value has expired or been rewritten. Errors are
+// *KeyError and never echo key material.
+func ParseKeys(spec string) ([][]byte, error) {
+	keys, err := envelope.ParseKeys(spec)
+	if err != nil {
+		return nil, &KeyError{Reason: err.Error()}
+	}
+	return keys, nil
 }
 
 // withDefaults fills zero fields and rejects combinations that cannot work.

@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/ferryworks/ferry/internal/envelope"
 	"github.com/ferryworks/ferry/internal/redisconn"
 )
 
@@ -45,7 +46,7 @@ type Registry struct {
 	rdb      redis.UniversalClient
 	prefix   string
 	roleName string
-	seal     *sealer
+	seal     *envelope.Sealer
 	log      zerolog.Logger
 	metrics  *Metrics
 	now      func() time.Time
@@ -592,14 +593,14 @@ func (r *Registry) encode(in Integration) map[string]any {
 		m[fieldAccountID] = in.AccountID
 	}
 	if in.ExternalID != "" {
-		m[fieldExternalID] = r.seal.seal([]byte(in.ExternalID), adFor("integration/"+fieldExternalID, in.CustomerID))
+		m[fieldExternalID] = r.seal.Seal([]byte(in.ExternalID), envelope.AssociatedData("integration/"+fieldExternalID, in.CustomerID))
 	}
 	if in.PreviousExternalID != "" {
-		m[fieldPrevExternalID] = r.seal.seal([]byte(in.PreviousExternalID), adFor("integration/"+fieldPrevExternalID, in.CustomerID))
+		m[fieldPrevExternalID] = r.seal.Seal([]byte(in.PreviousExternalID), envelope.AssociatedData("integration/"+fieldPrevExternalID, in.CustomerID))
 		m[fieldPrevExternalExpiry] = in.PreviousExternalIDExpires.UTC().Format(time.RFC3339Nano)
 	}
 	if in.VerificationToken != "" {
-		m[fieldVerificationToken] = r.seal.seal([]byte(in.VerificationToken), adFor("integration/"+fieldVerificationToken, in.CustomerID))
+		m[fieldVerificationToken] = r.seal.Seal([]byte(in.VerificationToken), envelope.AssociatedData("integration/"+fieldVerificationToken, in.CustomerID))
 	}
 	return m
 }
@@ -622,7 +623,7 @@ func (r *Registry) decode(customerID string, m, verified map[string]string) (Int
 		if !ok {
 			continue
 		}
-		pt, err := r.seal.open([]byte(sealed), adFor("integration/"+f.field, customerID))
+		pt, err := r.seal.Open([]byte(sealed), envelope.AssociatedData("integration/"+f.field, customerID))
 		if err != nil {
 			r.log.Error().Str("customer_id", customerID).Str("field", f.field).Msg("integration secret does not open with any configured key")
 			return Integration{}, fmt.Errorf("%w: customer %s: %s does not open with any configured key (FERRY_CACHE_KEY changed?)", ErrCorrupt, customerID, f.field)

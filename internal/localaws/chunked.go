@@ -33,10 +33,14 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+
+	"github.com/ferryworks/ferry/internal/localaws/sigv4"
 )
 
-// Payload hashes (x-amz-content-sha256) of the streaming variants.
+// Payload hashes (x-amz-content-sha256) that stand for a body not hashed up
+// front: unsigned, and the streaming variants.
 const (
+	unsignedPayload          = "UNSIGNED-PAYLOAD"
 	streamingSigned          = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
 	streamingSignedTrailer   = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
 	streamingUnsignedTrailer = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
@@ -139,7 +143,7 @@ var errBodyCheck = errors.New("request body failed the gate's checks")
 // aws-chunked or carries a checksum (header or Content-MD5), and rewrites
 // the headers kumo sees to those of the decoded body. A request that
 // cannot be accepted as it stands gets the apiError S3 would answer.
-func prepareBody(r *http.Request, si sigInfo, k *accessKey, payloadHash string) (*bodyCheck, *apiError) {
+func prepareBody(r *http.Request, si sigv4.Info, k *accessKey, payloadHash string) (*bodyCheck, *apiError) {
 	chunked := isAWSChunked(r, payloadHash)
 	bc := &bodyCheck{src: r.Body}
 	var declared []string
@@ -219,7 +223,7 @@ func prepareBody(r *http.Request, si sigInfo, k *accessKey, payloadHash string) 
 	}
 	if bc.signed {
 		bc.key = signingKey(k.secret, si.Date, si.Region, si.Service)
-		bc.amzDate = si.AmzDate.UTC().Format(amzDateFormat)
+		bc.amzDate = si.AmzDate.UTC().Format(sigv4.AmzDateFormat)
 		bc.scope = si.Date + "/" + si.Region + "/" + si.Service + "/aws4_request"
 		bc.prevSig = si.Signature
 		bc.chunkHash = sha256.New()

@@ -13,6 +13,9 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
+
+	"github.com/ferryworks/ferry/internal/localaws/sigv4"
 )
 
 // maxSmallBody bounds the SQS/STS bodies the gate reads to hash: SQS caps a
@@ -57,7 +60,7 @@ func (s *Stack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveAdmin(w, r)
 		return
 	}
-	si, signed, err := parseSigInfo(r)
+	si, signed, err := sigv4.Parse(r)
 	svc := si.Service
 	if svc == "" {
 		svc = guessService(r)
@@ -228,9 +231,13 @@ func stsForm(r *http.Request, body []byte) url.Values {
 	return v
 }
 
+// maxPresignExpiry is the longest X-Amz-Expires S3 accepts on a presigned
+// request.
+const maxPresignExpiry = 7 * 24 * time.Hour
+
 // authenticate finds the key, checks its session token and expiry, and
 // verifies the signature; a non-nil apiError is the refusal to send.
-func (s *Stack) authenticate(ctx context.Context, r *http.Request, si sigInfo, payloadHash string) (*accessKey, *apiError) {
+func (s *Stack) authenticate(ctx context.Context, r *http.Request, si sigv4.Info, payloadHash string) (*accessKey, *apiError) {
 	svc := si.Service
 	s.mu.RLock()
 	k := s.keys[si.AccessKey]
@@ -253,7 +260,7 @@ func (s *Stack) authenticate(ctx context.Context, r *http.Request, si sigInfo, p
 		e := errBadToken(svc)
 		return nil, &e
 	}
-	if !verifySignature(ctx, r, si, k.secret, payloadHash) {
+	if !sigv4.Verify(ctx, r, si, k.secret, payloadHash) {
 		e := errBadSignature()
 		return nil, &e
 	}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ferryworks/ferry/internal/localaws/iampolicy"
 )
 
 // The IAM side of the gate: the calls a customer makes to set up (or break)
@@ -34,7 +36,7 @@ type roleInfo struct {
 	created     time.Time
 	maxSession  time.Duration
 	trustText   string
-	trust       *Policy
+	trust       *iampolicy.Policy
 	inline      []inlinePolicy
 	attached    []string // managed policy ARNs
 	deleted     bool
@@ -45,7 +47,7 @@ type roleInfo struct {
 type inlinePolicy struct {
 	name string
 	text string
-	doc  *Policy
+	doc  *iampolicy.Policy
 }
 
 // managedPolicy is a customer-managed policy (CreatePolicy), attachable to
@@ -56,7 +58,7 @@ type managedPolicy struct {
 	name    string
 	path    string
 	text    string
-	doc     *Policy
+	doc     *iampolicy.Policy
 	created time.Time
 }
 
@@ -107,8 +109,8 @@ func (s *Stack) putRoleVersionLocked(r *roleInfo, delayed bool) {
 
 // policiesOf is the role's permission policies: inline, then attached
 // managed ones. The caller holds s.mu.
-func (s *Stack) policiesOf(r *roleInfo) []*Policy {
-	out := make([]*Policy, 0, len(r.inline)+len(r.attached))
+func (s *Stack) policiesOf(r *roleInfo) []*iampolicy.Policy {
+	out := make([]*iampolicy.Policy, 0, len(r.inline)+len(r.attached))
 	for _, p := range r.inline {
 		out = append(out, p.doc)
 	}
@@ -168,10 +170,10 @@ func (s *Stack) serveIAM(w http.ResponseWriter, r *http.Request, op string, k *a
 	}
 	p := k.principal()
 	s.mu.RLock()
-	d := s.identityDecision(p, EvalRequest{Principal: p, Action: "iam:" + action, Resource: resource,
+	d := s.identityDecision(p, iampolicy.EvalRequest{Principal: p, Action: "iam:" + action, Resource: resource,
 		Context: map[string][]string{"aws:principalarn": {principalARN(p)}, "aws:principalaccount": {account}}})
 	s.mu.RUnlock()
-	if d != Allow {
+	if d != iampolicy.Allow {
 		fail(outcomeDenied, iamErr(http.StatusForbidden, "AccessDenied", "User: "+k.arn+" is not authorized to perform: iam:"+action+
 			" on resource: "+resource+" because no identity-based policy allows the iam:"+action+" action"))
 		return
@@ -190,9 +192,9 @@ func (s *Stack) serveIAM(w http.ResponseWriter, r *http.Request, op string, k *a
 		fail(outcomeNotFound, noSuchRole(roleName))
 		return
 	}
-	parse := func(field string) (string, *Policy, bool) {
+	parse := func(field string) (string, *iampolicy.Policy, bool) {
 		text := form.Get(field)
-		doc, err := ParsePolicy(text)
+		doc, err := iampolicy.Parse(text)
 		if err != nil {
 			fail(outcomeError, iamErr(http.StatusBadRequest, "MalformedPolicyDocument", err.Error()))
 			return "", nil, false
@@ -409,7 +411,7 @@ func rfc3986Escape(s string) string {
 	return b.String()
 }
 
-func principalARN(p Principal) string {
+func principalARN(p iampolicy.Principal) string {
 	if p.RoleARN != "" {
 		return p.RoleARN
 	}

@@ -6,6 +6,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ferryworks/ferry/internal/localaws/iampolicy"
+	"github.com/ferryworks/ferry/internal/localaws/sigv4"
 )
 
 // The KMS side of the gate: customer managed keys with key policies, enough
@@ -22,7 +25,7 @@ type kmsKey struct {
 	description string
 	created     time.Time
 	policyText  string
-	policy      *Policy
+	policy      *iampolicy.Policy
 }
 
 // kmsAction is the operation named by X-Amz-Target.
@@ -52,34 +55,34 @@ func defaultKeyPolicy(account string) string {
 // policy and the caller's IAM policy must allow. An explicit Deny in either
 // wins. why completes KMS's "is not authorized to perform" message. The
 // caller holds s.mu (read).
-func (s *Stack) kmsDecision(p Principal, action string, key *kmsKey, ctx map[string][]string) (allowed bool, why string) {
-	req := EvalRequest{Principal: p, Action: action, Resource: key.arn, Context: ctx}
+func (s *Stack) kmsDecision(p iampolicy.Principal, action string, key *kmsKey, ctx map[string][]string) (allowed bool, why string) {
+	req := iampolicy.EvalRequest{Principal: p, Action: action, Resource: key.arn, Context: ctx}
 	identity := s.identityDecision(p, req)
-	if identity == Deny {
+	if identity == iampolicy.Deny {
 		return false, "with an explicit deny in an identity-based policy"
 	}
-	direct, viaAccount := NoMatch, NoMatch
+	direct, viaAccount := iampolicy.NoMatch, iampolicy.NoMatch
 	if key.policy != nil {
 		for i := range key.policy.Statements {
 			st := &key.policy.Statements[i]
-			if !st.applies(req, true) {
+			if !st.Applies(req, true) {
 				continue
 			}
 			if st.Effect == "Deny" {
 				return false, "with an explicit deny in a resource-based policy"
 			}
 			if namesPrincipal(st.Principal, p) {
-				direct = Allow
+				direct = iampolicy.Allow
 			} else {
-				viaAccount = Allow
+				viaAccount = iampolicy.Allow
 			}
 		}
 	}
-	keyAllows := direct == Allow || viaAccount == Allow
+	keyAllows := direct == iampolicy.Allow || viaAccount == iampolicy.Allow
 	switch {
-	case p.Account == key.account && direct == Allow:
+	case p.Account == key.account && direct == iampolicy.Allow:
 		return true, ""
-	case keyAllows && identity == Allow:
+	case keyAllows && identity == iampolicy.Allow:
 		return true, ""
 	case keyAllows:
 		return false, "because no identity-based policy allows the " + action + " action"
@@ -90,7 +93,7 @@ func (s *Stack) kmsDecision(p Principal, action string, key *kmsKey, ctx map[str
 // namesPrincipal reports whether a statement's Principal names p itself
 // (its session, role, "*", or the root user when p is the root) rather
 // than only p's account.
-func namesPrincipal(ps *PrincipalSet, p Principal) bool {
+func namesPrincipal(ps *iampolicy.PrincipalSet, p iampolicy.Principal) bool {
 	if ps == nil {
 		return false
 	}
@@ -112,7 +115,7 @@ func namesPrincipal(ps *PrincipalSet, p Principal) bool {
 
 // kmsContext is the condition context of a KMS request; via names the
 // service that called KMS on the caller's behalf ("s3.us-east-1.amazonaws.com").
-func kmsContext(p Principal, via string) map[string][]string {
+func kmsContext(p iampolicy.Principal, via string) map[string][]string {
 	ctx := map[string][]string{
 		"aws:principalarn":     {principalARN(p)},
 		"aws:principalaccount": {p.Account},
@@ -138,7 +141,7 @@ func kmsNotFound(keyID string) apiError {
 }
 
 // serveKMS answers CreateKey, DescribeKey, GetKeyPolicy and PutKeyPolicy.
-func (s *Stack) serveKMS(w http.ResponseWriter, r *http.Request, op string, k *accessKey, si sigInfo, body []byte) {
+func (s *Stack) serveKMS(w http.ResponseWriter, r *http.Request, op string, k *accessKey, si sigv4.Info, body []byte) {
 	fail := func(outcome string, e apiError) {
 		s.stats.add(op, outcome)
 		s.log.Debug().Str("op", op).Str("principal", k.arn).Str("code", e.Code).Msg("kms call refused")
@@ -176,9 +179,9 @@ func (s *Stack) serveKMS(w http.ResponseWriter, r *http.Request, op string, k *a
 			return
 		}
 		s.mu.RLock()
-		d := s.identityDecision(p, EvalRequest{Principal: p, Action: "kms:CreateKey", Resource: "*", Context: kmsContext(p, "")})
+		d := s.identityDecision(p, iampolicy.EvalRequest{Principal: p, Action: "kms:CreateKey", Resource: "*", Context: kmsContext(p, "")})
 		s.mu.RUnlock()
-		if d != Allow {
+		if d != iampolicy.Allow {
 			fail(outcomeDenied, apiError{Status: http.StatusBadRequest, Code: "AccessDeniedException",
 				Message: "User: " + k.arn + " is not authorized to perform: kms:CreateKey because no identity-based policy allows the kms:CreateKey action"})
 			return
@@ -187,7 +190,7 @@ func (s *Stack) serveKMS(w http.ResponseWriter, r *http.Request, op string, k *a
 		if text == "" {
 			text = defaultKeyPolicy(k.account)
 		}
-		doc, err := ParsePolicy(text)
+		doc, err := iampolicy.Parse(text)
 		if err != nil {
 			fail(outcomeError, apiError{Status: http.StatusBadRequest, Code: "MalformedPolicyDocumentException", Message: err.Error()})
 			return
@@ -234,7 +237,7 @@ func (s *Stack) serveKMS(w http.ResponseWriter, r *http.Request, op string, k *a
 	case "GetKeyPolicy":
 		ok(map[string]string{"Policy": key.policyText, "PolicyName": "default"})
 	case "PutKeyPolicy":
-		doc, err := ParsePolicy(in.Policy)
+		doc, err := iampolicy.Parse(in.Policy)
 		if err != nil {
 			fail(outcomeError, apiError{Status: http.StatusBadRequest, Code: "MalformedPolicyDocumentException", Message: err.Error()})
 			return
@@ -281,7 +284,7 @@ func (s *Stack) CreateKMSKey(account, region, policy string) (KMSKey, error) {
 	if policy == "" {
 		policy = defaultKeyPolicy(account)
 	}
-	doc, err := ParsePolicy(policy)
+	doc, err := iampolicy.Parse(policy)
 	if err != nil {
 		return KMSKey{}, err
 	}

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+
+	"github.com/ferryworks/ferry/internal/localaws/sigv4"
 )
 
 // The stack's own address ("127.0.0.1:4566") is an endpoint of every region:
@@ -55,7 +57,7 @@ func regionalEndpoint(r *http.Request, region string) string {
 
 // wrongSigningRegion is S3's answer to a request signed for another region
 // than the regional endpoint it reached; nil when they agree.
-func wrongSigningRegion(r *http.Request, si sigInfo) *apiError {
+func wrongSigningRegion(r *http.Request, si sigv4.Info) *apiError {
 	ep := endpointRegion(r.Host)
 	if ep == "" || ep == si.Region {
 		return nil
@@ -71,7 +73,7 @@ func wrongSigningRegion(r *http.Request, si sigInfo) *apiError {
 
 // wrongBucketRegion is S3's answer to a request for a bucket in another
 // region than the one it was signed for; nil when they agree.
-func wrongBucketRegion(r *http.Request, si sigInfo, bucket, region string) *apiError {
+func wrongBucketRegion(r *http.Request, si sigv4.Info, bucket, region string) *apiError {
 	if region == si.Region {
 		return nil
 	}

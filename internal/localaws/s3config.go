@@ -14,6 +14,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ferryworks/ferry/internal/localaws/iampolicy"
+	"github.com/ferryworks/ferry/internal/localaws/sigv4"
 )
 
 // The bucket settings real customer buckets carry and the gate enforces
@@ -72,7 +75,7 @@ type objectSSE struct {
 
 // aclGrantsRead reports whether an object's ACL grants READ (or
 // FULL_CONTROL) to p's account. The caller holds s.mu.
-func (s *Stack) aclGrantsReadLocked(bucket, key string, p Principal) bool {
+func (s *Stack) aclGrantsReadLocked(bucket, key string, p iampolicy.Principal) bool {
 	canon := CanonicalUserID(p.Account)
 	for _, g := range s.acls[aclKey(bucket, key)] {
 		if g.permission != "READ" && g.permission != "FULL_CONTROL" {
@@ -261,7 +264,7 @@ func writeS3XML(w http.ResponseWriter, body string) {
 
 // serveBucketSetting answers the bucket configuration calls the gate keeps
 // itself: ownership controls, default encryption and request payment.
-func (s *Stack) serveBucketSetting(w http.ResponseWriter, r *http.Request, c s3Call, p Principal, si sigInfo) {
+func (s *Stack) serveBucketSetting(w http.ResponseWriter, r *http.Request, c s3Call, p iampolicy.Principal, si sigv4.Info) {
 	fail := func(e apiError) {
 		s.stats.add(c.Op, outcomeError)
 		writeError(w, r, svcS3, e)
@@ -390,7 +393,7 @@ func isBucketSetting(op string) bool {
 // https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html#require-sse-kms),
 // and rewrites the headers kumo stores to the key's ARN, which is what S3
 // answers on reads.
-func (s *Stack) applySSE(r *http.Request, p Principal, b *bucketInfo) *apiError {
+func (s *Stack) applySSE(r *http.Request, p iampolicy.Principal, b *bucketInfo) *apiError {
 	alg := r.Header.Get("X-Amz-Server-Side-Encryption")
 	keyID := r.Header.Get("X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id")
 	if alg == "" {
@@ -437,7 +440,7 @@ func (s *Stack) applySSE(r *http.Request, p Principal, b *bucketInfo) *apiError 
 // whose key the caller may not use for kms:Decrypt (nil when allowed).
 // S3 decrypts on the caller's behalf and relays KMS's refusal as a 403
 // (https://repost.aws/knowledge-center/decrypt-kms-encrypted-objects-s3).
-func (s *Stack) kmsReadCheck(p Principal, enc objectSSE, b *bucketInfo) *apiError {
+func (s *Stack) kmsReadCheck(p iampolicy.Principal, enc objectSSE, b *bucketInfo) *apiError {
 	if enc.alg != "aws:kms" {
 		return nil
 	}
@@ -489,7 +492,7 @@ func replaceWithError(resp *http.Response, e apiError) {
 
 // serveListBuckets lists the caller's own buckets, with its canonical user
 // ID as Owner (https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListBuckets.html).
-func (s *Stack) serveListBuckets(w http.ResponseWriter, p Principal) {
+func (s *Stack) serveListBuckets(w http.ResponseWriter, p iampolicy.Principal) {
 	type entry struct {
 		name    string
 		region  string

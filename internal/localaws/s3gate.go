@@ -8,6 +8,9 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/ferryworks/ferry/internal/localaws/iampolicy"
+	"github.com/ferryworks/ferry/internal/localaws/sigv4"
 )
 
 // s3Call is an S3 request as IAM sees it.
@@ -177,7 +180,7 @@ func s3Denied() apiError {
 
 // serveS3 applies S3's order of answers — bucket, region, expected owner,
 // authorisation, then key existence — and forwards what passes to kumo.
-func (s *Stack) serveS3(w http.ResponseWriter, r *http.Request, k *accessKey, si sigInfo, c s3Call) {
+func (s *Stack) serveS3(w http.ResponseWriter, r *http.Request, k *accessKey, si sigv4.Info, c s3Call) {
 	p := k.principal()
 	if e := wrongSigningRegion(r, si); e != nil {
 		s.stats.add(c.Op, outcomeRedirect)
@@ -236,7 +239,7 @@ func (s *Stack) serveS3(w http.ResponseWriter, r *http.Request, k *accessKey, si
 		s.mu.RLock()
 		granted := s.aclGrantsReadLocked(c.Bucket, c.Key, p)
 		s.mu.RUnlock()
-		v.allowed = granted && (p.Account == b.owner || v.identity == Allow)
+		v.allowed = granted && (p.Account == b.owner || v.identity == iampolicy.Allow)
 	}
 	if !v.allowed {
 		refuse(outcomeDenied, denied)
@@ -399,7 +402,7 @@ func (s *Stack) serveS3(w http.ResponseWriter, r *http.Request, k *accessKey, si
 // allowedS3 evaluates IAM for an S3 call: an explicit Deny anywhere refuses;
 // within the owner's account an identity or bucket-policy Allow suffices
 // (the root is allowed everything); across accounts both must allow.
-func (s *Stack) allowedS3(p Principal, action, resource string, b *bucketInfo, ownerOnly bool, r *http.Request) bool {
+func (s *Stack) allowedS3(p iampolicy.Principal, action, resource string, b *bucketInfo, ownerOnly bool, r *http.Request) bool {
 	return s.s3Verdict(p, action, resource, b, ownerOnly, r).allowed
 }
 
@@ -408,32 +411,32 @@ func (s *Stack) allowedS3(p Principal, action, resource string, b *bucketInfo, o
 type s3Verdict struct {
 	allowed      bool
 	explicitDeny bool
-	identity     Decision
+	identity     iampolicy.Decision
 }
 
-func (s *Stack) s3Verdict(p Principal, action, resource string, b *bucketInfo, ownerOnly bool, r *http.Request) s3Verdict {
-	req := EvalRequest{Principal: p, Action: action, Resource: resource, Context: s3Context(p, r)}
+func (s *Stack) s3Verdict(p iampolicy.Principal, action, resource string, b *bucketInfo, ownerOnly bool, r *http.Request) s3Verdict {
+	req := iampolicy.EvalRequest{Principal: p, Action: action, Resource: resource, Context: s3Context(p, r)}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	identity := s.identityDecision(p, req)
 	v := s3Verdict{identity: identity}
-	if identity == Deny {
+	if identity == iampolicy.Deny {
 		v.explicitDeny = true
 		return v
 	}
 	if ownerOnly {
-		v.allowed = p.Account == b.owner && identity == Allow
+		v.allowed = p.Account == b.owner && identity == iampolicy.Allow
 		return v
 	}
 	bucket := b.policy.Evaluate(req, true)
-	if bucket == Deny {
+	if bucket == iampolicy.Deny {
 		v.explicitDeny = true
 		return v
 	}
 	if p.Account == b.owner {
-		v.allowed = identity == Allow || bucket == Allow
+		v.allowed = identity == iampolicy.Allow || bucket == iampolicy.Allow
 	} else {
-		v.allowed = identity == Allow && bucket == Allow
+		v.allowed = identity == iampolicy.Allow && bucket == iampolicy.Allow
 	}
 	return v
 }
@@ -451,27 +454,27 @@ func requesterPaysAcknowledged(r *http.Request) bool {
 // identityDecision is the caller's own policies' verdict: a root may do
 // anything in IAM terms, a role session what its role's policies allow.
 // The caller must hold s.mu.
-func (s *Stack) identityDecision(p Principal, req EvalRequest) Decision {
+func (s *Stack) identityDecision(p iampolicy.Principal, req iampolicy.EvalRequest) iampolicy.Decision {
 	if p.IsRoot() {
-		return Allow
+		return iampolicy.Allow
 	}
 	role := s.activeRoleLocked(p.RoleARN)
 	if role == nil {
-		return NoMatch
+		return iampolicy.NoMatch
 	}
-	d := NoMatch
+	d := iampolicy.NoMatch
 	for _, pol := range s.policiesOf(role) {
 		switch pol.Evaluate(req, false) {
-		case Deny:
-			return Deny
-		case Allow:
-			d = Allow
+		case iampolicy.Deny:
+			return iampolicy.Deny
+		case iampolicy.Allow:
+			d = iampolicy.Allow
 		}
 	}
 	return d
 }
 
-func s3Context(p Principal, r *http.Request) map[string][]string {
+func s3Context(p iampolicy.Principal, r *http.Request) map[string][]string {
 	pa := p.RoleARN
 	if pa == "" {
 		pa = p.ARN
@@ -488,7 +491,7 @@ func s3Context(p Principal, r *http.Request) map[string][]string {
 }
 
 // checkCopySource authorises s3:GetObject on the source of a copy.
-func (s *Stack) checkCopySource(p Principal, src string, r *http.Request) *apiError {
+func (s *Stack) checkCopySource(p iampolicy.Principal, src string, r *http.Request) *apiError {
 	src, _, _ = strings.Cut(src, "?")
 	if u, err := url.PathUnescape(src); err == nil {
 		src = u
@@ -510,7 +513,7 @@ func (s *Stack) checkCopySource(p Principal, src string, r *http.Request) *apiEr
 // createBucket records the new bucket's owner and region (from the
 // LocationConstraint) and lets kumo store it. Names are global: another
 // account's name is BucketAlreadyExists.
-func (s *Stack) createBucket(w http.ResponseWriter, r *http.Request, p Principal, si sigInfo, c s3Call) {
+func (s *Stack) createBucket(w http.ResponseWriter, r *http.Request, p iampolicy.Principal, si sigv4.Info, c s3Call) {
 	raw, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
 	if err != nil {
 		writeError(w, r, svcS3, apiError{Status: http.StatusBadRequest, Code: "IncompleteBody", Message: "could not read the request body"})

@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+
+	"github.com/ferryworks/ferry/internal/localaws/iampolicy"
 )
 
 // SNS behind the gate. kumo serves SNS (topics, subscriptions delivering to
@@ -75,16 +77,16 @@ func (s *Stack) serveSNS(w http.ResponseWriter, r *http.Request, op string, k *a
 	resource := s.snsResource(form, p.Account)
 	action := "sns:" + form.Get("Action")
 	s.mu.RLock()
-	identity := s.identityDecision(p, EvalRequest{Principal: p, Action: action, Resource: resource,
+	identity := s.identityDecision(p, iampolicy.EvalRequest{Principal: p, Action: action, Resource: resource,
 		Context: map[string][]string{"aws:principalarn": {p.ARN}, "aws:principalaccount": {p.Account}}})
 	s.mu.RUnlock()
 	owner, known := s.topics.get(resource)
-	if identity != Allow || (known && owner != p.Account) {
+	if identity != iampolicy.Allow || (known && owner != p.Account) {
 		s.stats.add(op, outcomeDenied)
 		why := "because no identity-based policy allows the " + action + " action"
-		if identity == Deny {
+		if identity == iampolicy.Deny {
 			why = "with an explicit deny in an identity-based policy"
-		} else if identity == Allow {
+		} else if identity == iampolicy.Allow {
 			why = "because the topic belongs to another account"
 		}
 		s.log.Debug().Str("op", op).Str("principal", p.ARN).Str("resource", resource).Msg("sns call denied")

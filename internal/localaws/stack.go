@@ -33,6 +33,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ferryworks/ferry/internal/awsclient"
+	"github.com/ferryworks/ferry/internal/localaws/iampolicy"
 )
 
 // Options configures a Stack. The zero value listens on a free loopback port
@@ -126,8 +127,8 @@ type accessKey struct {
 	expires      time.Time
 }
 
-func (k *accessKey) principal() Principal {
-	return Principal{ARN: k.arn, Account: k.account, RoleARN: k.roleARN}
+func (k *accessKey) principal() iampolicy.Principal {
+	return iampolicy.Principal{ARN: k.arn, Account: k.account, RoleARN: k.roleARN}
 }
 
 type bucketInfo struct {
@@ -135,7 +136,7 @@ type bucketInfo struct {
 	region     string
 	created    time.Time
 	policyText string
-	policy     *Policy
+	policy     *iampolicy.Policy
 	// ownership is the Object Ownership setting; BucketOwnerEnforced
 	// disables ACLs.
 	ownership     string
@@ -366,7 +367,7 @@ func (s *Stack) PutRole(r Role) (string, error) {
 	if !roleNamePattern.MatchString(r.Name) {
 		return "", fmt.Errorf("role name %q is not a valid IAM role name", r.Name)
 	}
-	trust, err := ParsePolicy(r.TrustPolicy)
+	trust, err := iampolicy.Parse(r.TrustPolicy)
 	if err != nil {
 		return "", fmt.Errorf("role %s trust policy: %w", r.Name, err)
 	}
@@ -374,7 +375,7 @@ func (s *Stack) PutRole(r Role) (string, error) {
 		created: s.opts.Now().UTC().Truncate(time.Second), maxSession: r.MaxSessionDuration,
 		trustText: r.TrustPolicy, trust: trust}
 	for i, text := range r.Policies {
-		p, err := ParsePolicy(text)
+		p, err := iampolicy.Parse(text)
 		if err != nil {
 			return "", fmt.Errorf("role %s policy %d: %w", r.Name, i, err)
 		}
@@ -427,7 +428,7 @@ func (s *Stack) CreateBucket(ctx context.Context, b Bucket) error {
 		bi.sseAlgorithm, bi.sseKeyARN = "aws:kms", b.KMSKeyARN
 	}
 	if b.Policy != "" {
-		p, err := ParsePolicy(b.Policy)
+		p, err := iampolicy.Parse(b.Policy)
 		if err != nil {
 			return fmt.Errorf("bucket %s policy: %w", b.Name, err)
 		}
@@ -464,10 +465,10 @@ var ErrNoSuchBucket = errors.New("no such bucket")
 // SetBucketPolicy replaces a bucket's policy; "" removes it. It takes effect
 // from the next request on.
 func (s *Stack) SetBucketPolicy(bucket, policy string) error {
-	var p *Policy
+	var p *iampolicy.Policy
 	if policy != "" {
 		var err error
-		if p, err = ParsePolicy(policy); err != nil {
+		if p, err = iampolicy.Parse(policy); err != nil {
 			return fmt.Errorf("bucket %s policy: %w", bucket, err)
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ferryworks/ferry/internal/localaws/iampolicy"
 )
 
 var (
@@ -116,11 +118,11 @@ func (s *Stack) assumeRole(w http.ResponseWriter, r *http.Request, op string, k 
 	if hasExternalID {
 		ctx["sts:externalid"] = externalID[:1]
 	}
-	req := EvalRequest{Principal: k.principal(), Action: "sts:AssumeRole", Resource: roleARN, Context: ctx}
+	req := iampolicy.EvalRequest{Principal: k.principal(), Action: "sts:AssumeRole", Resource: roleARN, Context: ctx}
 
 	s.mu.RLock()
 	role := s.activeRoleLocked(roleARN)
-	var trust, identity Decision
+	var trust, identity iampolicy.Decision
 	var maxDur time.Duration
 	var roleID string
 	if role != nil {
@@ -129,7 +131,7 @@ func (s *Stack) assumeRole(w http.ResponseWriter, r *http.Request, op string, k 
 		maxDur, roleID = role.maxSession, role.id
 	}
 	s.mu.RUnlock()
-	if role == nil || trust != Allow || identity != Allow {
+	if role == nil || trust != iampolicy.Allow || identity != iampolicy.Allow {
 		fail(outcomeDenied, notAuthorized)
 		return
 	}

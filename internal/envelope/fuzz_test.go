@@ -1,4 +1,4 @@
-package credcache
+package envelope
 
 import (
 	"bytes"
@@ -16,20 +16,20 @@ func fuzzKeys() (cur, old []byte) {
 }
 
 // FuzzOpenSealed feeds arbitrary bytes to the unsealer, as a tampered,
-// truncated or foreign Redis value would reach it. open must never panic,
+// truncated or foreign Redis value would reach it. Open must never panic,
 // and must refuse everything that is not an authentic envelope: the fuzzer
 // cannot forge AES-GCM, so any success on mutated input is a bug in the
 // envelope handling (a length check, a key-id shortcut, a version skip).
 func FuzzOpenSealed(f *testing.F) {
 	cur, old := fuzzKeys()
-	s, err := newSealer([][]byte{cur, old})
+	s, err := NewSealer([][]byte{cur, old})
 	if err != nil {
 		f.Fatal(err)
 	}
 	// Fuzzing runs the target in several processes; the genuine seeds use
 	// a fixed nonce so every process knows the same authentic values.
-	genuine := sealFixedNonce(s.keys[0], []byte(`{"akid":"ASIAFUZZ","secret":"x"}`), adFor("creds", "acme"))
-	rotated := sealFixedNonce(s.keys[1], []byte(`{"akid":"ASIAOLD","secret":"y"}`), adFor("creds", "acme"))
+	genuine := sealFixedNonce(s.keys[0], []byte(`{"akid":"ASIAFUZZ","secret":"x"}`), AssociatedData("creds", "acme"))
+	rotated := sealFixedNonce(s.keys[1], []byte(`{"akid":"ASIAOLD","secret":"y"}`), AssociatedData("creds", "acme"))
 	f.Add(genuine, "acme")
 	f.Add(rotated, "acme")
 	f.Add(genuine[:sealOverhead], "acme")
@@ -38,8 +38,8 @@ func FuzzOpenSealed(f *testing.F) {
 	f.Add(bytes.Repeat([]byte{0}, sealOverhead+8), "acme")
 	f.Add([]byte(`{"akid":"ASIAFUZZ","secret":"plaintext stored by mistake"}`), "acme")
 	f.Fuzz(func(t *testing.T, sealed []byte, customer string) {
-		ad := adFor("creds", customer)
-		pt, err := s.open(sealed, ad)
+		ad := AssociatedData("creds", customer)
+		pt, err := s.Open(sealed, ad)
 		if err == nil {
 			// Only the two genuine seeds open, and only under their own
 			// associated data.
@@ -54,7 +54,7 @@ func FuzzOpenSealed(f *testing.F) {
 	})
 }
 
-// sealFixedNonce builds the envelope seal builds, with a constant nonce.
+// sealFixedNonce builds the envelope Seal builds, with a constant nonce.
 func sealFixedNonce(k sealKey, plain, ad []byte) []byte {
 	out := make([]byte, 1+keyIDLen+12, sealOverhead+len(plain))
 	out[0] = sealVersion
@@ -69,7 +69,7 @@ func sealFixedNonce(k sealKey, plain, ad []byte) []byte {
 // field, never after any single bit flips, and never contains the plaintext.
 func FuzzSealRoundTrip(f *testing.F) {
 	cur, old := fuzzKeys()
-	s, err := newSealer([][]byte{cur, old})
+	s, err := NewSealer([][]byte{cur, old})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -77,28 +77,28 @@ func FuzzSealRoundTrip(f *testing.F) {
 	f.Add([]byte("ferry-dev-acme-7c1e0b52d9a4"), "initech", uint16(0))
 	f.Add([]byte{}, "", uint16(65535))
 	f.Fuzz(func(t *testing.T, plain []byte, customer string, flip uint16) {
-		ad := adFor("creds", customer)
-		sealed := s.seal(plain, ad)
+		ad := AssociatedData("creds", customer)
+		sealed := s.Seal(plain, ad)
 		if len(sealed) != len(plain)+sealOverhead {
 			t.Fatalf("sealed %d bytes for %d of plaintext", len(sealed), len(plain))
 		}
 		if len(plain) >= 8 && bytes.Contains(sealed, plain) {
 			t.Fatalf("sealed value contains the plaintext")
 		}
-		got, err := s.open(sealed, ad)
+		got, err := s.Open(sealed, ad)
 		if err != nil || !bytes.Equal(got, plain) {
 			t.Fatalf("round trip: %q, %v", got, err)
 		}
-		if _, err := s.open(sealed, adFor("creds", customer+"x")); err == nil {
+		if _, err := s.Open(sealed, AssociatedData("creds", customer+"x")); err == nil {
 			t.Fatalf("opened under another customer")
 		}
-		if _, err := s.open(sealed, adFor("denied", customer)); err == nil {
+		if _, err := s.Open(sealed, AssociatedData("denied", customer)); err == nil {
 			t.Fatalf("opened as another field")
 		}
 		bit := int(flip) % (len(sealed) * 8)
 		tampered := bytes.Clone(sealed)
 		tampered[bit/8] ^= 1 << (bit % 8)
-		if _, err := s.open(tampered, ad); err == nil {
+		if _, err := s.Open(tampered, ad); err == nil {
 			t.Fatalf("opened after bit %d flipped", bit)
 		}
 	})

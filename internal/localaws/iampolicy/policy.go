@@ -1,4 +1,8 @@
-package localaws
+// Package iampolicy parses IAM policy documents (identity, trust, bucket and
+// key policies) and evaluates them for one request the way AWS documents:
+// an explicit Deny beats every Allow, and a resource policy applies only
+// to the principals it names.
+package iampolicy
 
 import (
 	"bytes"
@@ -9,10 +13,11 @@ import (
 	"strings"
 )
 
-// ErrMalformedPolicy is returned (wrapped) by ParsePolicy for a document IAM
-// would reject; PutRole, CreateBucket and SetBucketPolicy refuse such text,
-// as AWS does at write time, so evaluation never sees half-understood rules.
-var ErrMalformedPolicy = errors.New("malformed policy")
+// ErrMalformed is returned (wrapped) by Parse for a document IAM would
+// reject; callers refuse such text when it is written (PutRole,
+// CreateBucket, SetBucketPolicy), as AWS does, so evaluation never sees
+// half-understood rules.
+var ErrMalformed = errors.New("malformed policy")
 
 // Decision is the outcome of evaluating one policy for one request.
 type Decision int
@@ -98,26 +103,26 @@ var knownConditionOps = map[string]bool{
 	"bool": true, "null": true,
 }
 
-// ParsePolicy parses an IAM policy JSON document. Statement may be an object
+// Parse parses an IAM policy JSON document. Statement may be an object
 // or an array; Action/Resource/Principal values may be strings or arrays.
 // Unknown condition operators and missing Effect are errors wrapping
-// ErrMalformedPolicy.
-func ParsePolicy(text string) (*Policy, error) {
+// ErrMalformed.
+func Parse(text string) (*Policy, error) {
 	var doc struct {
 		Statement json.RawMessage
 	}
 	dec := json.NewDecoder(strings.NewReader(text))
 	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformedPolicy, err)
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	raw := bytes.TrimSpace(doc.Statement)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		return nil, fmt.Errorf("%w: no Statement", ErrMalformedPolicy)
+		return nil, fmt.Errorf("%w: no Statement", ErrMalformed)
 	}
 	var rawStmts []json.RawMessage
 	if raw[0] == '[' {
 		if err := json.Unmarshal(raw, &rawStmts); err != nil {
-			return nil, fmt.Errorf("%w: Statement: %v", ErrMalformedPolicy, err)
+			return nil, fmt.Errorf("%w: Statement: %v", ErrMalformed, err)
 		}
 	} else {
 		rawStmts = []json.RawMessage{raw}
@@ -126,7 +131,7 @@ func ParsePolicy(text string) (*Policy, error) {
 	for i, rs := range rawStmts {
 		st, err := parseStatement(rs)
 		if err != nil {
-			return nil, fmt.Errorf("%w: statement %d: %v", ErrMalformedPolicy, i, err)
+			return nil, fmt.Errorf("%w: statement %d: %v", ErrMalformed, i, err)
 		}
 		p.Statements = append(p.Statements, st)
 	}
@@ -286,7 +291,7 @@ func (p *Policy) Evaluate(req EvalRequest, resourcePolicy bool) Decision {
 	d := NoMatch
 	for i := range p.Statements {
 		st := &p.Statements[i]
-		if !st.applies(req, resourcePolicy) {
+		if !st.Applies(req, resourcePolicy) {
 			continue
 		}
 		if st.Effect == "Deny" {
@@ -297,7 +302,11 @@ func (p *Policy) Evaluate(req EvalRequest, resourcePolicy bool) Decision {
 	return d
 }
 
-func (st *Statement) applies(req EvalRequest, resourcePolicy bool) bool {
+// Applies reports whether the statement speaks to req: its Principal (in a
+// resource policy), Action, Resource and every Condition match. Evaluate
+// combines the statements that apply; KMS key policies need each one, to
+// tell a grant to the caller itself from one to its account.
+func (st *Statement) Applies(req EvalRequest, resourcePolicy bool) bool {
 	if resourcePolicy {
 		switch {
 		case st.Principal != nil:

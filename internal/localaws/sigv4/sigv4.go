@@ -1,4 +1,7 @@
-package localaws
+// Package sigv4 reads an AWS Signature Version 4 from a request (the
+// Authorization header or a presigned query) and verifies it by signing the
+// request again with the SDK's signer and the stored secret.
+package sigv4
 
 import (
 	"context"
@@ -15,17 +18,17 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
-const (
-	sigAlgorithm     = "AWS4-HMAC-SHA256"
-	amzDateFormat    = "20060102T150405Z"
-	unsignedPayload  = "UNSIGNED-PAYLOAD"
-	maxPresignExpiry = 7 * 24 * time.Hour
-)
+const algorithm = "AWS4-HMAC-SHA256"
 
-var errMalformedSig = errors.New("malformed SigV4 authorization")
+// AmzDateFormat is the layout of X-Amz-Date, the signing time that the
+// signature, the credential scope and every aws-chunked chunk signature
+// repeat.
+const AmzDateFormat = "20060102T150405Z"
 
-// sigInfo is what a request says about its own signature.
-type sigInfo struct {
+var errMalformed = errors.New("malformed SigV4 authorization")
+
+// Info is what a request says about its own signature.
+type Info struct {
 	AccessKey     string
 	Date          string // YYYYMMDD of the scope
 	Region        string
@@ -39,7 +42,7 @@ type sigInfo struct {
 }
 
 // parseCredentialScope splits KEY/DATE/REGION/SERVICE/aws4_request.
-func parseCredentialScope(cred string, si *sigInfo) bool {
+func parseCredentialScope(cred string, si *Info) bool {
 	parts := strings.Split(cred, "/")
 	if len(parts) != 5 || parts[4] != "aws4_request" || parts[0] == "" || parts[2] == "" || parts[3] == "" {
 		return false
@@ -48,31 +51,21 @@ func parseCredentialScope(cred string, si *sigInfo) bool {
 	return true
 }
 
-// scopeService returns the credential scope's service name of a request,
-// "" when it carries none; it is the routing key of the gate.
-func scopeService(r *http.Request) string {
-	si, ok, _ := parseSigInfo(r)
-	if !ok {
-		return ""
-	}
-	return si.Service
-}
-
-// parseSigInfo reads the SigV4 parameters from the Authorization header or
-// the presigned query. ok is false for an unsigned request; err reports a
-// request that tries to sign but is malformed.
-func parseSigInfo(r *http.Request) (si sigInfo, ok bool, err error) {
+// Parse reads the SigV4 parameters from the Authorization header or the
+// presigned query. ok is false for an unsigned request; err reports a
+// request that tries to sign but is malformed, which no secret can verify.
+func Parse(r *http.Request) (si Info, ok bool, err error) {
 	if auth := r.Header.Get("Authorization"); auth != "" {
-		rest, found := strings.CutPrefix(auth, sigAlgorithm+" ")
+		rest, found := strings.CutPrefix(auth, algorithm+" ")
 		if !found {
-			return si, true, errMalformedSig
+			return si, true, errMalformed
 		}
 		for part := range strings.SplitSeq(rest, ",") {
 			k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
 			switch k {
 			case "Credential":
 				if !parseCredentialScope(v, &si) {
-					return si, true, errMalformedSig
+					return si, true, errMalformed
 				}
 			case "SignedHeaders":
 				si.SignedHeaders = strings.Split(v, ";")
@@ -81,11 +74,11 @@ func parseSigInfo(r *http.Request) (si sigInfo, ok bool, err error) {
 			}
 		}
 		if si.AccessKey == "" || len(si.SignedHeaders) == 0 || si.Signature == "" {
-			return si, true, errMalformedSig
+			return si, true, errMalformed
 		}
-		t, perr := time.Parse(amzDateFormat, r.Header.Get("X-Amz-Date"))
+		t, perr := time.Parse(AmzDateFormat, r.Header.Get("X-Amz-Date"))
 		if perr != nil {
-			return si, true, errMalformedSig
+			return si, true, errMalformed
 		}
 		si.AmzDate = t
 		si.SecurityToken = r.Header.Get("X-Amz-Security-Token")
@@ -100,15 +93,15 @@ func parseSigInfo(r *http.Request) (si sigInfo, ok bool, err error) {
 		return si, false, nil
 	}
 	si.Presigned = true
-	if q.Get("X-Amz-Algorithm") != sigAlgorithm || !parseCredentialScope(cred, &si) {
-		return si, true, errMalformedSig
+	if q.Get("X-Amz-Algorithm") != algorithm || !parseCredentialScope(cred, &si) {
+		return si, true, errMalformed
 	}
 	si.SignedHeaders = strings.Split(q.Get("X-Amz-SignedHeaders"), ";")
 	si.Signature = q.Get("X-Amz-Signature")
-	t, perr := time.Parse(amzDateFormat, q.Get("X-Amz-Date"))
+	t, perr := time.Parse(AmzDateFormat, q.Get("X-Amz-Date"))
 	exp, eerr := strconv.ParseInt(q.Get("X-Amz-Expires"), 10, 64)
 	if perr != nil || eerr != nil || exp <= 0 || si.Signature == "" {
-		return si, true, errMalformedSig
+		return si, true, errMalformed
 	}
 	si.AmzDate = t
 	si.Expires = time.Duration(exp) * time.Second
@@ -116,18 +109,22 @@ func parseSigInfo(r *http.Request) (si sigInfo, ok bool, err error) {
 	return si, true, nil
 }
 
+// signer caches the derived signing key per region and service under the
+// access key ID and day, not the secret: Verify is right only while an
+// access key ID stands for one secret, as the gate's random IDs do.
 var signer = v4.NewSigner(func(o *v4.SignerOptions) {
 	o.DisableHeaderHoisting = true
 })
 
-// verifySignature re-signs a copy of r holding only the headers the client
-// signed, with the stored secret and the client's own date, region, service
-// and payload hash, and compares the signatures in constant time. The SDK
-// signer always signs Content-Length when the length is positive and never
-// signs User-Agent, Expect, Transfer-Encoding, Authorization or
-// X-Amzn-Trace-Id, so a client that signed one of those the other way
-// cannot be verified (it gets SignatureDoesNotMatch).
-func verifySignature(ctx context.Context, r *http.Request, si sigInfo, secret, payloadHash string) bool {
+// Verify reports whether r carries a valid signature for secret: it
+// re-signs a copy of r holding only the headers the client signed, with the
+// stored secret and the client's own date, region, service and payload hash,
+// and compares the signatures in constant time. The SDK signer always signs
+// Content-Length when the length is positive and never signs User-Agent,
+// Expect, Transfer-Encoding, Authorization or X-Amzn-Trace-Id, so a client
+// that signed one of those the other way cannot be verified (it gets
+// SignatureDoesNotMatch).
+func Verify(ctx context.Context, r *http.Request, si Info, secret, payloadHash string) bool {
 	u := *r.URL
 	u.Scheme = "http"
 	u.Host = r.Host
@@ -157,7 +154,9 @@ func verifySignature(ctx context.Context, r *http.Request, si sigInfo, secret, p
 		clone.Header[key] = r.Header.Values(key)
 	}
 	optFns := func(o *v4.SignerOptions) {
-		o.DisableURIPathEscaping = si.Service == svcS3
+		// S3 signs the path escaped once, every other service escapes it
+		// again.
+		o.DisableURIPathEscaping = si.Service == "s3"
 		o.DisableHeaderHoisting = true
 	}
 	var got string
