@@ -25,6 +25,7 @@ import (
 // none with two outcomes or the wrong one, every copy's sha256 right, no
 // multipart upload open, no secret in a log line or a Redis value.
 func TestChaosCI(t *testing.T) {
+	t.Parallel()
 	rep := runCampaign(t, chaos.Options{
 		Tasks:          1000,
 		MaxObjectBytes: 8 << 20,
@@ -55,6 +56,7 @@ func TestChaosCI(t *testing.T) {
 // topology. No other fault is injected, so the stall the report prints is
 // the failover's own (docs/capacity.md quotes it).
 func TestChaosClusterFailover(t *testing.T) {
+	t.Parallel()
 	rep := runCampaign(t, chaos.Options{
 		RedisCluster:    true,
 		Tasks:           400,
