@@ -13,6 +13,7 @@ import (
 	"github.com/ferryworks/ferry/internal/localaws"
 	"github.com/ferryworks/ferry/internal/testenv"
 	"github.com/ferryworks/ferry/queue"
+	"github.com/ferryworks/ferry/task"
 	"github.com/ferryworks/ferry/taskstate"
 )
 
@@ -27,9 +28,9 @@ func TestListFindReplay(t *testing.T) {
 	api := e.Client
 	dlq := e.Queue(t, localaws.Queue{Name: "tasks-dlq"})
 	tasksURL := e.Queue(t, localaws.Queue{Name: "tasks", DeadLetter: "tasks-dlq"})
-	att := []queue.Attachment{{URI: "s3://acme-data/img/1.jpg"}}
+	att := []task.Attachment{{URI: "s3://acme-data/img/1.jpg"}}
 	ids := map[string]string{}
-	for _, r := range queue.NewProducer(api, dlq, queue.Limits{}).Send(ctx, []queue.Task{
+	for _, r := range queue.NewProducer(api, dlq, task.Limits{}).Send(ctx, []task.Task{
 		{Version: 1, TaskID: "t-1", CustomerID: "acme", Attachments: att},
 		{Version: 1, TaskID: "t-2", CustomerID: "acme", Attachments: att},
 		{Version: 1, TaskID: "t-3", CustomerID: "globex", Attachments: att},

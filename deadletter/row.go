@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ferryworks/ferry/queue"
+	"github.com/ferryworks/ferry/task"
 	"github.com/ferryworks/ferry/taskstate"
 )
 
@@ -94,7 +95,7 @@ func (in *Inspector) Row(ctx context.Context, m queue.DLQMessage) Row {
 	if !m.SentAt.IsZero() {
 		r.AgeSeconds = int64(in.Now.Sub(m.SentAt) / time.Second)
 	}
-	r.TaskID, r.CustomerID, r.SubmissionID = queue.BodyIDs([]byte(m.Body))
+	r.TaskID, r.CustomerID, r.SubmissionID = task.BodyIDs([]byte(m.Body))
 	if r.TaskID == "" {
 		r.TaskID = m.Attributes[queue.AttrTaskID]
 	}
@@ -106,8 +107,8 @@ func (in *Inspector) Row(ctx context.Context, m queue.DLQMessage) Row {
 	} else {
 		r.BodyText = m.Body
 	}
-	if in.State != nil && queue.ValidID(r.TaskID) && (r.SubmissionID == "" || queue.ValidID(r.SubmissionID)) {
-		key := queue.Task{TaskID: r.TaskID, SubmissionID: r.SubmissionID}.DedupeKey()
+	if in.State != nil && task.ValidID(r.TaskID) && (r.SubmissionID == "" || task.ValidID(r.SubmissionID)) {
+		key := task.Task{TaskID: r.TaskID, SubmissionID: r.SubmissionID}.DedupeKey()
 		le, ok, err := in.State.LastError(ctx, key)
 		if err == nil && ok {
 			r.LastError = &le

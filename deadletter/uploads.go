@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"github.com/ferryworks/ferry/fetcher"
-	"github.com/ferryworks/ferry/queue"
+	"github.com/ferryworks/ferry/task"
 )
 
 // Uploads is the fleet's internal bucket as the copies of dead-lettered
@@ -36,7 +36,7 @@ type UploadCleanup struct {
 // the tasks' attachments (fetcher.StoredKey). A task listed twice (copies of
 // one dead letter) is looked at once. An error names the keys it could not
 // clean; the cleanup goes on past them.
-func (u Uploads) Abort(ctx context.Context, tasks []queue.Task) (UploadCleanup, error) {
+func (u Uploads) Abort(ctx context.Context, tasks []task.Task) (UploadCleanup, error) {
 	var c UploadCleanup
 	var errs []error
 	seen := map[string]bool{}
@@ -74,10 +74,10 @@ func (u Uploads) Abort(ctx context.Context, tasks []queue.Task) (UploadCleanup, 
 // the valid tasks among them under the fleet's limits (invalid messages were
 // never copied), with how many messages were read. An error with tasks means
 // the read stopped early.
-func (in *Inspector) Tasks(ctx context.Context, dlqURL string, scan int, limits queue.Limits) (tasks []queue.Task, read int, err error) {
+func (in *Inspector) Tasks(ctx context.Context, dlqURL string, scan int, limits task.Limits) (tasks []task.Task, read int, err error) {
 	msgs, err := in.DL.Peek(ctx, dlqURL, max(scan, 1))
 	for _, m := range msgs {
-		if t, derr := queue.DecodeTask([]byte(m.Body), limits); derr == nil {
+		if t, derr := task.Decode([]byte(m.Body), limits); derr == nil {
 			tasks = append(tasks, t)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/ferryworks/ferry/internal/localaws"
 	"github.com/ferryworks/ferry/internal/testenv"
 	"github.com/ferryworks/ferry/queue"
+	"github.com/ferryworks/ferry/task"
 )
 
 // A worker killed mid-copy leaves its multipart upload open; when the task
@@ -32,13 +33,13 @@ func TestAbortUploadsOfDeadLetteredTasks(t *testing.T) {
 	if err := e.Stack.CreateBucket(ctx, localaws.Bucket{Name: bucket, Owner: e.Account.ID}); err != nil {
 		t.Fatal(err)
 	}
-	att := func(key, name string) queue.Attachment {
-		return queue.Attachment{URI: "s3://acme-data/" + key, Name: name}
+	att := func(key, name string) task.Attachment {
+		return task.Attachment{URI: "s3://acme-data/" + key, Name: name}
 	}
-	dead := queue.Task{Version: 1, TaskID: "t-dead", CustomerID: "acme",
-		Attachments: []queue.Attachment{att("a/big.bin", ""), att("b/other.bin", "renamed.bin")}}
-	alive := queue.Task{Version: 1, TaskID: "t-alive", CustomerID: "acme", Attachments: []queue.Attachment{att("a/big.bin", "")}}
-	for _, r := range queue.NewProducer(api, dlq, queue.Limits{}).Send(ctx, []queue.Task{dead, dead}) {
+	dead := task.Task{Version: 1, TaskID: "t-dead", CustomerID: "acme",
+		Attachments: []task.Attachment{att("a/big.bin", ""), att("b/other.bin", "renamed.bin")}}
+	alive := task.Task{Version: 1, TaskID: "t-alive", CustomerID: "acme", Attachments: []task.Attachment{att("a/big.bin", "")}}
+	for _, r := range queue.NewProducer(api, dlq, task.Limits{}).Send(ctx, []task.Task{dead, dead}) {
 		if r.Err != nil {
 			t.Fatal(r.Err)
 		}
@@ -47,7 +48,7 @@ func TestAbortUploadsOfDeadLetteredTasks(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	stored := func(task queue.Task, i int) string {
+	stored := func(task task.Task, i int) string {
 		k, err := fetcher.StoredKey(prefix, fetcher.Request{CustomerID: task.CustomerID, TaskID: task.TaskID, Index: i,
 			URI: task.Attachments[i].URI, Name: task.Attachments[i].Name})
 		if err != nil {
@@ -75,7 +76,7 @@ func TestAbortUploadsOfDeadLetteredTasks(t *testing.T) {
 	open(stored(dead, 0) + ".gz")
 
 	in := &deadletter.Inspector{DL: queue.NewDeadLetter(api)}
-	tasks, read, err := in.Tasks(ctx, dlq, 100, queue.Limits{})
+	tasks, read, err := in.Tasks(ctx, dlq, 100, task.Limits{})
 	if err != nil || read != 3 || len(tasks) != 2 {
 		t.Fatalf("Tasks = %d tasks of %d read, %v; want the 2 valid of 3", len(tasks), read, err)
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/ferryworks/ferry/internal/localaws"
 	"github.com/ferryworks/ferry/internal/testenv"
+
+	"github.com/ferryworks/ferry/task"
 )
 
 // BenchmarkConsumerThroughput sends b.N tasks, then receives and acks them
@@ -19,12 +21,12 @@ func BenchmarkConsumerThroughput(b *testing.B) {
 	e := testenv.NewSQS(b)
 	url := e.Queue(b, localaws.Queue{Name: "bench", VisibilityTimeout: 30 * time.Second})
 	ctx := context.Background()
-	p := NewProducer(e.Client, url, Limits{})
-	tasks := make([]Task, 0, 500)
+	p := NewProducer(e.Client, url, task.Limits{})
+	tasks := make([]task.Task, 0, 500)
 	for i := 0; i < b.N; i += len(tasks) {
 		tasks = tasks[:0]
 		for j := i; j < min(i+500, b.N); j++ {
-			tasks = append(tasks, task(fmt.Sprintf("t-%d", j), "acme"))
+			tasks = append(tasks, newTask(fmt.Sprintf("t-%d", j), "acme"))
 		}
 		mustSend(b, p, tasks...)
 	}

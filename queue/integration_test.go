@@ -19,6 +19,8 @@ import (
 
 	"github.com/ferryworks/ferry/internal/localaws"
 	"github.com/ferryworks/ferry/internal/testenv"
+
+	"github.com/ferryworks/ferry/task"
 )
 
 // inFlight returns how many leases are received and not yet settled.
@@ -43,11 +45,11 @@ func consumer(t testing.TB, e *testenv.SQS, api SQSAPI, opts ConsumerOptions) *C
 	return c
 }
 
-func task(id, customer string) Task {
-	return Task{Version: 1, TaskID: id, CustomerID: customer, Attachments: []Attachment{{URI: "s3://b/" + id}}}
+func newTask(id, customer string) task.Task {
+	return task.Task{Version: 1, TaskID: id, CustomerID: customer, Attachments: []task.Attachment{{URI: "s3://b/" + id}}}
 }
 
-func mustSend(t testing.TB, p *Producer, tasks ...Task) []SendResult {
+func mustSend(t testing.TB, p *Producer, tasks ...task.Task) []SendResult {
 	t.Helper()
 	res := p.Send(context.Background(), tasks)
 	if err := SendErrors(res); err != nil {
@@ -75,7 +77,7 @@ func TestConsumerRoundTrip(t *testing.T) {
 	t.Parallel()
 	e := testenv.NewSQS(t)
 	url := e.Queue(t, localaws.Queue{Name: "tasks", VisibilityTimeout: 5 * time.Second})
-	sent := mustSend(t, NewProducer(e.Client, url, Limits{}), task("t-1", "acme"), task("t-2", "acme"), task("t-3", "globex"))
+	sent := mustSend(t, NewProducer(e.Client, url, task.Limits{}), newTask("t-1", "acme"), newTask("t-2", "acme"), newTask("t-3", "globex"))
 	c := consumer(t, e, nil, ConsumerOptions{QueueURL: url, WaitTime: 2 * time.Second, VisibilityTimeout: 5 * time.Second})
 	ctx := testenv.Context(t, 60*time.Second)
 
@@ -89,7 +91,7 @@ func TestConsumerRoundTrip(t *testing.T) {
 		if l == nil {
 			t.Fatalf("message %s of task %s not received", s.MessageID, s.TaskID)
 		}
-		tk, err := DecodeTask(l.Body, Limits{})
+		tk, err := task.Decode(l.Body, task.Limits{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -135,7 +137,7 @@ func TestHeartbeatKeepsLease(t *testing.T) {
 	t.Parallel()
 	e := testenv.NewSQS(t)
 	url := e.Queue(t, localaws.Queue{Name: "tasks", VisibilityTimeout: 2 * time.Second})
-	mustSend(t, NewProducer(e.Client, url, Limits{}), task("t-1", "acme"))
+	mustSend(t, NewProducer(e.Client, url, task.Limits{}), newTask("t-1", "acme"))
 	holder := consumer(t, e, nil, ConsumerOptions{QueueURL: url, WaitTime: 2 * time.Second, VisibilityTimeout: 2 * time.Second})
 	other := consumer(t, e, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 2 * time.Second})
 	ctx := testenv.Context(t, 60*time.Second)
@@ -171,7 +173,7 @@ func TestMaxProcessingTimeStopsExtending(t *testing.T) {
 	t.Parallel()
 	e := testenv.NewSharedSQS(t)
 	url := e.Queue(t, localaws.Queue{Name: "tasks"})
-	mustSend(t, NewProducer(e.Client, url, Limits{}), task("t-1", "acme"))
+	mustSend(t, NewProducer(e.Client, url, task.Limits{}), newTask("t-1", "acme"))
 	holder := consumer(t, e, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: time.Second,
 		HeartbeatInterval: 300 * time.Millisecond, MaxProcessingTime: 4 * time.Second})
 	other := consumer(t, e, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 10 * time.Second})
@@ -197,7 +199,7 @@ func TestRetryLater(t *testing.T) {
 	t.Parallel()
 	e := testenv.NewSharedSQS(t)
 	url := e.Queue(t, localaws.Queue{Name: "tasks"})
-	mustSend(t, NewProducer(e.Client, url, Limits{}), task("t-1", "acme"))
+	mustSend(t, NewProducer(e.Client, url, task.Limits{}), newTask("t-1", "acme"))
 	c := consumer(t, e, nil, ConsumerOptions{QueueURL: url, WaitTime: 5 * time.Second, VisibilityTimeout: 30 * time.Second,
 		RetryBase: 2 * time.Second, RetryMax: 3 * time.Second})
 	ctx := testenv.Context(t, 90*time.Second)
@@ -235,7 +237,7 @@ func TestRedriveToDLQ(t *testing.T) {
 	e := testenv.NewSharedSQS(t)
 	dlq := e.Queue(t, localaws.Queue{Name: "tasks-dlq"})
 	url := e.Queue(t, localaws.Queue{Name: "tasks", DeadLetter: "tasks-dlq", MaxReceiveCount: 2})
-	sent := mustSend(t, NewProducer(e.Client, url, Limits{}), task("t-1", "acme"))
+	sent := mustSend(t, NewProducer(e.Client, url, task.Limits{}), newTask("t-1", "acme"))
 	c := consumer(t, e, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 10 * time.Second})
 	ctx := testenv.Context(t, 60*time.Second)
 
@@ -261,7 +263,7 @@ func TestReleaseIsImmediate(t *testing.T) {
 	t.Parallel()
 	e := testenv.NewSharedSQS(t)
 	url := e.Queue(t, localaws.Queue{Name: "tasks"})
-	mustSend(t, NewProducer(e.Client, url, Limits{}), task("t-1", "acme"))
+	mustSend(t, NewProducer(e.Client, url, task.Limits{}), newTask("t-1", "acme"))
 	a := consumer(t, e, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 60 * time.Second})
 	b := consumer(t, e, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 60 * time.Second})
 	ctx := testenv.Context(t, 60*time.Second)
@@ -295,7 +297,7 @@ func TestAckBatchPartialFailure(t *testing.T) {
 	t.Parallel()
 	e := testenv.NewSQS(t)
 	url := e.Queue(t, localaws.Queue{Name: "tasks"})
-	mustSend(t, NewProducer(e.Client, url, Limits{}), task("t-1", "a"), task("t-2", "a"), task("t-3", "a"))
+	mustSend(t, NewProducer(e.Client, url, task.Limits{}), newTask("t-1", "a"), newTask("t-2", "a"), newTask("t-3", "a"))
 	c := consumer(t, e, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 30 * time.Second,
 		AckBatchWindow: time.Second})
 	ctx := testenv.Context(t, 60*time.Second)
@@ -338,7 +340,7 @@ func TestAckSurvivesServerErrors(t *testing.T) {
 	t.Parallel()
 	e := testenv.NewSQS(t)
 	url := e.Queue(t, localaws.Queue{Name: "tasks"})
-	mustSend(t, NewProducer(e.Client, url, Limits{}), task("t-1", "a"))
+	mustSend(t, NewProducer(e.Client, url, task.Limits{}), newTask("t-1", "a"))
 	c := consumer(t, e, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 30 * time.Second})
 	ctx := testenv.Context(t, 90*time.Second)
 
@@ -390,11 +392,11 @@ func TestSequencerFIFO(t *testing.T) {
 	e := testenv.NewSharedSQS(t)
 	url := e.Queue(t, localaws.Queue{Name: "tasks", FIFO: true})
 	const perGroup = 6
-	var tasks []Task
+	var tasks []task.Task
 	for i := range perGroup {
-		tasks = append(tasks, task(fmt.Sprintf("a-%d", i), "ga"), task(fmt.Sprintf("b-%d", i), "gb"))
+		tasks = append(tasks, newTask(fmt.Sprintf("a-%d", i), "ga"), newTask(fmt.Sprintf("b-%d", i), "gb"))
 	}
-	mustSend(t, NewProducer(e.Client, url, Limits{}), tasks...)
+	mustSend(t, NewProducer(e.Client, url, task.Limits{}), tasks...)
 	c := consumer(t, e, groupFromCustomer{e.Client}, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 30 * time.Second})
 	seq := NewSequencer()
 	ctx := testenv.Context(t, 90*time.Second)
@@ -427,7 +429,7 @@ func TestSequencerFIFO(t *testing.T) {
 			}
 			wg.Go(func() {
 				err := seq.Run(ctx, l, func(ctx context.Context) error {
-					tk, err := DecodeTask(l.Body, Limits{})
+					tk, err := task.Decode(l.Body, task.Limits{})
 					if err != nil {
 						return err
 					}
@@ -482,7 +484,7 @@ func TestSequencerHaltsGroup(t *testing.T) {
 	t.Parallel()
 	e := testenv.NewSharedSQS(t)
 	url := e.Queue(t, localaws.Queue{Name: "tasks", FIFO: true})
-	mustSend(t, NewProducer(e.Client, url, Limits{}), task("a-0", "ga"), task("a-1", "ga"), task("a-2", "ga"))
+	mustSend(t, NewProducer(e.Client, url, task.Limits{}), newTask("a-0", "ga"), newTask("a-1", "ga"), newTask("a-2", "ga"))
 	c := consumer(t, e, groupFromCustomer{e.Client}, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 30 * time.Second})
 	seq := NewSequencer()
 	ctx := testenv.Context(t, 60*time.Second)
@@ -510,7 +512,7 @@ func TestSequencerHaltsGroup(t *testing.T) {
 	again := receiveN(ctx, t, c, 3)
 	seen := map[string]bool{}
 	for _, l := range again {
-		tk, _ := DecodeTask(l.Body, Limits{})
+		tk, _ := task.Decode(l.Body, task.Limits{})
 		seen[tk.TaskID] = true
 		if l.ReceiveCount != 2 {
 			t.Errorf("redelivered %s with count %d, want 2", tk.TaskID, l.ReceiveCount)
@@ -532,16 +534,16 @@ func TestProducerPartialFailure(t *testing.T) {
 	ctx := testenv.Context(t, 60*time.Second)
 
 	t.Run("invalid task among valid ones", func(t *testing.T) {
-		var tasks []Task
+		var tasks []task.Task
 		for i := range 12 {
-			tasks = append(tasks, task(fmt.Sprintf("t-%d", i), "acme"))
+			tasks = append(tasks, newTask(fmt.Sprintf("t-%d", i), "acme"))
 		}
 		tasks[5].TaskID = "bad/id"
-		res := NewProducer(e.Client, url, Limits{}).Send(ctx, tasks)
+		res := NewProducer(e.Client, url, task.Limits{}).Send(ctx, tasks)
 		for i, r := range res {
 			if i == 5 {
-				var ite *InvalidTaskError
-				if !errors.As(r.Err, &ite) || ite.Reason != ReasonInvalidTaskID || r.MessageID != "" {
+				var ite *task.InvalidError
+				if !errors.As(r.Err, &ite) || ite.Reason != task.ReasonInvalidTaskID || r.MessageID != "" {
 					t.Errorf("invalid task result %+v", r)
 				}
 				continue
@@ -555,15 +557,15 @@ func TestProducerPartialFailure(t *testing.T) {
 		}
 	})
 	t.Run("entry refused by SQS", func(t *testing.T) {
-		p := NewProducer(e.Client, fifo, Limits{})
+		p := NewProducer(e.Client, fifo, task.Limits{})
 		// An empty group id is refused by SQS per entry, with sender fault.
-		p.GroupID = func(t Task) string {
+		p.GroupID = func(t task.Task) string {
 			if t.TaskID == "f-1" {
 				return ""
 			}
 			return t.CustomerID
 		}
-		res := p.Send(ctx, []Task{task("f-0", "acme"), task("f-1", "acme"), task("f-2", "acme")})
+		res := p.Send(ctx, []task.Task{newTask("f-0", "acme"), newTask("f-1", "acme"), newTask("f-2", "acme")})
 		var be *BatchEntryError
 		if res[0].Err != nil || res[2].Err != nil || !errors.As(res[1].Err, &be) || !be.SenderFault {
 			t.Errorf("results %+v", res)
@@ -572,19 +574,19 @@ func TestProducerPartialFailure(t *testing.T) {
 			t.Errorf("FIFO queue holds %d messages, want 2", v)
 		}
 		// Same task again: the deduplication id (task id) drops it.
-		again := p.Send(ctx, []Task{task("f-0", "acme")})
+		again := p.Send(ctx, []task.Task{newTask("f-0", "acme")})
 		if again[0].Err != nil || again[0].MessageID != res[0].MessageID {
 			t.Errorf("resend: %+v, want the original message id %s", again[0], res[0].MessageID)
 		}
 	})
 	t.Run("batches by payload size", func(t *testing.T) {
-		big := func(id string) Task {
-			tk := task(id, "acme")
+		big := func(id string) task.Task {
+			tk := newTask(id, "acme")
 			tk.Attachments[0].URI = "s3://b/" + id + "/" + fmt.Sprintf("%0100000d", 0)
 			return tk
 		}
 		e.Stack.ResetStats()
-		res := NewProducer(e.Client, url, Limits{}).Send(ctx, []Task{big("l-0"), big("l-1"), big("l-2")})
+		res := NewProducer(e.Client, url, task.Limits{}).Send(ctx, []task.Task{big("l-0"), big("l-1"), big("l-2")})
 		if err := SendErrors(res); err != nil {
 			t.Fatal(err)
 		}
@@ -696,8 +698,8 @@ func TestSendToDLQ(t *testing.T) {
 		}
 		c := consumer(t, e, groupFromCustomer{e.Client}, ConsumerOptions{QueueURL: q.src, WaitTime: time.Second, VisibilityTimeout: 30 * time.Second})
 		l := receiveN(ctx, t, c, 1)[0]
-		_, derr := DecodeTask(l.Body, Limits{})
-		var ite *InvalidTaskError
+		_, derr := task.Decode(l.Body, task.Limits{})
+		var ite *task.InvalidError
 		if !errors.As(derr, &ite) {
 			t.Fatalf("decode: %v", derr)
 		}
@@ -713,7 +715,7 @@ func TestSendToDLQ(t *testing.T) {
 			t.Fatalf("%s: peek %d messages, err %v", queueName(q.dlq), len(msgs), err)
 		}
 		m := msgs[0]
-		if m.Body != "not json {" || m.Attributes["origin"] != "legacy" || m.Attributes[AttrRejectReason] != ReasonNotJSON ||
+		if m.Body != "not json {" || m.Attributes["origin"] != "legacy" || m.Attributes[AttrRejectReason] != task.ReasonNotJSON ||
 			m.Attributes[AttrRejectDetail] == "" || m.Attributes[AttrOriginalMessageID] != l.MessageID || m.OriginalMessageID != l.MessageID {
 			t.Errorf("%s: dead letter %+v", queueName(q.dlq), m)
 		}
@@ -767,7 +769,7 @@ func TestMoveSendsFirst(t *testing.T) {
 	url := e.Queue(t, localaws.Queue{Name: "tasks"})
 	dlq := e.Queue(t, localaws.Queue{Name: "tasks-dlq"})
 	ctx := testenv.Context(t, 60*time.Second)
-	body, _ := EncodeTask(task("t-1", "acme"), Limits{})
+	body, _ := task.Encode(newTask("t-1", "acme"), task.Limits{})
 	if _, err := e.Client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(dlq), MessageBody: aws.String(string(body)),
 		MessageAttributes: map[string]types.MessageAttributeValue{AttrTaskID: stringAttr("t-1"), AttrRejectReason: stringAttr("x")}}); err != nil {
 		t.Fatal(err)
@@ -825,7 +827,7 @@ func TestLeaseLost(t *testing.T) {
 	t.Parallel()
 	e := testenv.NewSQS(t)
 	url := e.Queue(t, localaws.Queue{Name: "tasks"})
-	mustSend(t, NewProducer(e.Client, url, Limits{}), task("t-1", "a"))
+	mustSend(t, NewProducer(e.Client, url, task.Limits{}), newTask("t-1", "a"))
 	c := consumer(t, e, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 2 * time.Second})
 	ctx := testenv.Context(t, 60*time.Second)
 
@@ -856,7 +858,7 @@ func TestAckAsyncHoldsGroup(t *testing.T) {
 	t.Parallel()
 	e := testenv.NewSharedSQS(t)
 	url := e.Queue(t, localaws.Queue{Name: "tasks", FIFO: true})
-	mustSend(t, NewProducer(e.Client, url, Limits{}), task("a-0", "ga"), task("a-1", "ga"))
+	mustSend(t, NewProducer(e.Client, url, task.Limits{}), newTask("a-0", "ga"), newTask("a-1", "ga"))
 	// An hour's batch window: the first ack is answered only by Close.
 	c := consumer(t, e, groupFromCustomer{e.Client}, ConsumerOptions{QueueURL: url, WaitTime: time.Second,
 		VisibilityTimeout: 30 * time.Second, AckBatchWindow: time.Hour})
@@ -901,7 +903,7 @@ func TestCloseFlushesAcks(t *testing.T) {
 	t.Parallel()
 	e := testenv.NewSharedSQS(t)
 	url := e.Queue(t, localaws.Queue{Name: "tasks"})
-	mustSend(t, NewProducer(e.Client, url, Limits{}), task("t-1", "a"), task("t-2", "a"))
+	mustSend(t, NewProducer(e.Client, url, task.Limits{}), newTask("t-1", "a"), newTask("t-2", "a"))
 	reg := prometheus.NewRegistry()
 	c := consumer(t, e, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 30 * time.Second,
 		AckBatchWindow: time.Hour, Metrics: NewMetrics(reg)})
@@ -965,7 +967,7 @@ func TestReceiveError(t *testing.T) {
 	t.Parallel()
 	e := testenv.NewSQS(t)
 	url := e.Queue(t, localaws.Queue{Name: "tasks"})
-	mustSend(t, NewProducer(e.Client, url, Limits{}), task("t-1", "a"))
+	mustSend(t, NewProducer(e.Client, url, task.Limits{}), newTask("t-1", "a"))
 	c := consumer(t, e, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 30 * time.Second})
 	ctx := testenv.Context(t, 60*time.Second)
 	if err := e.Stack.InjectFault(localaws.Fault{Operation: "sqs:ReceiveMessage", Status: 403, Code: "AccessDenied", Count: 2}); err != nil {
@@ -995,7 +997,7 @@ func TestRequeueKeepsReceiveBudget(t *testing.T) {
 	t.Parallel()
 	e := testenv.NewSharedSQS(t)
 	url := e.Queue(t, localaws.Queue{Name: "tasks"})
-	mustSend(t, NewProducer(e.Client, url, Limits{}), task("t-1", "a"))
+	mustSend(t, NewProducer(e.Client, url, task.Limits{}), newTask("t-1", "a"))
 	c := consumer(t, e, nil, ConsumerOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: 30 * time.Second})
 	ctx := testenv.Context(t, 60*time.Second)
 	for round := 1; round <= 3; round++ {

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ferryworks/ferry/task"
 	"github.com/ferryworks/ferry/tracing"
 )
 
@@ -29,12 +30,12 @@ const (
 type Producer struct {
 	api      SQSAPI
 	queueURL string
-	limits   Limits
+	limits   task.Limits
 	fifo     bool
 	// GroupID chooses a task's MessageGroupId on a FIFO queue; nil means
 	// the customer id, so one customer's tasks are processed in order and
 	// different customers in parallel. Ignored on standard queues.
-	GroupID func(Task) string
+	GroupID func(task.Task) string
 	// Progress, when set, is called after each batch with the number of
 	// tasks Send has dealt with so far (sent, refused or invalid), for a
 	// progress report on a long send.
@@ -43,12 +44,12 @@ type Producer struct {
 
 // NewProducer returns a Producer for queueURL; a URL ending in ".fifo"
 // makes it set MessageGroupId and MessageDeduplicationId.
-func NewProducer(api SQSAPI, queueURL string, limits Limits) *Producer {
-	return &Producer{api: api, queueURL: queueURL, limits: limits.withDefaults(), fifo: isFIFO(queueURL)}
+func NewProducer(api SQSAPI, queueURL string, limits task.Limits) *Producer {
+	return &Producer{api: api, queueURL: queueURL, limits: limits, fifo: isFIFO(queueURL)}
 }
 
 // SendResult is the outcome for one task of Producer.Send: MessageID on
-// success, else Err (an *InvalidTaskError for a task that was never sent,
+// success, else Err (a *task.InvalidError for a task that was never sent,
 // a *BatchEntryError or an API error for one SQS did not take).
 type SendResult struct {
 	TaskID    string
@@ -60,7 +61,7 @@ type SendResult struct {
 // in batches of at most 10 messages and 256 KiB, retrying transient entry
 // failures a few times. It returns one result per task, in order; an
 // invalid task fails alone and does not stop the others.
-func (p *Producer) Send(ctx context.Context, tasks []Task) []SendResult {
+func (p *Producer) Send(ctx context.Context, tasks []task.Task) []SendResult {
 	res := make([]SendResult, len(tasks))
 	var entries []types.SendMessageBatchRequestEntry
 	var owner []int // entries[k] carries tasks[owner[k]]
@@ -80,7 +81,7 @@ func (p *Producer) Send(ctx context.Context, tasks []Task) []SendResult {
 	}()
 	for i, t := range tasks {
 		res[i].TaskID = t.TaskID
-		body, err := EncodeTask(t, p.limits)
+		body, err := task.Encode(t, p.limits)
 		if err != nil {
 			res[i].Err = err
 			continue
@@ -107,7 +108,7 @@ func (p *Producer) Send(ctx context.Context, tasks []Task) []SendResult {
 		}
 		size := messageSize(string(body), e.MessageAttributes)
 		if size > maxBatchBytes {
-			res[i].Err = &InvalidTaskError{Reason: ReasonTooLarge, TaskID: t.TaskID,
+			res[i].Err = &task.InvalidError{Reason: task.ReasonTooLarge, TaskID: t.TaskID,
 				Detail: fmt.Sprintf("message with attributes is %d bytes, limit %d", size, maxBatchBytes)}
 			continue
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ferryworks/ferry/queue"
+	"github.com/ferryworks/ferry/task"
 )
 
 // A task's event published to more than one destination (the events queue
@@ -27,7 +28,7 @@ import (
 // Redis could not answer: the caller publishes e everywhere (consumers
 // deduplicate by event id).
 func (s *State) Publication(ctx context.Context, e queue.Event) (queue.Event, map[string]bool, error) {
-	dedupe := queue.Task{TaskID: e.TaskID, SubmissionID: e.SubmissionID}.DedupeKey()
+	dedupe := task.Task{TaskID: e.TaskID, SubmissionID: e.SubmissionID}.DedupeKey()
 	raw, err := json.Marshal(e)
 	if err != nil {
 		return e, nil, fmt.Errorf("encode event: %w", err)
@@ -58,7 +59,7 @@ func (s *State) Publication(ctx context.Context, e queue.Event) (queue.Event, ma
 
 // Published records that destination took the task's event.
 func (s *State) Published(ctx context.Context, e queue.Event, destination string) error {
-	dedupe := queue.Task{TaskID: e.TaskID, SubmissionID: e.SubmissionID}.DedupeKey()
+	dedupe := task.Task{TaskID: e.TaskID, SubmissionID: e.SubmissionID}.DedupeKey()
 	key := s.key(dedupe, ":published")
 	_, err := s.Redis.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.SAdd(ctx, key, destination)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ferryworks/ferry/internal/testenv"
 	"github.com/ferryworks/ferry/queue"
+	"github.com/ferryworks/ferry/task"
 )
 
 // BenchmarkPipeline measures the whole fleet path on the demo world —
@@ -52,15 +53,15 @@ func BenchmarkPipeline(b *testing.B) {
 				}
 			}
 			f := newFleet(b, w)
-			tasks := make([]queue.Task, b.N)
+			tasks := make([]task.Task, b.N)
 			for i := range tasks {
 				c := acme
 				if i%2 == 1 {
 					c = globex
 				}
-				tasks[i] = task(fmt.Sprintf("b-%d", i), c.ID, s3uri(c, "bench/object.bin"))
+				tasks[i] = newTask(fmt.Sprintf("b-%d", i), c.ID, s3uri(c, "bench/object.bin"))
 			}
-			p := queue.NewProducer(f.sqs, f.queueURL, queue.Limits{})
+			p := queue.NewProducer(f.sqs, f.queueURL, task.Limits{})
 			if err := queue.SendErrors(p.Send(ctx, tasks)); err != nil {
 				b.Fatal(err)
 			}

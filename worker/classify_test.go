@@ -8,6 +8,7 @@ import (
 
 	"github.com/ferryworks/ferry/fetcher"
 	"github.com/ferryworks/ferry/queue"
+	"github.com/ferryworks/ferry/task"
 	"github.com/ferryworks/ferry/taskstate"
 )
 
@@ -54,12 +55,12 @@ func TestEventAttachments(t *testing.T) {
 		t.Fatal("NewHandler accepted a State without Redis")
 	}
 	h = &Handler{o: HandlerOptions{Now: func() time.Time { return time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC) }}}
-	task := queue.Task{Version: 1, TaskID: "t-1", CustomerID: "acme", SubmissionID: "s-2", Attachments: []queue.Attachment{
+	tk := task.Task{Version: 1, TaskID: "t-1", CustomerID: "acme", SubmissionID: "s-2", Attachments: []task.Attachment{
 		{URI: "s3://acme-data/a.jpg"}, {URI: "s3://acme-data/b.jpg"},
 	}}
 	res := []fetcher.Result{{Source: "s3://acme-data/a.jpg", Stored: "s3://ferry-internal/acme/t-1/0-a.jpg", Size: 5, SHA256: "ab", ContentType: "image/jpeg", Mode: fetcher.ModeDelegated}, {}}
 	errs := []error{nil, &fetcher.Error{Kind: fetcher.KindAccessDenied, Stage: fetcher.StageGetObject, Mode: fetcher.ModeDelegated, Code: "AccessDenied", Hint: "grant it", URI: "s3://acme-data/b.jpg"}}
-	ev := h.event(task, queue.EventAccessDenied, res, errs)
+	ev := h.event(tk, queue.EventAccessDenied, res, errs)
 	if ev.EventID != "t-1/s-2/access_denied" || ev.Type != queue.EventAccessDenied || ev.SubmissionID != "s-2" {
 		t.Fatalf("event header = %+v", ev)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/ferryworks/ferry/internal/localaws"
 	"github.com/ferryworks/ferry/internal/testenv"
 	"github.com/ferryworks/ferry/queue"
+	"github.com/ferryworks/ferry/task"
 	"github.com/ferryworks/ferry/worker"
 )
 
@@ -24,15 +25,15 @@ func TestDemoPaths(t *testing.T) {
 	f := newFleet(t, w)
 	acme, globex, initech, umbrella, hooli := w.Customer(t, "acme"), w.Customer(t, "globex"), w.Customer(t, "initech"), w.Customer(t, "umbrella"), w.Customer(t, "hooli")
 	f.enqueue(t,
-		task("t-acme", "acme", s3uri(acme, acme.Objects[0]), s3uri(acme, acme.Objects[2]), s3uri(acme, acme.Objects[3])),
-		task("t-globex", "globex", s3uri(globex, globex.Objects[0])),
-		task("t-hooli", "hooli", s3uri(hooli, hooli.Objects[1])),
-		task("t-initech", "initech", s3uri(initech, initech.Objects[0])),
-		task("t-umbrella", "umbrella", s3uri(umbrella, umbrella.Objects[0])),
-		task("t-acme-missing", "acme", s3uri(acme, acme.Objects[0]), s3uri(acme, "no/such/key.bin")),
+		newTask("t-acme", "acme", s3uri(acme, acme.Objects[0]), s3uri(acme, acme.Objects[2]), s3uri(acme, acme.Objects[3])),
+		newTask("t-globex", "globex", s3uri(globex, globex.Objects[0])),
+		newTask("t-hooli", "hooli", s3uri(hooli, hooli.Objects[1])),
+		newTask("t-initech", "initech", s3uri(initech, initech.Objects[0])),
+		newTask("t-umbrella", "umbrella", s3uri(umbrella, umbrella.Objects[0])),
+		newTask("t-acme-missing", "acme", s3uri(acme, acme.Objects[0]), s3uri(acme, "no/such/key.bin")),
 		// globex's account is registered, so cross-account reads pin the
 		// bucket owner: naming acme's bucket is refused by S3 itself.
-		task("t-deputy", "globex", s3uri(acme, acme.Objects[0])),
+		newTask("t-deputy", "globex", s3uri(acme, acme.Objects[0])),
 	)
 	f.start(t, fleetOptions{})
 	evs := byTask(f.collect(t, 7, 90*time.Second, 2*time.Second))
@@ -105,7 +106,7 @@ func TestDuplicateDeliveryOneEvent(t *testing.T) {
 	w := testenv.NewWorld(t)
 	f := newFleet(t, w)
 	acme := w.Customer(t, "acme")
-	tk := task("t-dup", "acme", s3uri(acme, acme.Objects[3]))
+	tk := newTask("t-dup", "acme", s3uri(acme, acme.Objects[3]))
 	f.enqueue(t, tk, tk, tk)
 	f.start(t, fleetOptions{slots: 4})
 	evs := f.collect(t, 1, 60*time.Second, 5*time.Second)
@@ -192,7 +193,7 @@ func TestSlotFreeWhileAckPending(t *testing.T) {
 	w := testenv.NewWorld(t)
 	f := newFleet(t, w)
 	globex := w.Customer(t, "globex")
-	f.enqueue(t, task("t-first", "globex", s3uri(globex, globex.Objects[0])), task("t-second", "globex", s3uri(globex, globex.Objects[0])))
+	f.enqueue(t, newTask("t-first", "globex", s3uri(globex, globex.Objects[0])), newTask("t-second", "globex", s3uri(globex, globex.Objects[0])))
 	stop, _ := f.start(t, fleetOptions{slots: 1, ackWindow: time.Hour})
 	evs := byTask(f.collect(t, 2, 60*time.Second, 0))
 	if len(evs["t-first"]) != 1 || len(evs["t-second"]) != 1 {
@@ -212,7 +213,7 @@ func TestTransientFaultRetried(t *testing.T) {
 	if err := w.Stack.InjectFault(localaws.Fault{Operation: "s3:GetObject", Status: 503, Code: "SlowDown", Count: 8}); err != nil {
 		t.Fatal(err)
 	}
-	f.enqueue(t, task("t-slow", "globex", s3uri(globex, globex.Objects[0])))
+	f.enqueue(t, newTask("t-slow", "globex", s3uri(globex, globex.Objects[0])))
 	f.start(t, fleetOptions{retryBase: 500 * time.Millisecond})
 	evs := f.collect(t, 1, 90*time.Second, time.Second)
 	if evs[0].Type != queue.EventCompleted {
@@ -233,7 +234,7 @@ func TestPersistentFaultReachesDLQ(t *testing.T) {
 	if err := w.Stack.InjectFault(localaws.Fault{Operation: "s3:GetObject", Status: 500, Code: "InternalError"}); err != nil {
 		t.Fatal(err)
 	}
-	f.enqueue(t, task("t-doomed", "globex", s3uri(globex, globex.Objects[0])))
+	f.enqueue(t, newTask("t-doomed", "globex", s3uri(globex, globex.Objects[0])))
 	f.start(t, fleetOptions{retryBase: 200 * time.Millisecond})
 	dl := queue.NewDeadLetter(f.sqs)
 	var msgs []queue.DLQMessage
@@ -273,7 +274,7 @@ func TestLeaseOutlivesVisibility(t *testing.T) {
 	}
 	var mu sync.Mutex
 	deliveries := 0
-	f.enqueue(t, task("t-long", "globex", s3uri(globex, globex.Objects[1])))
+	f.enqueue(t, newTask("t-long", "globex", s3uri(globex, globex.Objects[1])))
 	f.start(t, fleetOptions{visibility: 2 * time.Second, slots: 2, wrap: func(h worker.TaskHandler) worker.TaskHandler {
 		return handlerFunc(func(ctx context.Context, l *queue.Lease) worker.Report {
 			mu.Lock()
@@ -306,9 +307,9 @@ func TestShutdownDrainsAndReleases(t *testing.T) {
 		t.Fatal(err)
 	}
 	started := make(chan struct{}, 8)
-	var tasks []queue.Task
+	var tasks []task.Task
 	for i := range 4 {
-		tasks = append(tasks, task(fmt.Sprintf("t-sd-%d", i), "globex", s3uri(globex, globex.Objects[0])))
+		tasks = append(tasks, newTask(fmt.Sprintf("t-sd-%d", i), "globex", s3uri(globex, globex.Objects[0])))
 	}
 	f.enqueue(t, tasks...)
 	stop, _ := f.start(t, fleetOptions{slots: 2, shutdown: time.Second, wrap: func(h worker.TaskHandler) worker.TaskHandler {
@@ -343,7 +344,7 @@ func TestShutdownMidCopyNeverDeadLetters(t *testing.T) {
 	if err := w.Stack.InjectFault(localaws.Fault{Operation: "s3:GetObject", LatencyMS: 30000, Count: shutdowns}); err != nil {
 		t.Fatal(err)
 	}
-	f.enqueue(t, task("t-deploys", "globex", s3uri(globex, globex.Objects[1])))
+	f.enqueue(t, newTask("t-deploys", "globex", s3uri(globex, globex.Objects[1])))
 	copying := make(chan struct{}, 1)
 	var mu sync.Mutex
 	var counts []int
@@ -414,10 +415,10 @@ func TestFIFOGroupOrder(t *testing.T) {
 	}
 	f.queueURL = fifo
 	globex, hooli := w.Customer(t, "globex"), w.Customer(t, "hooli")
-	var tasks []queue.Task
+	var tasks []task.Task
 	for i := range 6 {
-		tasks = append(tasks, task(fmt.Sprintf("g-%d", i), "globex", s3uri(globex, globex.Objects[i%2])))
-		tasks = append(tasks, task(fmt.Sprintf("h-%d", i), "hooli", s3uri(hooli, hooli.Objects[i%2])))
+		tasks = append(tasks, newTask(fmt.Sprintf("g-%d", i), "globex", s3uri(globex, globex.Objects[i%2])))
+		tasks = append(tasks, newTask(fmt.Sprintf("h-%d", i), "hooli", s3uri(hooli, hooli.Objects[i%2])))
 	}
 	f.enqueue(t, tasks...) // the producer groups by customer
 	// A message's turn ends when its event is published, which precedes
@@ -486,7 +487,7 @@ func TestRedisOutageTasksComplete(t *testing.T) {
 			return rep
 		})
 	}})
-	f.enqueue(t, task("t-warm-acme", "acme", s3uri(acme, acme.Objects[0])), task("t-warm-globex", "globex", s3uri(globex, globex.Objects[0])))
+	f.enqueue(t, newTask("t-warm-acme", "acme", s3uri(acme, acme.Objects[0])), newTask("t-warm-globex", "globex", s3uri(globex, globex.Objects[0])))
 	f.collect(t, 2, 60*time.Second, 0)
 
 	srv.Stop()
@@ -494,8 +495,8 @@ func TestRedisOutageTasksComplete(t *testing.T) {
 	clear(outcomes)
 	mu.Unlock()
 	down := []string{"t-down-acme", "t-down-globex", "t-nocap-0", "t-nocap-1"}
-	f.enqueue(t, task(down[0], "acme", s3uri(acme, acme.Objects[1])), task(down[1], "globex", s3uri(globex, globex.Objects[1])),
-		task(down[2], "globex", s3uri(globex, globex.Objects[0])), task(down[3], "globex", s3uri(globex, globex.Objects[1])))
+	f.enqueue(t, newTask(down[0], "acme", s3uri(acme, acme.Objects[1])), newTask(down[1], "globex", s3uri(globex, globex.Objects[1])),
+		newTask(down[2], "globex", s3uri(globex, globex.Objects[0])), newTask(down[3], "globex", s3uri(globex, globex.Objects[1])))
 	evs := byTask(f.collect(t, len(down), 60*time.Second, time.Second))
 	for _, id := range down {
 		if len(evs[id]) != 1 || evs[id][0].Type != queue.EventCompleted {
@@ -527,11 +528,11 @@ func TestCustomerCapDefersFlood(t *testing.T) {
 	if err := w.Stack.InjectFault(localaws.Fault{Operation: "s3:GetObject", LatencyMS: 1500}); err != nil {
 		t.Fatal(err)
 	}
-	var tasks []queue.Task
+	var tasks []task.Task
 	for i := range 6 {
-		tasks = append(tasks, task(fmt.Sprintf("flood-%d", i), "globex", s3uri(globex, globex.Objects[0])))
+		tasks = append(tasks, newTask(fmt.Sprintf("flood-%d", i), "globex", s3uri(globex, globex.Objects[0])))
 	}
-	tasks = append(tasks, task("small", "hooli", s3uri(hooli, hooli.Objects[0])))
+	tasks = append(tasks, newTask("small", "hooli", s3uri(hooli, hooli.Objects[0])))
 	f.enqueue(t, tasks...)
 	var mu sync.Mutex
 	floodDone, floodBeforeSmall, deferred := 0, -1, 0

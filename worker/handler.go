@@ -21,6 +21,7 @@ import (
 	"github.com/ferryworks/ferry/fetcher"
 	"github.com/ferryworks/ferry/internal/redislock"
 	"github.com/ferryworks/ferry/queue"
+	"github.com/ferryworks/ferry/task"
 	"github.com/ferryworks/ferry/taskstate"
 )
 
@@ -87,7 +88,7 @@ type HandlerOptions struct {
 	// trip fewer and reads its customer's integration once, however many
 	// attachments it has; nil leaves the read to the Copier, per copy.
 	Integrations Integrations
-	Limits       queue.Limits
+	Limits       task.Limits
 	// Parallelism bounds the attachments of one task copied at once
 	// (default 4).
 	Parallelism int
@@ -217,22 +218,22 @@ func (h *Handler) Handle(ctx context.Context, l *queue.Lease) Report {
 }
 
 func (h *Handler) handle(ctx context.Context, l *queue.Lease) Report {
-	task, err := queue.DecodeTask(l.Body, h.o.Limits)
+	tk, err := task.Decode(l.Body, h.o.Limits)
 	if err == nil {
-		err = CheckURIs(task)
+		err = CheckURIs(tk)
 	}
 	if err != nil {
 		return h.reject(ctx, l, err)
 	}
-	rep := Report{TaskID: task.TaskID, CustomerID: task.CustomerID}
-	if !h.admit(task.CustomerID) {
+	rep := Report{TaskID: tk.TaskID, CustomerID: tk.CustomerID}
+	if !h.admit(tk.CustomerID) {
 		return requeued(ctx, l, rep, OutcomeDeferred, h.o.DeferDelay)
 	}
-	defer h.leave(task.CustomerID)
-	key := task.DedupeKey()
-	log := h.o.Logger.With().Str("task_id", task.TaskID).Str("customer_id", task.CustomerID).Str("message_id", l.MessageID).Logger()
+	defer h.leave(tk.CustomerID)
+	key := tk.DedupeKey()
+	log := h.o.Logger.With().Str("task_id", tk.TaskID).Str("customer_id", tk.CustomerID).Str("message_id", l.MessageID).Logger()
 
-	place, ok, err := h.o.FleetCap.Acquire(ctx, task.CustomerID)
+	place, ok, err := h.o.FleetCap.Acquire(ctx, tk.CustomerID)
 	switch {
 	case err != nil:
 		// The cap shares load fairly; it is not worth stopping work for.
@@ -244,7 +245,7 @@ func (h *Handler) handle(ctx context.Context, l *queue.Lease) Report {
 
 	// Already announced? Else take the task's lock; and read the
 	// customer's integration (one round trip).
-	t, done, lock, integration, err := h.begin(ctx, key, task.CustomerID)
+	t, done, lock, integration, err := h.begin(ctx, key, tk.CustomerID)
 	switch {
 	case err != nil:
 		log.Warn().Err(err).Msg("task state unavailable; proceeding unlocked (an identical event may repeat)")
@@ -271,7 +272,7 @@ func (h *Handler) handle(ctx context.Context, l *queue.Lease) Report {
 		}
 	}()
 
-	results, errs := h.copyAll(wctx, task, l.ReceiveCount, integration)
+	results, errs := h.copyAll(wctx, tk, l.ReceiveCount, integration)
 	for _, r := range results {
 		rep.Bytes += r.Size
 	}
@@ -285,25 +286,25 @@ func (h *Handler) handle(ctx context.Context, l *queue.Lease) Report {
 			return h.handBack(l, rep, lock) // the lease was lost
 		}
 		rep.Outcome, rep.Err = OutcomeRetried, transient
-		h.recordError(ctx, log, key, l, task, errs, transient)
+		h.recordError(ctx, log, key, l, tk, errs, transient)
 		if _, err := l.RetryLater(ctx); err != nil {
 			rep.Err = errors.Join(transient, fmt.Errorf("retry later: %w", err))
 		}
 		return rep
 	}
 
-	ev := h.event(task, evType, results, errs)
+	ev := h.event(tk, evType, results, errs)
 	rep.EventID = ev.EventID
 	rep.Outcome = outcomeOf(evType)
 	if err := h.o.Publisher.Publish(ctx, ev); err != nil {
 		rep.Outcome, rep.Err = OutcomeRetried, fmt.Errorf("publish %s: %w", ev.EventID, err)
-		h.recordError(ctx, log, key, l, task, nil, rep.Err)
+		h.recordError(ctx, log, key, l, tk, nil, rep.Err)
 		if _, rerr := l.RetryLater(ctx); rerr != nil {
 			rep.Err = errors.Join(rep.Err, fmt.Errorf("retry later: %w", rerr))
 		}
 		return rep
 	}
-	h.observe(task.CustomerID, ev.OccurredAt, evType, errs)
+	h.observe(tk.CustomerID, ev.OccurredAt, evType, errs)
 	if err := h.o.State.Finish(ctx, key, taskstate.Terminal{EventID: ev.EventID, Type: ev.Type, At: ev.OccurredAt}, lock); err != nil {
 		// The event is out; without the record a redelivery republishes the
 		// same event id, which consumers deduplicate.
@@ -412,7 +413,7 @@ func (h *Handler) begin(ctx context.Context, key, customer string) (t taskstate.
 
 // copyAll copies the task's attachments, at most Parallelism at a time.
 // errs[i] is nil when attachment i was copied.
-func (h *Handler) copyAll(ctx context.Context, t queue.Task, attempt int, integration func() (credcache.Integration, error)) ([]fetcher.Result, []error) {
+func (h *Handler) copyAll(ctx context.Context, t task.Task, attempt int, integration func() (credcache.Integration, error)) ([]fetcher.Result, []error) {
 	results := make([]fetcher.Result, len(t.Attachments))
 	errs := make([]error, len(t.Attachments))
 	var g errgroup.Group
@@ -502,7 +503,7 @@ func outcomeOf(evType string) Outcome {
 	}
 }
 
-func (h *Handler) event(t queue.Task, evType string, results []fetcher.Result, errs []error) queue.Event {
+func (h *Handler) event(t task.Task, evType string, results []fetcher.Result, errs []error) queue.Event {
 	ev := queue.Event{
 		Version:      queue.EventVersion,
 		EventID:      queue.EventID(t.TaskID, t.SubmissionID, evType),
@@ -545,7 +546,7 @@ func attachmentError(fe *fetcher.Error) queue.AttachmentError {
 	return queue.AttachmentError{Stage: string(fe.Stage), Code: fe.Code, Message: fe.Message, Hint: fe.Hint}
 }
 
-func (h *Handler) recordError(ctx context.Context, log zerolog.Logger, key string, l *queue.Lease, t queue.Task, errs []error, cause error) {
+func (h *Handler) recordError(ctx context.Context, log zerolog.Logger, key string, l *queue.Lease, t task.Task, errs []error, cause error) {
 	le := taskstate.LastError{MessageID: l.MessageID, ReceiveCount: l.ReceiveCount, At: h.o.Now().UTC(), Error: cause.Error()}
 	for i, err := range errs {
 		var fe *fetcher.Error
@@ -567,18 +568,18 @@ func (h *Handler) recordError(ctx context.Context, log zerolog.Logger, key strin
 func (h *Handler) reject(ctx context.Context, l *queue.Lease, cause error) Report {
 	rep := Report{Outcome: OutcomeRejected, Err: cause}
 	reason, detail := "invalid", cause.Error()
-	var ite *queue.InvalidTaskError
+	var ite *task.InvalidError
 	if errors.As(cause, &ite) {
 		reason, detail, rep.TaskID = ite.Reason, ite.Detail, ite.TaskID
 	}
-	taskID, customerID, sub := queue.BodyIDs(l.Body)
+	taskID, customerID, sub := task.BodyIDs(l.Body)
 	if rep.TaskID == "" {
 		rep.TaskID = taskID
 	}
-	if queue.ValidID(customerID) {
+	if task.ValidID(customerID) {
 		rep.CustomerID = customerID
 	}
-	if !queue.ValidID(sub) {
+	if !task.ValidID(sub) {
 		sub = ""
 	}
 	if err := h.o.DeadLetters.SendToDLQ(ctx, h.o.DLQURL, l, reason, detail); err != nil {
@@ -586,7 +587,7 @@ func (h *Handler) reject(ctx context.Context, l *queue.Lease, cause error) Repor
 		_, _ = l.RetryLater(ctx)
 		return rep
 	}
-	if rep.TaskID != "" && queue.ValidID(rep.TaskID) {
+	if rep.TaskID != "" && task.ValidID(rep.TaskID) {
 		ev := queue.Event{
 			Version: queue.EventVersion, EventID: queue.EventID(rep.TaskID, sub, queue.EventFailed),
 			Type: queue.EventFailed, TaskID: rep.TaskID, CustomerID: rep.CustomerID, SubmissionID: sub,
@@ -608,14 +609,14 @@ func (h *Handler) reject(ctx context.Context, l *queue.Lease, cause error) Repor
 }
 
 // CheckURIs rejects a task naming an attachment ferry can never fetch (an
-// ftp:// URI, an s3:// URI without a key…) with a *queue.InvalidTaskError
+// ftp:// URI, an s3:// URI without a key…) with a *task.InvalidError
 // whose Reason is invalid_uri. The worker dead-letters such a task before any
 // work is done; producers (ferry enqueue) call it to refuse it before
 // sending.
-func CheckURIs(t queue.Task) error {
+func CheckURIs(t task.Task) error {
 	for i, a := range t.Attachments {
 		if _, err := fetcher.ParseURI(a.URI); err != nil {
-			return &queue.InvalidTaskError{Reason: "invalid_uri", Detail: fmt.Sprintf("attachment %d: %v", i, err), TaskID: t.TaskID}
+			return &task.InvalidError{Reason: "invalid_uri", Detail: fmt.Sprintf("attachment %d: %v", i, err), TaskID: t.TaskID}
 		}
 	}
 	return nil

@@ -24,6 +24,7 @@ import (
 	"github.com/ferryworks/ferry/internal/demo"
 	"github.com/ferryworks/ferry/internal/testenv"
 	"github.com/ferryworks/ferry/queue"
+	"github.com/ferryworks/ferry/task"
 	"github.com/ferryworks/ferry/taskstate"
 	"github.com/ferryworks/ferry/worker"
 )
@@ -162,9 +163,9 @@ func (f *fleet) start(t testing.TB, o fleetOptions) (stop func(), done <-chan er
 	return stop, ch
 }
 
-func (f *fleet) enqueue(t testing.TB, tasks ...queue.Task) {
+func (f *fleet) enqueue(t testing.TB, tasks ...task.Task) {
 	t.Helper()
-	p := queue.NewProducer(f.sqs, f.queueURL, queue.Limits{})
+	p := queue.NewProducer(f.sqs, f.queueURL, task.Limits{})
 	if err := queue.SendErrors(p.Send(context.Background(), tasks)); err != nil {
 		t.Fatalf("enqueue: %v", err)
 	}
@@ -223,10 +224,10 @@ func (f *fleet) queueDepth(t testing.TB, queueURL string) (visible, inflight int
 	return visible, inflight
 }
 
-func task(id, customer string, uris ...string) queue.Task {
-	t := queue.Task{Version: 1, TaskID: id, CustomerID: customer}
+func newTask(id, customer string, uris ...string) task.Task {
+	t := task.Task{Version: 1, TaskID: id, CustomerID: customer}
 	for _, u := range uris {
-		t.Attachments = append(t.Attachments, queue.Attachment{URI: u})
+		t.Attachments = append(t.Attachments, task.Attachment{URI: u})
 	}
 	return t
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/ferryworks/ferry/fetcher"
 	"github.com/ferryworks/ferry/internal/buildinfo"
 	"github.com/ferryworks/ferry/queue"
+	"github.com/ferryworks/ferry/task"
 	"github.com/ferryworks/ferry/taskstate"
 )
 
@@ -164,7 +165,7 @@ func (s Service) Run(ctx context.Context) error {
 		State:       state,
 		// Read with each task's begin, in one round trip.
 		Integrations: access.Registry,
-		Limits:       queue.Limits{MaxAttachments: s.MaxAttachments},
+		Limits:       task.Limits{MaxAttachments: s.MaxAttachments},
 		Parallelism:  s.TaskParallelism,
 		// A dead worker's task lock expires on the same horizon as its SQS
 		// lease, so the redelivered message is not held up for longer.

@@ -65,7 +65,7 @@ func TestService(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- f.service(&log).Run(ctx) }()
 
-	f.enqueue(t, task("t-svc", "acme", s3uri(acme, acme.Objects[0])))
+	f.enqueue(t, newTask("t-svc", "acme", s3uri(acme, acme.Objects[0])))
 	evs := f.collect(t, 1, 90*time.Second, time.Second)
 	if ev := evs[0]; ev.TaskID != "t-svc" || ev.Type != queue.EventCompleted || len(ev.Attachments) != 1 ||
 		ev.Attachments[0].Mode != string(fetcher.ModeDelegated) {

@@ -14,6 +14,7 @@ import (
 	"github.com/ferryworks/ferry/internal/output"
 	"github.com/ferryworks/ferry/internal/progress"
 	"github.com/ferryworks/ferry/queue"
+	"github.com/ferryworks/ferry/task"
 	"github.com/ferryworks/ferry/taskstate"
 )
 
@@ -324,7 +325,7 @@ func (c *dlqPurgeCommand) Run(ctx context.Context) error {
 	// keys their killed attempts left uploads under.
 	in := &deadletter.Inspector{DL: queue.NewDeadLetter(api)}
 	in.DL.PeekVisibility = time.Minute
-	tasks, read, err := in.Tasks(ctx, a.cfg.DLQURL, c.scan, queue.Limits{MaxAttachments: a.cfg.MaxAttachments})
+	tasks, read, err := in.Tasks(ctx, a.cfg.DLQURL, c.scan, task.Limits{MaxAttachments: a.cfg.MaxAttachments})
 	if err != nil {
 		return fmt.Errorf("read the dead letters (to abort their open uploads) failed after %d; nothing was deleted, run the purge again: %w", read, err)
 	}

@@ -31,6 +31,7 @@ import (
 	"github.com/ferryworks/ferry/internal/localaws"
 	"github.com/ferryworks/ferry/internal/testenv"
 	"github.com/ferryworks/ferry/queue"
+	"github.com/ferryworks/ferry/task"
 	"github.com/ferryworks/ferry/taskstate"
 )
 
@@ -187,15 +188,15 @@ func newDLQFixture(t *testing.T, w *testenv.World) *dlqFixture {
 	f := &dlqFixture{w: w, api: sqs.NewFromConfig(w.FleetConfig), dlq: w.Manifest.Queues.DLQ, tasks: w.Manifest.Queues.Tasks, ids: map[string]string{}}
 	ctx := context.Background()
 	acme, globex := w.Customer(t, "acme"), w.Customer(t, "globex")
-	uri := func(bucket, key string) queue.Attachment { return queue.Attachment{URI: "s3://" + bucket + "/" + key} }
-	tasks := []queue.Task{
-		{Version: 1, TaskID: "t-a1", CustomerID: "acme", Attachments: []queue.Attachment{uri(acme.Bucket, acme.Objects[0])}},
-		{Version: 1, TaskID: "t-a2", CustomerID: "acme", SubmissionID: "s2", Attachments: []queue.Attachment{uri(acme.Bucket, acme.Objects[1])}},
-		{Version: 1, TaskID: "t-a3", CustomerID: "acme", Attachments: []queue.Attachment{uri(acme.Bucket, acme.Objects[0])}},
-		{Version: 1, TaskID: "t-g1", CustomerID: "globex", Attachments: []queue.Attachment{uri(globex.Bucket, globex.Objects[0])}},
-		{Version: 1, TaskID: "t-g2", CustomerID: "globex", Attachments: []queue.Attachment{uri(globex.Bucket, globex.Objects[1])}},
+	uri := func(bucket, key string) task.Attachment { return task.Attachment{URI: "s3://" + bucket + "/" + key} }
+	tasks := []task.Task{
+		{Version: 1, TaskID: "t-a1", CustomerID: "acme", Attachments: []task.Attachment{uri(acme.Bucket, acme.Objects[0])}},
+		{Version: 1, TaskID: "t-a2", CustomerID: "acme", SubmissionID: "s2", Attachments: []task.Attachment{uri(acme.Bucket, acme.Objects[1])}},
+		{Version: 1, TaskID: "t-a3", CustomerID: "acme", Attachments: []task.Attachment{uri(acme.Bucket, acme.Objects[0])}},
+		{Version: 1, TaskID: "t-g1", CustomerID: "globex", Attachments: []task.Attachment{uri(globex.Bucket, globex.Objects[0])}},
+		{Version: 1, TaskID: "t-g2", CustomerID: "globex", Attachments: []task.Attachment{uri(globex.Bucket, globex.Objects[1])}},
 	}
-	for _, r := range queue.NewProducer(f.api, f.dlq, queue.Limits{}).Send(ctx, tasks) {
+	for _, r := range queue.NewProducer(f.api, f.dlq, task.Limits{}).Send(ctx, tasks) {
 		if r.Err != nil {
 			t.Fatal(r.Err)
 		}
@@ -204,7 +205,7 @@ func newDLQFixture(t *testing.T, w *testenv.World) *dlqFixture {
 	f.rejectMessage = "body is not valid JSON"
 	out, err := f.api.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(f.dlq), MessageBody: aws.String("{not json"),
 		MessageAttributes: map[string]sqstypes.MessageAttributeValue{
-			queue.AttrRejectReason: {DataType: aws.String("String"), StringValue: aws.String(queue.ReasonNotJSON)},
+			queue.AttrRejectReason: {DataType: aws.String("String"), StringValue: aws.String(task.ReasonNotJSON)},
 			queue.AttrRejectDetail: {DataType: aws.String("String"), StringValue: aws.String(f.rejectMessage)},
 		}})
 	if err != nil {
@@ -414,7 +415,7 @@ func TestDLQReplay(t *testing.T) {
 			ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: 0}); err != nil {
 			t.Fatal(err)
 		}
-		var task queue.Task
+		var task task.Task
 		if err := json.Unmarshal([]byte(*m.Body), &task); err != nil || task.CustomerID != "acme" {
 			t.Errorf("replayed body %q: %v", *m.Body, err)
 		}

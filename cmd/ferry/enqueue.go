@@ -14,6 +14,7 @@ import (
 	"github.com/ferryworks/ferry/internal/progress"
 	"github.com/ferryworks/ferry/internal/render"
 	"github.com/ferryworks/ferry/queue"
+	"github.com/ferryworks/ferry/task"
 	"github.com/ferryworks/ferry/worker"
 )
 
@@ -85,7 +86,7 @@ func (c *enqueueCommand) Run(ctx context.Context, stdin io.Reader) error {
 	if err != nil {
 		return err
 	}
-	p := queue.NewProducer(a.sqsClient(awsCfg), a.cfg.QueueURL, queue.Limits{MaxAttachments: a.cfg.MaxAttachments})
+	p := queue.NewProducer(a.sqsClient(awsCfg), a.cfg.QueueURL, task.Limits{MaxAttachments: a.cfg.MaxAttachments})
 	var prog *progress.Reporter // nil reports nothing
 	if len(tasks) > enqueueProgressMin {
 		prog = a.progress(progress.Options{What: "enqueue", Unit: "tasks", Total: len(tasks)})
@@ -114,7 +115,7 @@ func (c *enqueueCommand) Run(ctx context.Context, stdin io.Reader) error {
 
 // tasks reads the tasks from exactly one source; a malformed source is a
 // usage error naming the file and line.
-func (c *enqueueCommand) tasks(stdin io.Reader) ([]queue.Task, error) {
+func (c *enqueueCommand) tasks(stdin io.Reader) ([]task.Task, error) {
 	inline := c.customer != "" || c.task != "" || len(c.uris) > 0
 	switch {
 	case c.file != "" && inline:
@@ -123,18 +124,18 @@ func (c *enqueueCommand) tasks(stdin io.Reader) ([]queue.Task, error) {
 		if c.customer == "" || c.task == "" || len(c.uris) == 0 {
 			return nil, usagef("--customer, --task and at least one --uri are needed together")
 		}
-		t := queue.Task{Version: queue.TaskVersion, TaskID: c.task, CustomerID: c.customer, SubmissionID: c.submission}
+		t := task.Task{Version: task.Version, TaskID: c.task, CustomerID: c.customer, SubmissionID: c.submission}
 		for _, u := range c.uris {
-			t.Attachments = append(t.Attachments, queue.Attachment{URI: u})
+			t.Attachments = append(t.Attachments, task.Attachment{URI: u})
 		}
-		return []queue.Task{t}, nil
+		return []task.Task{t}, nil
 	case c.file != "" && c.file != "-":
 		fh, err := os.Open(c.file)
 		if err != nil {
 			return nil, fmt.Errorf("read --file: %w", err)
 		}
 		defer fh.Close()
-		ts, err := queue.ReadTasks(fh)
+		ts, err := task.ReadAll(fh)
 		if err != nil {
 			return nil, usagef("%s: %v", c.file, err)
 		}
@@ -144,7 +145,7 @@ func (c *enqueueCommand) tasks(stdin io.Reader) ([]queue.Task, error) {
 		if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 			return nil, usagef("no tasks given: pass --file, JSON lines on stdin, or --customer/--task/--uri")
 		}
-		ts, err := queue.ReadTasks(stdin)
+		ts, err := task.ReadAll(stdin)
 		if err != nil {
 			return nil, usagef("stdin: %v", err)
 		}

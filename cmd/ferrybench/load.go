@@ -15,12 +15,13 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ferryworks/ferry/queue"
+	"github.com/ferryworks/ferry/task"
 )
 
 // stream is a set of tasks the driver submits: either closed-loop (at most
 // window outstanding; 0 means all at once) or open-loop at a fixed interval.
 type stream struct {
-	tasks    []queue.Task
+	tasks    []task.Task
 	window   int
 	interval time.Duration
 	// wait says whether the run ends only when every task of the stream
@@ -152,7 +153,7 @@ func drive(ctx context.Context, api *sqs.Client, tasksURL, eventsURL string, str
 		}()
 	}
 
-	p := queue.NewProducer(api, tasksURL, queue.Limits{})
+	p := queue.NewProducer(api, tasksURL, task.Limits{})
 	for i, s := range streams {
 		g.Go(func() error {
 			var tick *time.Ticker

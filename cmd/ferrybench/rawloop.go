@@ -29,6 +29,7 @@ import (
 
 	"github.com/ferryworks/ferry/internal/awsclient"
 	"github.com/ferryworks/ferry/queue"
+	"github.com/ferryworks/ferry/task"
 )
 
 // The raw loop is this binary re-executed with rawLoopEnv=1: a process of
@@ -163,7 +164,7 @@ func (r *rawLoop) serve(ctx context.Context) {
 }
 
 func (r *rawLoop) handle(ctx context.Context, body, receipt *string) {
-	var t queue.Task
+	var t task.Task
 	if err := json.Unmarshal([]byte(aws.ToString(body)), &t); err != nil {
 		r.log.Error().Err(err).Msg("decode task")
 		return
@@ -192,7 +193,7 @@ func (r *rawLoop) handle(ctx context.Context, body, receipt *string) {
 	}
 }
 
-func (r *rawLoop) copy(ctx context.Context, t queue.Task, i int, uri string) (int64, error) {
+func (r *rawLoop) copy(ctx context.Context, t task.Task, i int, uri string) (int64, error) {
 	bucket, key, ok := strings.Cut(strings.TrimPrefix(uri, "s3://"), "/")
 	if !ok || !strings.HasPrefix(uri, "s3://") {
 		return 0, fmt.Errorf("not an s3:// uri")

@@ -15,7 +15,7 @@ import (
 
 	"github.com/ferryworks/ferry/internal/devproc"
 	"github.com/ferryworks/ferry/internal/redisconn"
-	"github.com/ferryworks/ferry/queue"
+	"github.com/ferryworks/ferry/task"
 )
 
 // Tools a scenario runs through.
@@ -320,13 +320,13 @@ func (b *bench) closeWorld(w *world, name string) {
 
 // tasksFor builds n tasks over objs (rotating), with ids unique to this
 // bench, scenario, run and tool.
-func (b *bench) tasksFor(scName string, run int, tool string, objs []object, n int) []queue.Task {
+func (b *bench) tasksFor(scName string, run int, tool string, objs []object, n int) []task.Task {
 	tag := strings.NewReplacer("/", "-", ".", "-").Replace(strings.ToLower(scName))
-	tasks := make([]queue.Task, n)
+	tasks := make([]task.Task, n)
 	for i := range tasks {
 		o := objs[i%len(objs)]
-		tasks[i] = queue.Task{Version: queue.TaskVersion, TaskID: fmt.Sprintf("fb-%s-%s-r%d-%s-%05d", b.runID, tag, run, tool, i),
-			CustomerID: o.Customer.ID, Attachments: []queue.Attachment{{URI: o.URI()}}}
+		tasks[i] = task.Task{Version: task.Version, TaskID: fmt.Sprintf("fb-%s-%s-r%d-%s-%05d", b.runID, tag, run, tool, i),
+			CustomerID: o.Customer.ID, Attachments: []task.Attachment{{URI: o.URI()}}}
 	}
 	return tasks
 }

@@ -21,7 +21,7 @@ import (
 	"github.com/ferryworks/ferry/internal/demo"
 	"github.com/ferryworks/ferry/internal/localaws"
 	"github.com/ferryworks/ferry/internal/redisconn"
-	"github.com/ferryworks/ferry/queue"
+	"github.com/ferryworks/ferry/task"
 	"github.com/ferryworks/ferry/taskstate"
 )
 
@@ -156,9 +156,9 @@ func (a *awsSide) sha256(ctx context.Context, key string) (string, error) {
 // open (no later attempt will). Only then must the bucket hold no open
 // upload; one under the key of a task with a terminal event stays a failure.
 func (r *Report) purgeDeadUploads(ctx context.Context, led *ledger, a *awsSide) {
-	var tasks []queue.Task
+	var tasks []task.Task
 	for _, body := range led.bodies(r.DLQExhausted) {
-		if t, err := queue.DecodeTask([]byte(body), queue.Limits{}); err == nil {
+		if t, err := task.Decode([]byte(body), task.Limits{}); err == nil {
 			tasks = append(tasks, t)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/ferryworks/ferry/internal/demo"
 	"github.com/ferryworks/ferry/internal/localaws"
 	"github.com/ferryworks/ferry/queue"
+	"github.com/ferryworks/ferry/task"
 )
 
 // Kinds of task the campaign submits; each has one deterministic outcome,
@@ -153,11 +154,11 @@ func plan(n int, seed uint64, objs map[string][]weighted) []planned {
 		}
 		id := fmt.Sprintf("c%05d-%s", i, kind)
 		p := planned{ID: id, Kind: kind}
-		task := queue.Task{Version: 1, TaskID: id}
+		tk := task.Task{Version: 1, TaskID: id}
 		atts := func(cust, bucket string, max int) {
-			task.CustomerID = cust
+			tk.CustomerID = cust
 			for range 1 + r.IntN(max) {
-				task.Attachments = append(task.Attachments, queue.Attachment{URI: pick(r, objs[bucket]).URI})
+				tk.Attachments = append(tk.Attachments, task.Attachment{URI: pick(r, objs[bucket]).URI})
 			}
 		}
 		switch kind {
@@ -182,30 +183,30 @@ func plan(n int, seed uint64, objs map[string][]weighted) []planned {
 			p.WantEvent = queue.EventAccessDenied
 		case kindNotFound:
 			atts("acme", "acme-data", 2)
-			task.Attachments = append(task.Attachments, queue.Attachment{URI: fmt.Sprintf("s3://acme-data/chaos/missing-%d.bin", i)})
+			tk.Attachments = append(tk.Attachments, task.Attachment{URI: fmt.Sprintf("s3://acme-data/chaos/missing-%d.bin", i)})
 			p.WantEvent = queue.EventFailed
 		case kindDeputy:
 			atts("globex", "hooli-data-eu", 1)
 			p.WantEvent = queue.EventAccessDenied
 		case kindInvalidVer:
 			atts("acme", "acme-data", 1)
-			task.Version = 9
+			tk.Version = 9
 			p.WantEvent, p.WantDLQ = queue.EventFailed, true
 		case kindInvalidURI:
 			atts("acme", "acme-data", 1)
-			task.Attachments[0].URI = "ftp://acme-data/x"
+			tk.Attachments[0].URI = "ftp://acme-data/x"
 			p.WantEvent, p.WantDLQ = queue.EventFailed, true
 		case kindInvalidID:
 			atts("acme", "acme-data", 1)
-			task.TaskID = "../" + id
-			p.Marker, p.WantDLQ = task.TaskID, true
+			tk.TaskID = "../" + id
+			p.Marker, p.WantDLQ = tk.TaskID, true
 		case kindInvalidJSON:
 			p.Marker, p.WantDLQ = "chaos-marker-"+id, true
 			p.Bodies = []string{"this is not json " + p.Marker}
 			out = append(out, p)
 			continue
 		}
-		b, _ := json.Marshal(task)
+		b, _ := json.Marshal(tk)
 		p.Bodies = []string{string(b)}
 		if kind == kindDuplicate {
 			p.Bodies = append(p.Bodies, string(b))

@@ -3,22 +3,9 @@ package demo
 import (
 	"encoding/json"
 	"fmt"
+
+	"github.com/ferryworks/ferry/task"
 )
-
-// Task is a task submission in queue.Task's wire format (docs/architecture.md,
-// Wire contracts). The demo writes its own (rather than importing queue) so
-// that queue's tests can stand on the demo world without an import cycle.
-type Task struct {
-	Version     int          `json:"version"`
-	TaskID      string       `json:"task_id"`
-	CustomerID  string       `json:"customer_id"`
-	Attachments []Attachment `json:"attachments"`
-}
-
-// Attachment is one attachment of a Task.
-type Attachment struct {
-	URI string `json:"uri"`
-}
 
 // The terminal event types a demo task is meant to end in.
 const (
@@ -29,7 +16,7 @@ const (
 
 // DemoTask is a task of the demo set with the outcome it is meant to have.
 type DemoTask struct {
-	Task     Task
+	Task     task.Task
 	Expected string // the terminal event type
 	Why      string
 }
@@ -38,18 +25,18 @@ type DemoTask struct {
 // terminal event it should end in: what `make run` enqueues so a newcomer
 // sees every outcome with its hint.
 func Tasks(m Manifest) []DemoTask {
-	uri := func(c ManifestCustomer, key string) Attachment {
-		return Attachment{URI: "s3://" + c.Bucket + "/" + key}
+	uri := func(c ManifestCustomer, key string) task.Attachment {
+		return task.Attachment{URI: "s3://" + c.Bucket + "/" + key}
 	}
 	var out []DemoTask
-	add := func(id, customer, want, why string, atts ...Attachment) {
+	add := func(id, customer, want, why string, atts ...task.Attachment) {
 		out = append(out, DemoTask{
-			Task:     Task{Version: 1, TaskID: id, CustomerID: customer, Attachments: atts},
+			Task:     task.Task{Version: task.Version, TaskID: id, CustomerID: customer, Attachments: atts},
 			Expected: want, Why: why,
 		})
 	}
 	for _, c := range m.Customers {
-		var atts []Attachment
+		var atts []task.Attachment
 		for _, k := range c.Objects {
 			atts = append(atts, uri(c, k))
 		}

@@ -1,4 +1,4 @@
-package queue
+package task
 
 import (
 	"errors"
@@ -53,10 +53,10 @@ func TestDecodeTaskRejects(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := DecodeTask([]byte(tc.body), tc.limits)
-			var ite *InvalidTaskError
+			_, err := Decode([]byte(tc.body), tc.limits)
+			var ite *InvalidError
 			if !errors.As(err, &ite) {
-				t.Fatalf("DecodeTask error = %v, want *InvalidTaskError", err)
+				t.Fatalf("Decode error = %v, want *InvalidError", err)
 			}
 			if ite.Reason != tc.wantReason {
 				t.Errorf("Reason = %q, want %q (detail %q)", ite.Reason, tc.wantReason, ite.Detail)
@@ -67,8 +67,8 @@ func TestDecodeTaskRejects(t *testing.T) {
 			if ite.Detail == "" {
 				t.Error("Detail is empty")
 			}
-			if !errors.Is(err, ErrInvalidTask) {
-				t.Error("errors.Is(err, ErrInvalidTask) = false")
+			if !errors.Is(err, ErrInvalid) {
+				t.Error("errors.Is(err, ErrInvalid) = false")
 			}
 		})
 	}
@@ -100,9 +100,9 @@ func TestDecodeTaskAccepts(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			task, err := DecodeTask([]byte(tc.body), Limits{})
+			task, err := Decode([]byte(tc.body), Limits{})
 			if err != nil {
-				t.Fatalf("DecodeTask: %v", err)
+				t.Fatalf("Decode: %v", err)
 			}
 			if !tc.check(task) {
 				t.Errorf("decoded %+v", task)
@@ -115,29 +115,29 @@ func TestEncodeTaskRoundTrip(t *testing.T) {
 	t.Parallel()
 	in := Task{Version: 1, TaskID: "t-9", CustomerID: "acme", SubmissionID: "s-1",
 		Attachments: []Attachment{{URI: "s3://b/k", Name: "k.bin"}, {URI: "https://e.com/x"}}}
-	b, err := EncodeTask(in, Limits{})
+	b, err := Encode(in, Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := `{"version":1,"task_id":"t-9","customer_id":"acme","submission_id":"s-1","attachments":[{"uri":"s3://b/k","name":"k.bin"},{"uri":"https://e.com/x"}]}`
 	if string(b) != want {
-		t.Errorf("EncodeTask = %s\nwant %s", b, want)
+		t.Errorf("Encode = %s\nwant %s", b, want)
 	}
-	out, err := DecodeTask(b, Limits{})
+	out, err := Decode(b, Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if out.DedupeKey() != "t-9/s-1" || len(out.Attachments) != 2 {
 		t.Errorf("round trip = %+v", out)
 	}
-	if _, err := EncodeTask(Task{Version: 1, TaskID: "t/1", CustomerID: "c", Attachments: in.Attachments}, Limits{}); !errors.Is(err, ErrInvalidTask) {
-		t.Errorf("EncodeTask of invalid task: err = %v", err)
+	if _, err := Encode(Task{Version: 1, TaskID: "t/1", CustomerID: "c", Attachments: in.Attachments}, Limits{}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Encode of invalid task: err = %v", err)
 	}
 	big := in
 	big.Attachments = []Attachment{{URI: strings.Repeat("u", 300)}}
-	var ite *InvalidTaskError
-	if _, err := EncodeTask(big, Limits{MaxBodyBytes: 200}); !errors.As(err, &ite) || ite.Reason != ReasonTooLarge {
-		t.Errorf("EncodeTask over the limit: err = %v", err)
+	var ite *InvalidError
+	if _, err := Encode(big, Limits{MaxBodyBytes: 200}); !errors.As(err, &ite) || ite.Reason != ReasonTooLarge {
+		t.Errorf("Encode over the limit: err = %v", err)
 	}
 }
 
@@ -207,7 +207,7 @@ func TestReadTasks(t *testing.T) {
 		{"bad array", `[{"task_id":"a"},]`, nil, "array"},
 	}
 	for _, tc := range cases {
-		ts, err := ReadTasks(strings.NewReader(tc.in))
+		ts, err := ReadAll(strings.NewReader(tc.in))
 		if tc.errLine != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.errLine) {
 				t.Errorf("%s: err = %v, want one mentioning %q", tc.name, err, tc.errLine)
@@ -221,8 +221,8 @@ func TestReadTasks(t *testing.T) {
 		var ids []string
 		for _, task := range ts {
 			ids = append(ids, task.TaskID)
-			if task.Version != TaskVersion {
-				t.Errorf("%s: task %s has version %d, want %d filled in", tc.name, task.TaskID, task.Version, TaskVersion)
+			if task.Version != Version {
+				t.Errorf("%s: task %s has version %d, want %d filled in", tc.name, task.TaskID, task.Version, Version)
 			}
 		}
 		if strings.Join(ids, ",") != strings.Join(tc.ids, ",") {

@@ -1,4 +1,4 @@
-package queue_test
+package task_test
 
 import (
 	"encoding/json"
@@ -7,21 +7,21 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ferryworks/ferry/queue"
+	"github.com/ferryworks/ferry/task"
 )
 
 // knownReasons are the machine codes a rejection may carry; anything else
 // would break DLQ filters and the task.failed contract.
 var knownReasons = map[string]bool{
-	queue.ReasonTooLarge: true, queue.ReasonNotJSON: true, queue.ReasonInvalidField: true,
-	queue.ReasonUnknownVersion: true, queue.ReasonMissingTaskID: true, queue.ReasonInvalidTaskID: true,
-	queue.ReasonMissingCustomerID: true, queue.ReasonInvalidCustomerID: true, queue.ReasonInvalidSubmissionID: true,
-	queue.ReasonNoAttachments: true, queue.ReasonTooManyAttachments: true, queue.ReasonEmptyURI: true,
+	task.ReasonTooLarge: true, task.ReasonNotJSON: true, task.ReasonInvalidField: true,
+	task.ReasonUnknownVersion: true, task.ReasonMissingTaskID: true, task.ReasonInvalidTaskID: true,
+	task.ReasonMissingCustomerID: true, task.ReasonInvalidCustomerID: true, task.ReasonInvalidSubmissionID: true,
+	task.ReasonNoAttachments: true, task.ReasonTooManyAttachments: true, task.ReasonEmptyURI: true,
 }
 
 // FuzzDecodeTask feeds arbitrary message bodies to the decoder every worker
-// runs first. Whatever the body, DecodeTask must not panic; a rejection is
-// an *InvalidTaskError with a known reason whose detail never quotes the
+// runs first. Whatever the body, Decode must not panic; a rejection is
+// an *InvalidError with a known reason whose detail never quotes the
 // body; an accepted task satisfies every rule a producer is held to (valid
 // ids, 1..limit attachments, no empty URI) and survives an encode/decode
 // round trip unchanged, so the dedupe key and stored keys built from it are
@@ -45,13 +45,13 @@ func FuzzDecodeTask(f *testing.F) {
 	for _, s := range seeds {
 		f.Add([]byte(s))
 	}
-	limits := queue.Limits{MaxAttachments: 5, MaxBodyBytes: 4096}
+	limits := task.Limits{MaxAttachments: 5, MaxBodyBytes: 4096}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		task, err := queue.DecodeTask(body, limits)
+		got, err := task.Decode(body, limits)
 		if err != nil {
-			var ite *queue.InvalidTaskError
-			if !errors.As(err, &ite) || !errors.Is(err, queue.ErrInvalidTask) {
-				t.Fatalf("DecodeTask error %T %v is not an *InvalidTaskError", err, err)
+			var ite *task.InvalidError
+			if !errors.As(err, &ite) || !errors.Is(err, task.ErrInvalid) {
+				t.Fatalf("Decode error %T %v is not an *InvalidError", err, err)
 			}
 			if !knownReasons[ite.Reason] {
 				t.Fatalf("unknown reason %q (%v)", ite.Reason, err)
@@ -61,45 +61,45 @@ func FuzzDecodeTask(f *testing.F) {
 			}
 			return
 		}
-		if !queue.ValidID(task.TaskID) || !queue.ValidID(task.CustomerID) {
-			t.Fatalf("accepted invalid ids %q / %q", task.TaskID, task.CustomerID)
+		if !task.ValidID(got.TaskID) || !task.ValidID(got.CustomerID) {
+			t.Fatalf("accepted invalid ids %q / %q", got.TaskID, got.CustomerID)
 		}
-		if task.SubmissionID != "" && !queue.ValidID(task.SubmissionID) {
-			t.Fatalf("accepted invalid submission id %q", task.SubmissionID)
+		if got.SubmissionID != "" && !task.ValidID(got.SubmissionID) {
+			t.Fatalf("accepted invalid submission id %q", got.SubmissionID)
 		}
-		if n := len(task.Attachments); n == 0 || n > limits.MaxAttachments {
+		if n := len(got.Attachments); n == 0 || n > limits.MaxAttachments {
 			t.Fatalf("accepted %d attachments (limit %d)", n, limits.MaxAttachments)
 		}
-		for i, a := range task.Attachments {
+		for i, a := range got.Attachments {
 			if a.URI == "" {
 				t.Fatalf("accepted empty uri at %d", i)
 			}
 		}
-		if strings.ContainsAny(task.DedupeKey(), "{} \n") {
-			t.Fatalf("dedupe key %q would break a Redis hash tag", task.DedupeKey())
+		if strings.ContainsAny(got.DedupeKey(), "{} \n") {
+			t.Fatalf("dedupe key %q would break a Redis hash tag", got.DedupeKey())
 		}
-		enc, err := queue.EncodeTask(task, queue.Limits{MaxAttachments: limits.MaxAttachments})
+		enc, err := task.Encode(got, task.Limits{MaxAttachments: limits.MaxAttachments})
 		if err != nil {
-			t.Fatalf("EncodeTask refused a decoded task: %v", err)
+			t.Fatalf("Encode refused a decoded task: %v", err)
 		}
-		again, err := queue.DecodeTask(enc, queue.Limits{MaxAttachments: limits.MaxAttachments})
+		again, err := task.Decode(enc, task.Limits{MaxAttachments: limits.MaxAttachments})
 		if err != nil {
 			t.Fatalf("re-decode of %s: %v", enc, err)
 		}
-		if !reflect.DeepEqual(normalise(task), normalise(again)) {
-			t.Fatalf("round trip changed the task:\n%+v\n%+v", task, again)
+		if !reflect.DeepEqual(normalise(got), normalise(again)) {
+			t.Fatalf("round trip changed the task:\n%+v\n%+v", got, again)
 		}
 		if !json.Valid(enc) {
-			t.Fatalf("EncodeTask produced invalid JSON %q", enc)
+			t.Fatalf("Encode produced invalid JSON %q", enc)
 		}
 	})
 }
 
 // normalise maps invalid UTF-8 the way encoding/json does on the way out, so
 // the round-trip comparison checks meaning rather than byte identity.
-func normalise(t queue.Task) queue.Task {
+func normalise(t task.Task) task.Task {
 	b, _ := json.Marshal(t)
-	var out queue.Task
+	var out task.Task
 	_ = json.Unmarshal(b, &out)
 	return out
 }

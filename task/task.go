@@ -1,4 +1,4 @@
-package queue
+package task
 
 import (
 	"bytes"
@@ -8,9 +8,9 @@ import (
 	"io"
 )
 
-// TaskVersion is the only task schema version this package understands;
+// Version is the only task schema version this package understands;
 // a message with any other version is rejected as unknown_version.
-const TaskVersion = 1
+const Version = 1
 
 // Defaults for Limits; the body limit is SQS's classic maximum message size.
 const (
@@ -19,7 +19,7 @@ const (
 	maxIDLen              = 128
 )
 
-// Reasons an InvalidTaskError carries. They are short, stable machine codes:
+// Reasons an InvalidError carries. They are short, stable machine codes:
 // they end up in DLQ message attributes and task.failed events, so changing
 // one breaks whoever filters on it.
 const (
@@ -74,10 +74,10 @@ type Attachment struct {
 	Name string `json:"name,omitempty"`
 }
 
-// InvalidTaskError says why a message is not a valid task. Such a message is
+// InvalidError says why a message is not a valid task. Such a message is
 // never retried: the worker sends it to the DLQ with Reason as an attribute
 // and, when TaskID is set, publishes task.failed with reason invalid_message.
-type InvalidTaskError struct {
+type InvalidError struct {
 	// Reason is a short machine code, one of the Reason* constants.
 	Reason string
 	// Detail is a human-readable explanation; it never contains the body.
@@ -88,49 +88,49 @@ type InvalidTaskError struct {
 }
 
 // Error describes the rejection with its reason code and detail.
-func (e *InvalidTaskError) Error() string {
+func (e *InvalidError) Error() string {
 	if e.TaskID != "" {
 		return fmt.Sprintf("invalid task %q: %s: %s", e.TaskID, e.Reason, e.Detail)
 	}
 	return fmt.Sprintf("invalid task: %s: %s", e.Reason, e.Detail)
 }
 
-// ErrInvalidTask matches every *InvalidTaskError with errors.Is.
-var ErrInvalidTask = errors.New("invalid task")
+// ErrInvalid matches every *InvalidError with errors.Is.
+var ErrInvalid = errors.New("invalid task")
 
-// Is makes errors.Is(err, ErrInvalidTask) true for any InvalidTaskError.
-func (e *InvalidTaskError) Is(target error) bool { return target == ErrInvalidTask }
+// Is makes errors.Is(err, ErrInvalid) true for any InvalidError.
+func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
 
-// DecodeTask parses and validates a message body. Any problem is returned as
-// an *InvalidTaskError whose TaskID is filled in whenever the body carried a
+// Decode parses and validates a message body. Any problem is returned as
+// an *InvalidError whose TaskID is filled in whenever the body carried a
 // readable task_id string, so the caller can still announce the failure.
-func DecodeTask(body []byte, limits Limits) (Task, error) {
+func Decode(body []byte, limits Limits) (Task, error) {
 	limits = limits.withDefaults()
 	if len(body) > limits.MaxBodyBytes {
-		return Task{}, &InvalidTaskError{
+		return Task{}, &InvalidError{
 			Reason: ReasonTooLarge,
 			Detail: fmt.Sprintf("body is %d bytes, limit %d", len(body), limits.MaxBodyBytes),
 			TaskID: peekTaskID(body),
 		}
 	}
 	if !json.Valid(body) {
-		return Task{}, &InvalidTaskError{Reason: ReasonNotJSON, Detail: "body is not valid JSON"}
+		return Task{}, &InvalidError{Reason: ReasonNotJSON, Detail: "body is not valid JSON"}
 	}
 	if ke := checkKeys(body); ke != nil {
-		return Task{}, &InvalidTaskError{Reason: ReasonInvalidField, Detail: ke.detail, TaskID: ke.taskID}
+		return Task{}, &InvalidError{Reason: ReasonInvalidField, Detail: ke.detail, TaskID: ke.taskID}
 	}
 	var t Task
 	if err := json.Unmarshal(body, &t); err != nil {
 		detail := "body is not a JSON object"
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
-			return Task{}, &InvalidTaskError{
+			return Task{}, &InvalidError{
 				Reason: ReasonInvalidField,
 				Detail: fmt.Sprintf("field %s: expected %s, got %s", te.Field, te.Type, te.Value),
 				TaskID: peekTaskID(body),
 			}
 		}
-		return Task{}, &InvalidTaskError{Reason: ReasonNotJSON, Detail: detail}
+		return Task{}, &InvalidError{Reason: ReasonNotJSON, Detail: detail}
 	}
 	if err := t.Validate(limits); err != nil {
 		return Task{}, err
@@ -164,15 +164,15 @@ func BodyIDs(body []byte) (taskID, customerID, submissionID string) {
 }
 
 // Validate checks a task against the schema and limits; the error is an
-// *InvalidTaskError. The body-size limit is checked by DecodeTask and
-// EncodeTask, which see the encoded form.
+// *InvalidError. The body-size limit is checked by Decode and
+// Encode, which see the encoded form.
 func (t Task) Validate(limits Limits) error {
 	limits = limits.withDefaults()
 	bad := func(reason, format string, args ...any) error {
-		return &InvalidTaskError{Reason: reason, Detail: fmt.Sprintf(format, args...), TaskID: t.TaskID}
+		return &InvalidError{Reason: reason, Detail: fmt.Sprintf(format, args...), TaskID: t.TaskID}
 	}
-	if t.Version != TaskVersion {
-		return bad(ReasonUnknownVersion, "version %d is not supported (want %d)", t.Version, TaskVersion)
+	if t.Version != Version {
+		return bad(ReasonUnknownVersion, "version %d is not supported (want %d)", t.Version, Version)
 	}
 	if t.TaskID == "" {
 		return bad(ReasonMissingTaskID, "task_id is required")
@@ -240,10 +240,10 @@ func (t Task) DedupeKey() string {
 	return t.TaskID + "/" + t.SubmissionID
 }
 
-// EncodeTask validates the task and returns its JSON body; a task that would
-// be rejected by DecodeTask is refused here with the same *InvalidTaskError,
+// Encode validates the task and returns its JSON body; a task that would
+// be rejected by Decode is refused here with the same *InvalidError,
 // so producers cannot put an undecodable message on the queue.
-func EncodeTask(t Task, limits Limits) ([]byte, error) {
+func Encode(t Task, limits Limits) ([]byte, error) {
 	limits = limits.withDefaults()
 	if err := t.Validate(limits); err != nil {
 		return nil, err
@@ -253,7 +253,7 @@ func EncodeTask(t Task, limits Limits) ([]byte, error) {
 		return nil, fmt.Errorf("encode task %s: %w", t.TaskID, err)
 	}
 	if len(b) > limits.MaxBodyBytes {
-		return nil, &InvalidTaskError{
+		return nil, &InvalidError{
 			Reason: ReasonTooLarge,
 			Detail: fmt.Sprintf("encoded task is %d bytes, limit %d", len(b), limits.MaxBodyBytes),
 			TaskID: t.TaskID,
@@ -262,11 +262,11 @@ func EncodeTask(t Task, limits Limits) ([]byte, error) {
 	return b, nil
 }
 
-// ReadTasks reads tasks as producers write them: one JSON task object, a
+// ReadAll reads tasks as producers write them: one JSON task object, a
 // JSON array of them, or JSON lines (one object per line). A task without a
-// version gets TaskVersion. The tasks are not validated (EncodeTask does
+// version gets Version. The tasks are not validated (Encode does
 // that, one by one); a malformed input is an error naming the line.
-func ReadTasks(r io.Reader) ([]Task, error) {
+func ReadAll(r io.Reader) ([]Task, error) {
 	raw, err := io.ReadAll(r)
 	if err != nil {
 		return nil, err
@@ -297,7 +297,7 @@ func ReadTasks(r io.Reader) ([]Task, error) {
 	}
 	for i := range ts {
 		if ts[i].Version == 0 {
-			ts[i].Version = TaskVersion
+			ts[i].Version = Version
 		}
 	}
 	return ts, nil
