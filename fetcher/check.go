@@ -6,15 +6,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/ferryworks/ferry/fetcher/location"
 )
 
 // CheckReport is what `ferry check-access` prints: how ferry would read an
 // attachment and whether it can, without copying anything. It marshals to
 // JSON and never contains credentials or presigned query strings.
 type CheckReport struct {
-	URI      string    `json:"uri"`
-	Location *Location `json:"location,omitempty"`
-	Mode     Mode      `json:"mode,omitempty"`
+	URI      string             `json:"uri"`
+	Location *location.Location `json:"location,omitempty"`
+	Mode     Mode               `json:"mode,omitempty"`
 	// AssumeRole is "ok", "error" or "" (not delegated).
 	AssumeRole string `json:"assume_role,omitempty"`
 	// ExpectedBucketOwner is the account cross-account requests are pinned to.
@@ -49,7 +51,7 @@ type ObjectInfo struct {
 // Failures are reported in CheckReport.Error with the same kinds, stages and
 // hints as Copy.
 func (c *Copier) Check(ctx context.Context, customerID, uri string) CheckReport {
-	rep := CheckReport{URI: redactURLs(uri)}
+	rep := CheckReport{URI: location.RedactURLs(uri)}
 	loc, err := ParseURI(uri)
 	if err != nil {
 		rep.Error = asError(err)
@@ -59,7 +61,7 @@ func (c *Copier) Check(ctx context.Context, customerID, uri string) CheckReport 
 	l := loc
 	l.URL = nil
 	rep.Location = &l
-	if loc.Scheme != SchemeS3 {
+	if loc.Scheme != location.SchemeS3 {
 		rep.Mode = ModeHTTPS
 		obj, ferr := c.openHTTP(ctx, loc)
 		if ferr != nil {

@@ -24,6 +24,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ferryworks/ferry/credcache"
+
+	"github.com/ferryworks/ferry/fetcher/location"
 )
 
 // Defaults of Options.
@@ -272,7 +274,7 @@ func (c *Copier) copy(ctx context.Context, req Request) (Result, *Error) {
 	var obj *object
 	var ferr *Error
 	srcStage := StageGetObject
-	if loc.Scheme == SchemeS3 {
+	if loc.Scheme == location.SchemeS3 {
 		var acc *access
 		acc, ferr = c.decide(ctx, req, loc)
 		if ferr != nil {
@@ -322,7 +324,7 @@ func (c *Copier) copy(ctx context.Context, req Request) (Result, *Error) {
 			return res, tooLarge(srcStage, res.Mode, red, src.n, c.opts.MaxObjectBytes)
 		case errors.As(err, &sre):
 			return res, &Error{Kind: KindTransient, Stage: srcStage, Mode: res.Mode, URI: red, Code: "ReadError",
-				Message: redactURLs(sre.err.Error()), Err: sre.err}
+				Message: location.RedactURLs(sre.err.Error()), Err: sre.err}
 		}
 		// Writing to the fleet's own bucket failing is the fleet's problem,
 		// never the customer's: always transient, so the task is retried and

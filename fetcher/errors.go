@@ -18,6 +18,8 @@ import (
 
 	"github.com/ferryworks/ferry/credcache"
 	"github.com/ferryworks/ferry/internal/awsclient"
+
+	"github.com/ferryworks/ferry/fetcher/location"
 )
 
 // Kind classifies why an attachment could not be copied. It decides what the
@@ -304,31 +306,7 @@ func deniedHint(code, msg string, mode Mode, h hintInput, expectedOwner string) 
 // safeMessage is err's text with anything after a "?" in URLs dropped, since
 // SDK and net/http errors quote request URLs, which may be presigned.
 func safeMessage(err error) string {
-	return redactURLs(err.Error())
-}
-
-// redactURLs removes query strings from any http(s) URL inside s.
-func redactURLs(s string) string {
-	var b strings.Builder
-	for {
-		i := strings.Index(s, "http")
-		if i < 0 {
-			b.WriteString(s)
-			return b.String()
-		}
-		b.WriteString(s[:i])
-		s = s[i:]
-		end := strings.IndexAny(s, " \"'\n\t")
-		if end < 0 {
-			end = len(s)
-		}
-		u := s[:end]
-		if q := strings.IndexByte(u, '?'); q >= 0 {
-			u = u[:q] + "?<redacted>"
-		}
-		b.WriteString(u)
-		s = s[end:]
-	}
+	return location.RedactURLs(err.Error())
 }
 
 // classifyNet classifies a failure of the https source.
@@ -336,7 +314,7 @@ func classifyNet(err error, uri string) *Error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		// net/http quotes the full request URL, which may be presigned.
-		ue.URL = redactURLs(ue.URL)
+		ue.URL = location.RedactURLs(ue.URL)
 	}
 	e := &Error{Stage: StageHTTPGet, Mode: ModeHTTPS, URI: uri, Err: err, Message: safeMessage(err)}
 	var be *blockedError

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ferryworks/ferry/fetcher/location"
 )
 
 // Timeouts of the https source; the whole download is bounded by the
@@ -125,9 +127,9 @@ func newHTTPClient(allow hostAllowList) *http.Client {
 }
 
 // openHTTP starts the download of loc.
-func (c *Copier) openHTTP(ctx context.Context, loc Location) (*object, *Error) {
+func (c *Copier) openHTTP(ctx context.Context, loc location.Location) (*object, *Error) {
 	red := loc.Redacted()
-	if loc.Scheme == SchemeHTTP && !c.allow.allows(urlHostPort("http", loc.URL.Hostname(), loc.URL.Port())) {
+	if loc.Scheme == location.SchemeHTTP && !c.allow.allows(urlHostPort("http", loc.URL.Hostname(), loc.URL.Port())) {
 		return nil, &Error{Kind: KindInvalid, Stage: StageParse, Mode: ModeHTTPS, Code: hInsecureURL.code(), URI: red,
 			Message: "plain http is refused: customers' data must travel encrypted",
 			Hint:    hInsecureURL.render(hintVars{})}

@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/ferryworks/ferry/credcache"
+
+	"github.com/ferryworks/ferry/fetcher/location"
 )
 
 // Proof of bucket ownership, what PolicyRequireVerified relies on
@@ -103,7 +105,7 @@ func (e *VerifyError) Unwrap() error {
 // time. Failures the customer or operator must fix are a *VerifyError; a
 // transient S3 or Redis failure is returned as is.
 func (c *Copier) VerifyBucket(ctx context.Context, rec OwnershipRecorder, customerID, bucket string) (credcache.VerifiedBucket, error) {
-	if err := validBucket(bucket); err != nil {
+	if err := location.CheckBucket(bucket); err != nil {
 		return credcache.VerifiedBucket{}, err
 	}
 	in, err := c.opts.Integrations.Get(ctx, customerID)
@@ -122,7 +124,7 @@ func (c *Copier) VerifyBucket(ctx context.Context, rec OwnershipRecorder, custom
 		ve.Reason = VerifyNoToken
 		return credcache.VerifiedBucket{}, ve
 	}
-	loc := Location{Scheme: SchemeS3, Bucket: bucket, Key: credcache.VerificationKey(customerID)}
+	loc := location.Location{Scheme: location.SchemeS3, Bucket: bucket, Key: credcache.VerificationKey(customerID)}
 	a := &access{mode: ModeCrossAccount, customer: customerID, integ: in, expectedOwner: in.AccountID,
 		requesterPays: c.opts.RequesterPays == RequesterPaysAlways}
 	got, ferr := c.readProof(ctx, a, loc)
@@ -151,7 +153,7 @@ func (c *Copier) VerifyBucket(ctx context.Context, rec OwnershipRecorder, custom
 }
 
 // readProof reads at most maxProofBytes of the proof object.
-func (c *Copier) readProof(ctx context.Context, a *access, loc Location) ([]byte, *Error) {
+func (c *Copier) readProof(ctx context.Context, a *access, loc location.Location) ([]byte, *Error) {
 	in := &s3.GetObjectInput{Bucket: aws.String(loc.Bucket), Key: aws.String(loc.Key), ExpectedBucketOwner: a.owner(),
 		RequestPayer: a.payer(), Range: aws.String(fmt.Sprintf("bytes=0-%d", maxProofBytes-1))}
 	var out *s3.GetObjectOutput
@@ -181,7 +183,7 @@ func (c *Copier) readProof(ctx context.Context, a *access, loc Location) ([]byte
 // asks for the object's metadata without ExpectedBucketOwner, and an answer
 // other than 403 means only the pin was refused. Nothing read this way is
 // trusted; it only picks the error message.
-func (c *Copier) servedUnpinned(ctx context.Context, a *access, loc Location) bool {
+func (c *Copier) servedUnpinned(ctx context.Context, a *access, loc location.Location) bool {
 	unpinned := *a
 	unpinned.expectedOwner = ""
 	_, ferr := c.s3Call(ctx, &unpinned, loc, StageHeadObject, func(fns ...func(*s3.Options)) error {

@@ -17,6 +17,8 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/ferryworks/ferry/credcache"
+
+	"github.com/ferryworks/ferry/fetcher/location"
 )
 
 // access is the decided way to read one customer's S3 objects.
@@ -73,7 +75,7 @@ func (a *access) owner() *string {
 // decide applies the access rules 2–5 of docs/architecture.md: an enabled integration means delegated
 // access and never the fleet's own credentials; otherwise cross-account
 // access as the fleet policy allows, pinned to the registered account.
-func (c *Copier) decide(ctx context.Context, req Request, loc Location) (*access, *Error) {
+func (c *Copier) decide(ctx context.Context, req Request, loc location.Location) (*access, *Error) {
 	red := loc.Redacted()
 	customer := req.CustomerID
 	var in credcache.Integration
@@ -139,7 +141,7 @@ func (c *Copier) refreshCreds(ctx context.Context, a *access, red, bucket string
 // s3Call runs one source request with the bucket's region, following one
 // region redirect (learning the region fleet-wide) and, for delegated
 // access, refreshing expired credentials once.
-func (c *Copier) s3Call(ctx context.Context, a *access, loc Location, stage Stage, call func(fns ...func(*s3.Options)) error) (string, *Error) {
+func (c *Copier) s3Call(ctx context.Context, a *access, loc location.Location, stage Stage, call func(fns ...func(*s3.Options)) error) (string, *Error) {
 	red := loc.Redacted()
 	region, cached := c.regions.get(ctx, loc.Bucket)
 	if !cached {
@@ -190,7 +192,7 @@ func (c *Copier) s3Call(ctx context.Context, a *access, loc Location, stage Stag
 // started with renews it and carries on from where it was, rather than
 // starting over. Later ranges carry If-Match with the first answer's ETag,
 // so an object replaced mid-copy is never stitched from two versions.
-func (c *Copier) openS3(ctx context.Context, a *access, loc Location) (*object, *Error) {
+func (c *Copier) openS3(ctx context.Context, a *access, loc location.Location) (*object, *Error) {
 	rb := &rangedBody{c: c, ctx: ctx, a: a, loc: loc, part: c.opts.PartSize}
 	out, ferr := rb.get(ctx, 0, "")
 	if ferr != nil && ferr.Code == "InvalidRange" {
@@ -217,7 +219,7 @@ type rangedBody struct {
 	c    *Copier
 	ctx  context.Context
 	a    *access
-	loc  Location
+	loc  location.Location
 	part int64
 	etag string
 	size int64 // -1: unknown, the first answer is the whole body

@@ -1,18 +1,13 @@
 package fetcher
 
 import (
-	"path"
 	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/ferryworks/ferry/fetcher/location"
 )
 
-const (
-	maxBaseNameBytes = 200
-	maxSegmentBytes  = 128
-	maxExtBytes      = 16
-)
+const maxSegmentBytes = 128
 
 // StoredKey is the key in the internal bucket (under keyPrefix, the
 // Options.KeyPrefix of the copier) the copy of req's attachment is written
@@ -27,7 +22,7 @@ func StoredKey(keyPrefix string, req Request) (string, error) {
 	return storedKey(keyPrefix, req, loc), nil
 }
 
-func storedKey(keyPrefix string, req Request, loc Location) string {
+func storedKey(keyPrefix string, req Request, loc location.Location) string {
 	return destKey(keyPrefix, req.CustomerID, req.TaskID, req.Index, baseName(req.Name, loc))
 }
 
@@ -75,11 +70,11 @@ func safeSegment(s string) string {
 // baseName is the stored object's base name: the attachment's name if given,
 // else the last segment of the key or URL path; "object" when neither gives
 // anything usable.
-func baseName(name string, loc Location) string {
+func baseName(name string, loc location.Location) string {
 	src := name
 	if src == "" {
 		switch {
-		case loc.Scheme == SchemeS3:
+		case loc.Scheme == location.SchemeS3:
 			src = loc.Key
 		case loc.URL != nil:
 			src = loc.URL.Path
@@ -89,61 +84,5 @@ func baseName(name string, loc Location) string {
 			src = src[i+1:]
 		}
 	}
-	return safeBaseName(src)
-}
-
-// safeBaseName strips path separators, control characters and dot segments,
-// keeps letters and digits of any script, and shortens long names while
-// keeping the extension.
-func safeBaseName(s string) string {
-	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "_")
-	}
-	// Only the last path component counts, whatever separator was used.
-	if i := strings.LastIndexAny(s, `/\`); i >= 0 {
-		s = s[i+1:]
-	}
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case unicode.IsLetter(r) || unicode.IsDigit(r) || r == '.' || r == '-' || r == '_':
-			b.WriteRune(r)
-		case unicode.IsControl(r) || r == utf8.RuneError:
-			// dropped
-		default:
-			b.WriteRune('_')
-		}
-	}
-	out := strings.TrimLeft(b.String(), ".")
-	for strings.Contains(out, "..") {
-		out = strings.ReplaceAll(out, "..", ".")
-	}
-	if strings.Trim(out, "._-") == "" {
-		return "object"
-	}
-	if len(out) > maxBaseNameBytes {
-		ext := path.Ext(out)
-		if len(ext) > maxExtBytes {
-			ext = ""
-		}
-		stem := out[:len(out)-len(ext)]
-		// Cutting the stem may leave it ending in a dot, which would meet
-		// the extension's dot as "..".
-		stem = strings.TrimRight(truncateUTF8(stem, maxBaseNameBytes-len(ext)), ".")
-		if strings.Trim(stem, "._-") == "" {
-			stem = "object"
-		}
-		out = stem + ext
-	}
-	return out
-}
-
-func truncateUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
+	return location.SafeBaseName(src)
 }

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/ferryworks/ferry/fetcher/location"
 )
 
 func TestDestKey(t *testing.T) {
@@ -54,23 +56,9 @@ func TestDestKey(t *testing.T) {
 					t.Fatalf("destKey %q has segment %q", got, s)
 				}
 			}
-			if base := segs[len(segs)-1]; len(base) > maxBaseNameBytes+12 {
+			if base := segs[len(segs)-1]; len(base) > location.MaxBaseNameBytes+12 {
 				t.Fatalf("base name %d bytes", len(base))
 			}
 		})
 	}
-}
-
-func FuzzBaseName(f *testing.F) {
-	f.Add("../../a.txt")
-	f.Add("a/b\\c\x00.png")
-	f.Fuzz(func(t *testing.T, name string) {
-		got := safeBaseName(name)
-		if got == "" || strings.ContainsAny(got, "/\\") || strings.Contains(got, "..") || strings.HasPrefix(got, ".") {
-			t.Fatalf("safeBaseName(%q) = %q", name, got)
-		}
-		if !utf8.ValidString(got) || len(got) > maxBaseNameBytes {
-			t.Fatalf("safeBaseName(%q) = %q (%d bytes)", name, got, len(got))
-		}
-	})
 }

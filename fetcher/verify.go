@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/ferryworks/ferry/credcache"
+
+	"github.com/ferryworks/ferry/fetcher/location"
 )
 
 // The checks of a verification, in the order they run.
@@ -171,7 +173,7 @@ func (c *Copier) verifyOnce(ctx context.Context, req VerifyRequest) VerifyReport
 	}
 	rep.AccountID = in.AccountID
 
-	var objects []Location
+	var objects []location.Location
 	var badObjects []VerifyCheck
 	buckets := append([]string(nil), req.Buckets...)
 	seen, asked, objBucket := map[string]bool{}, map[string]bool{}, map[string]bool{}
@@ -184,14 +186,14 @@ func (c *Copier) verifyOnce(ctx context.Context, req VerifyRequest) VerifyReport
 		switch {
 		case err != nil:
 			fe = asError(err)
-		case loc.Scheme != SchemeS3:
+		case loc.Scheme != location.SchemeS3:
 			fe = &Error{Kind: KindInvalid, Stage: StageParse, URI: loc.Redacted(), Code: "NotS3",
 				Message: "only S3 objects are read through an integration",
 				Hint:    "name an object in the customer's bucket as s3://BUCKET/KEY"}
 		}
 		if fe != nil {
 			// Reported after the checks that ran.
-			badObjects = append(badObjects, VerifyCheck{Check: CheckGetObject, Target: redactURLs(u), Error: fe})
+			badObjects = append(badObjects, VerifyCheck{Check: CheckGetObject, Target: location.RedactURLs(u), Error: fe})
 			continue
 		}
 		objects = append(objects, loc)
@@ -217,7 +219,7 @@ func (c *Copier) verifyOnce(ctx context.Context, req VerifyRequest) VerifyReport
 			return rep
 		}
 		var ferr *Error
-		a, ferr = c.decide(ctx, Request{CustomerID: req.CustomerID}, Location{Scheme: SchemeS3, Bucket: firstBucket(buckets)})
+		a, ferr = c.decide(ctx, Request{CustomerID: req.CustomerID}, location.Location{Scheme: location.SchemeS3, Bucket: firstBucket(buckets)})
 		if ferr != nil {
 			rep.Checks = append(rep.Checks, VerifyCheck{Check: CheckPolicy, Target: string(c.opts.CrossAccount), Error: ferr})
 		}
@@ -288,7 +290,7 @@ func (c *Copier) verifyBucket(ctx context.Context, a *access, account, bucket st
 	if account != "" {
 		in.ExpectedBucketOwner = aws.String(account)
 	}
-	loc := Location{Scheme: SchemeS3, Bucket: bucket}
+	loc := location.Location{Scheme: location.SchemeS3, Bucket: bucket}
 	// Delegated reads do not pin the owner (the role's grants bound them),
 	// but the check asks whether the bucket is the customer's: with the
 	// owner set, a foreign bucket is a 403 and gets that hint.
@@ -325,7 +327,7 @@ func (c *Copier) verifyBucket(ctx context.Context, a *access, account, bucket st
 const headBucketCrossAccountNote = "HeadBucket needs s3:ListBucket, which cross-account access does not require: verify with --object s3://BUCKET/KEY to check a read instead"
 
 // verifyObject reads the first byte of loc as a task would read it.
-func (c *Copier) verifyObject(ctx context.Context, a *access, loc Location) VerifyCheck {
+func (c *Copier) verifyObject(ctx context.Context, a *access, loc location.Location) VerifyCheck {
 	chk := VerifyCheck{Check: CheckGetObject, Target: loc.Redacted()}
 	rb := &rangedBody{c: c, ctx: ctx, a: a, loc: loc, part: 1}
 	out, ferr := rb.get(ctx, 0, "")
