@@ -272,6 +272,7 @@ func TestValidateBadValues(t *testing.T) {
 		{"bucket too short", map[string]string{"FERRY_BUCKET": "ab"}, []string{"FERRY_BUCKET"}, ""},
 		{"bucket like ip", map[string]string{"FERRY_BUCKET": "10.0.0.1"}, []string{"FERRY_BUCKET"}, ""},
 		{"bucket double dot", map[string]string{"FERRY_BUCKET": "a..b"}, []string{"FERRY_BUCKET"}, ""},
+		{"bucket reserved prefix", map[string]string{"FERRY_BUCKET": "xn--ferry"}, []string{"FERRY_BUCKET"}, ""},
 		{"key prefix leading slash", map[string]string{"FERRY_KEY_PREFIX": "/att"}, []string{"FERRY_KEY_PREFIX"}, ""},
 		{"redis url scheme", map[string]string{"FERRY_REDIS_URL": "http://127.0.0.1:6379"}, []string{"FERRY_REDIS_URL"}, "redis://"},
 		{"redis mode unknown", map[string]string{"FERRY_REDIS_MODE": "sentinel"}, []string{"FERRY_REDIS_MODE"}, "single | cluster"},

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ferryworks/ferry/credcache"
+	"github.com/ferryworks/ferry/fetcher/location"
 	"github.com/ferryworks/ferry/internal/redisconn"
 )
 
@@ -121,10 +122,8 @@ const (
 )
 
 var (
-	bucketRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 	// https://docs.aws.amazon.com/sns/latest/api/API_CreateTopic.html (names)
 	snsTopicARNRE = regexp.MustCompile(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$`)
-	ipv4RE        = regexp.MustCompile(`^\d+\.\d+\.\d+\.\d+$`)
 	hostRE        = regexp.MustCompile(`^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(:[0-9]{1,5})?$`)
 )
 
@@ -170,7 +169,7 @@ func (c *Config) Validate(needs ...Requirement) error {
 	if c.QueueURL != "" && c.QueueURL == c.DLQURL {
 		add("FERRY_DLQ_URL", c.DLQURL, "a queue other than FERRY_QUEUE_URL (replaying would loop)")
 	}
-	if c.Bucket != "" && !validBucket(c.Bucket) {
+	if c.Bucket != "" && location.CheckBucket(c.Bucket) != nil {
 		add("FERRY_BUCKET", c.Bucket, "an S3 bucket name: 3-63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit")
 	}
 	if strings.HasPrefix(c.KeyPrefix, "/") || !utf8.ValidString(c.KeyPrefix) {
@@ -320,10 +319,6 @@ func validRedisURL(s string) bool {
 		return u.Path != ""
 	}
 	return false
-}
-
-func validBucket(b string) bool {
-	return bucketRE.MatchString(b) && !strings.Contains(b, "..") && !ipv4RE.MatchString(b)
 }
 
 func validListenAddr(s string) bool {
