@@ -251,7 +251,7 @@ var settings = []setting{
 		func(c *Config) flag.Value { return byteSizeValue{&c.MaxObjectBytes} }},
 	{Var{Name: "FERRY_MAX_ATTACHMENTS", Flag: "max-attachments", Default: "100", Usage: "most attachments one task may carry", Group: GroupTaskLimits, Arg: "N"}, "a positive integer",
 		func(c *Config) flag.Value { return intValue{&c.MaxAttachments} }},
-	{Var{Name: "FERRY_PART_SIZE", Flag: "part-size", Default: "16MiB", Usage: "multipart upload part size, also the buffer memory per part (>= 5MiB)", Group: GroupCopy, Arg: "SIZE"}, "a byte size like 16MiB",
+	{Var{Name: "FERRY_PART_SIZE", Flag: "part-size", Default: "8MiB", Usage: "multipart upload part size, also the buffer memory per part (>= 5MiB)", Group: GroupCopy, Arg: "SIZE"}, "a byte size like 16MiB",
 		func(c *Config) flag.Value { return byteSizeValue{&c.PartSize} }},
 	{Var{Name: "FERRY_PART_CONCURRENCY", Flag: "part-concurrency", Default: "4", Usage: "parts of one object uploaded at once", Group: GroupCopy, Arg: "N"}, "a positive integer",
 		func(c *Config) flag.Value { return intValue{&c.PartConcurrency} }},

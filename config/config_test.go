@@ -75,7 +75,7 @@ func TestDefaults(t *testing.T) {
 		ShutdownTimeout:          30 * time.Second,
 		MaxObjectBytes:           5 * GiB,
 		MaxAttachments:           100,
-		PartSize:                 16 * MiB,
+		PartSize:                 8 * MiB,
 		PartConcurrency:          4,
 		StreamPutMax:             64 * MiB,
 		TaskParallelism:          4,
@@ -380,7 +380,7 @@ func TestLoadReportsEveryParseError(t *testing.T) {
 		t.Fatalf("Load problems %v, want %v", got, want)
 	}
 	// The failed settings keep their defaults, and Validate reports them again.
-	if c.Concurrency != 16 || c.PartSize != 16*MiB {
+	if c.Concurrency != 16 || c.PartSize != ByteSize(fetcher.DefaultPartSize) {
 		t.Errorf("failed settings should keep defaults: %d %s", c.Concurrency, c.PartSize)
 	}
 	if got := problemVars(c.Validate()); !slices.Equal(got, want) {
@@ -719,7 +719,7 @@ func TestWriteOptions(t *testing.T) {
 	}
 	for _, want := range []string{
 		"FERRY_QUEUE_URL, --queue-url URL\n    tasks queue URL\n    read by: work, enqueue\n",
-		"FERRY_PART_SIZE, --part-size SIZE\n", "    default: 16MiB\n",
+		"FERRY_PART_SIZE, --part-size SIZE\n", "    default: 8MiB\n",
 		"FERRY_PPROF, --pprof\n",
 		"AWS_REGION\n    AWS region (read by the AWS SDK)\n    no flag",
 	} {

@@ -30,12 +30,17 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultPartSize        int64 = 16 << 20
+	// DefaultPartSize is 8 MiB, the aws CLI's default part size. Four
+	// parts in flight then hold 32 MiB, which leaves a worker copying a
+	// 1 GiB object room for its binary's pages and the rest of its heap
+	// under 96 MiB of RSS; 16 MiB parts (64 MiB held) did not fit there
+	// (docs/bench.md, Reading the numbers).
+	DefaultPartSize        int64 = 8 << 20
 	DefaultPartConcurrency       = 4
 	DefaultMaxObjectBytes  int64 = 5 << 30
 	// DefaultStreamPutMax is the StreamPutMax ferry work runs with
 	// (FERRY_STREAM_PUT_MAX). Measured in docs/bench.md: up to 64 MiB one
-	// streamed PUT beat a multipart upload of 16 MiB parts, 4 in flight.
+	// streamed PUT beat a multipart upload of 4 parts in flight.
 	DefaultStreamPutMax int64 = 64 << 20
 	// maxSinglePut is S3's limit for one PutObject.
 	maxSinglePut int64 = 5 << 30
@@ -80,7 +85,7 @@ type Options struct {
 	// pays (x-amz-request-payer: requester); "" is RequesterPaysDelegated.
 	RequesterPays RequesterPays
 	// PartSize is the multipart part size and the largest single PutObject
-	// (default 16 MiB, at least 5 MiB). Memory per Copy is bounded by
+	// (default 8 MiB, at least 5 MiB). Memory per Copy is bounded by
 	// PartSize × PartConcurrency (at least two parts).
 	PartSize        int64
 	PartConcurrency int // default 4

@@ -27,7 +27,7 @@ import (
 // SDK's feature/s3/transfermanager on the same job: stream an unseekable
 // source of N bytes into the internal bucket with one SHA-256 pass and the
 // digest stored with the object, part size and parts in flight as
-// configured (16 MiB × 4). The source is generated, not read from S3, so
+// configured (by default 8 MiB × 4). The source is generated, not read from S3, so
 // only the upload side is measured. It reports MiB/s, CPU seconds per GiB
 // (the whole process: the uploader and the in-process IAM gate, which does
 // the same work for both), peak RSS over the run (VmHWM, reset before each

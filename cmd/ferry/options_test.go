@@ -111,7 +111,7 @@ func TestHelpShowsOnlyTheSettingsACommandReads(t *testing.T) {
 			t.Errorf("ferry options lacks %s or its description", v.Name)
 		}
 	}
-	if !strings.Contains(opts.stdout, "FERRY_PART_SIZE, --part-size SIZE\n") || !strings.Contains(opts.stdout, "default: 16MiB") {
+	if !strings.Contains(opts.stdout, "FERRY_PART_SIZE, --part-size SIZE\n") || !strings.Contains(opts.stdout, "default: 8MiB") {
 		t.Errorf("ferry options:\n%s", opts.stdout)
 	}
 	var list []config.Option

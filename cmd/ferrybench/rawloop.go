@@ -27,6 +27,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ferryworks/ferry/fetcher"
 	"github.com/ferryworks/ferry/internal/awsclient"
 	"github.com/ferryworks/ferry/queue"
 	"github.com/ferryworks/ferry/task"
@@ -68,7 +69,7 @@ type rawCustomer struct {
 
 func writeRawConfig(path string, w *world, concurrency int) error {
 	rc := rawConfig{TasksURL: w.rawTasks, EventsURL: w.rawEvents, Bucket: w.env.Lookup("FERRY_BUCKET"),
-		Concurrency: concurrency, PartSize: 16 << 20, PartConcurrency: 4, Customers: map[string]rawCustomer{}}
+		Concurrency: concurrency, PartSize: fetcher.DefaultPartSize, PartConcurrency: fetcher.DefaultPartConcurrency, Customers: map[string]rawCustomer{}}
 	for _, c := range w.customers {
 		rc.Customers[c.ID] = rawCustomer{Mode: c.Mode, AccountID: c.AccountID, RoleARN: c.RoleARN, ExternalID: c.ExternalID}
 	}
@@ -80,7 +81,7 @@ func writeRawConfig(path string, w *world, concurrency int) error {
 }
 
 // rawLoop is the limit ferry is measured against: per message, receive →
-// GET → buffered multipart PUT (16 MiB pooled buffers, 4 parts in flight) →
+// GET → buffered multipart PUT (pooled buffers with ferry's default part size and parts in flight) →
 // send an event → delete, with the SDK's own per-process credential cache
 // and none of ferry's queue plumbing, Redis, hashing or bookkeeping.
 type rawLoop struct {
