@@ -49,11 +49,6 @@ type Options struct {
 	// expiry; nil means time.Now. Tests move it forward to expire
 	// credentials without waiting.
 	Now func() time.Time
-	// InProcessKumo runs kumo inside this process instead of a child
-	// process. kumo's state is process-global, so every in-process stack
-	// shares buckets and queues: use it only where one stack runs per
-	// process (cmd/devstack) or a child process is impossible.
-	InProcessKumo bool
 	// IAMDelay is how long a role created or changed through the IAM API
 	// takes to reach STS and S3, as IAM's eventual consistency does in AWS:
 	// until then they see the previous version (no role, for a new one).
@@ -176,9 +171,7 @@ func Start(opts Options) (*Stack, error) {
 	}
 	s.stats.init()
 	var err error
-	if opts.InProcessKumo {
-		s.kumo = startKumoInProcess()
-	} else if s.kumo, err = startKumoProcess(); err != nil {
+	if s.kumo, err = startKumoProcess(); err != nil {
 		return nil, err
 	}
 	s.KumoURL = s.kumo.URL

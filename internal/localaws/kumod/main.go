@@ -7,6 +7,15 @@
 // gate in front of kumo, stays in the test process and under -race.
 package main
 
-import "github.com/ferryworks/ferry/internal/localaws/kumochild"
+import (
+	"github.com/sivchari/kumo"
 
-func main() { kumochild.Serve() }
+	"github.com/ferryworks/ferry/internal/localaws/kumochild"
+)
+
+func main() {
+	kumochild.Serve(func() (string, func()) {
+		srv := kumo.NewServer()
+		return srv.URL, srv.Close
+	})
+}

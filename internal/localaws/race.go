@@ -1,6 +1,0 @@
-//go:build race
-
-package localaws
-
-// raceEnabled tells whether this binary was built with -race (kumo.go).
-const raceEnabled = true
