@@ -30,7 +30,7 @@ TESTP=${TESTP:-4}
 TESTFLAGS=${TESTFLAGS:-}
 
 # shellcheck disable=SC2086 # PKGS is a word list
-$GO vet $PKGS
+$GO vet -race $PKGS
 # shellcheck disable=SC2086
 $GO build -race $PKGS
 
