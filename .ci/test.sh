@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test.sh: what `make test` runs once the tools are installed.
 #
-#   1. go vet, `go build -race`, then every package's tests with -race against a throwaway
+#   1. go vet -race, `go build -race`, then every package's tests with -race against a throwaway
 #      redis-server (.ci/with-redis.sh), TESTP packages at a time;
 #   2. when PKGS is ./... (the default), the Redis packages again against a
 #      throwaway 6-node Redis Cluster (.ci/test-cluster.sh).
@@ -14,11 +14,13 @@
 # ends, so the two passes' lines never interleave. Exit status: non-zero when
 # either pass fails.
 #
-# Before the passes start, go vet and `go build -race` compile every package
-# once. The Go build cache does not share a compile that is still running,
-# so two passes starting on empty caches would each compile the same
-# race-instrumented dependencies (the AWS SDK, kumo, go-redis) at the same
-# time; on a warm cache this step takes seconds.
+# Before the passes start, `go vet -race` and `go build -race` compile every
+# package once, race-instrumented (vet type-checks against the same
+# compiled dependencies, so with -race it shares them instead of compiling
+# everything a second time, plain). The Go build cache does not share a
+# compile that is still running, so two passes starting on empty caches
+# would each compile the same dependencies (the AWS SDK, go-redis, otel) at
+# the same time; on a warm cache this step takes seconds.
 #
 # Environment (set by the Makefile): GO, PKGS, TESTP, TESTFLAGS.
 set -euo pipefail
