@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test.sh: what `make test` runs once the tools are installed.
 #
-#   1. go vet -race, `go build -race`, then every package's tests with -race against a throwaway
+#   1. go vet -race, `go build -race`, `go build`, then every package's tests with -race against a throwaway
 #      redis-server (.ci/with-redis.sh), TESTP packages at a time;
 #   2. when PKGS is ./... (the default), the Redis packages again against a
 #      throwaway 6-node Redis Cluster (.ci/test-cluster.sh).
@@ -20,7 +20,11 @@
 # everything a second time, plain). The Go build cache does not share a
 # compile that is still running, so two passes starting on empty caches
 # would each compile the same dependencies (the AWS SDK, go-redis, otel) at
-# the same time; on a warm cache this step takes seconds.
+# the same time; on a warm cache this step takes seconds. The plain `go
+# build` is for the binaries tests build and run (ferry, devstack, kumod):
+# without it several test binaries would start `go build` of them at once
+# on a cold cache, each compiling the same plain dependencies, and on two
+# cores that took longer than go test's 10-minute timeout.
 #
 # Environment (set by the Makefile): GO, PKGS, TESTP, TESTFLAGS.
 set -euo pipefail
@@ -35,6 +39,8 @@ TESTFLAGS=${TESTFLAGS:-}
 $GO vet -race $PKGS
 # shellcheck disable=SC2086
 $GO build -race $PKGS
+# shellcheck disable=SC2086
+$GO build $PKGS
 
 cluster_pid=""
 cluster_log=""
