@@ -14,17 +14,15 @@
 # ends, so the two passes' lines never interleave. Exit status: non-zero when
 # either pass fails.
 #
-# Before the passes start, `go vet -race` and `go build -race` compile every
-# package once, race-instrumented (vet type-checks against the same
-# compiled dependencies, so with -race it shares them instead of compiling
-# everything a second time, plain). The Go build cache does not share a
-# compile that is still running, so two passes starting on empty caches
-# would each compile the same dependencies (the AWS SDK, go-redis, otel) at
-# the same time; on a warm cache this step takes seconds. The plain `go
-# build` is for the binaries tests build and run (ferry, devstack, kumod):
-# without it several test binaries would start `go build` of them at once
-# on a cold cache, each compiling the same plain dependencies, and on two
-# cores that took longer than go test's 10-minute timeout.
+# Before the passes start, every package is compiled once race-instrumented
+# (`go vet -race`, which vets what the tests run, shares that compile with
+# `go build -race`) and once plain (`go build`, for the binaries the tests
+# build and run: ferry, devstack, kumod). The Go build cache does not share
+# a compile that is still running: on empty caches, two passes starting at
+# once would each compile the same race dependencies, and several test
+# binaries starting `go build` at once would each compile the same plain
+# ones (on two cores that outlasted go test's 10-minute timeout). On a warm
+# cache this step takes seconds.
 #
 # Environment (set by the Makefile): GO, PKGS, TESTP, TESTFLAGS.
 set -euo pipefail
