@@ -63,10 +63,11 @@ FUZZTIME  ?= 20s
 # Redis outage and restart, over https) and TestChaosClusterFailover (a
 # Redis Cluster master SIGKILLed mid-run), side by side. They take a few
 # minutes, so `make test` leaves them to CI (.ci/run) and to this target.
-# No -race here: what the campaigns test is the ferry workers, which run as
-# ordinary `go build` binaries either way; -race would only instrument the
-# harness and the local AWS in the test process (whose own tests run with
-# -race in `make test`), and it doubled the campaigns' CPU time.
+# No -race here: the campaigns run the workers as production runs them, an
+# ordinary `go build` (a -race test process builds them with -race,
+# internal/devproc.Build); the race detector would more than double the
+# campaigns' CPU time, and `make test` already runs the workers, the harness
+# and the local AWS with -race.
 .PHONY: test-chaos
 test-chaos: check-go ## the chaos campaigns' ledger tests (TestChaosCI, TestChaosClusterFailover), run by CI after make test
 	.ci/with-redis.sh $(GO) test -count=1 -tags chaos $(TESTFLAGS) ./internal/chaos/

@@ -28,19 +28,22 @@
 #     mode) and the bench's workers, the ferry binary in cluster mode
 #     (TestSmokeRedisURL).
 #
-# CLUSTER_PKGS overrides the package list of the first step.
+# CLUSTER_PKGS overrides the package list of the first step. TESTVET, when
+# set, is passed to every go test here: .ci/test.sh sets -vet=off, having
+# run go vet on every package already.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 GO=${GO:-go}
+vet=${TESTVET:-}
 pkgs=${CLUSTER_PKGS:-./credcache/... ./taskstate/... ./internal/redislock/... ./internal/redisconn/... ./admission/... ./internal/testenv/...}
 worker_tests='^(TestDemoPaths|TestDuplicateDeliveryOneEvent|TestPersistentFaultReachesDLQ|TestShutdownDrainsAndReleases|TestRedisWatch)$'
 
 # shellcheck disable=SC2086 # word splitting of the package list is intended
 exec .ci/with-redis-cluster.sh bash -c '
 	set -euo pipefail
-	'"$GO"' test -race -count=1 "$@" '"$pkgs"'
-	'"$GO"' test -race -count=1 -run '"'$worker_tests'"' "$@" ./worker/
-	'"$GO"' test -race -count=1 -run "^TestBinary$/seeds_the_cluster$" ./cmd/devstack/
-	'"$GO"' test -race -count=1 -run "^TestSmokeRedisURL$" ./cmd/ferrybench/
+	'"$GO"' test -race -count=1 '"$vet"' "$@" '"$pkgs"'
+	'"$GO"' test -race -count=1 '"$vet"' -run '"'$worker_tests'"' "$@" ./worker/
+	'"$GO"' test -race -count=1 '"$vet"' -run "^TestBinary$/seeds_the_cluster$" ./cmd/devstack/
+	'"$GO"' test -race -count=1 '"$vet"' -run "^TestSmokeRedisURL$" ./cmd/ferrybench/
 ' test-cluster "$@"

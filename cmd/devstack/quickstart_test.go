@@ -45,8 +45,14 @@ func TestQuickstart(t *testing.T) {
 	cmd.Dir = root
 	// The user's environment as it is (AWS_CA_BUNDLE and all), with the
 	// embedded Redis rather than a shared one.
-	cmd.Env = append(environWithout("FERRY_REDIS_URL", "DEVSTACK_ADDR", "FERRY_METRICS_ADDR", "RUN_STATE_DIR", "DEVSTACK_TLS"),
-		"RUN_STATE_DIR="+state, "DEVSTACK_TLS=1",
+	// A race-built test has make run build race binaries, as devproc.Build
+	// does for the other tests.
+	goflags := os.Getenv("GOFLAGS")
+	if devproc.RaceEnabled {
+		goflags = strings.TrimSpace(goflags + " -race")
+	}
+	cmd.Env = append(environWithout("FERRY_REDIS_URL", "DEVSTACK_ADDR", "FERRY_METRICS_ADDR", "RUN_STATE_DIR", "DEVSTACK_TLS", "GOFLAGS"),
+		"RUN_STATE_DIR="+state, "DEVSTACK_TLS=1", "GOFLAGS="+goflags,
 		fmt.Sprintf("DEVSTACK_ADDR=127.0.0.1:%d", awsPort),
 		fmt.Sprintf("FERRY_METRICS_ADDR=127.0.0.1:%d", metricsPort))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

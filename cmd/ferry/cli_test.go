@@ -33,13 +33,6 @@ import (
 	"github.com/ferryworks/ferry/queue"
 )
 
-// cliBinary is the real ferry binary, built once per test run.
-func cliBinary(t *testing.T) string {
-	t.Helper()
-	testenv.Integration(t)
-	return ferryBinary(t)
-}
-
 // cliEnv is the environment `make run` gives ferry, for a test's world.
 func cliEnv(w *testenv.World, extra ...string) []string {
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir()}
@@ -59,7 +52,7 @@ func runCLI(t *testing.T, env []string, stdin string, args ...string) cliResult 
 	t.Helper()
 	// Built first: on a loaded machine the build alone can outlast the
 	// command's deadline.
-	bin := cliBinary(t)
+	bin := builtFerry.Path(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
@@ -310,7 +303,7 @@ func TestWorkRefusesIncompleteConfig(t *testing.T) {
 
 func startWorker(t *testing.T, env []string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(cliBinary(t), "work")
+	cmd := exec.Command(builtFerry.Path(t), "work")
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = testWriter{t}, testWriter{t}
 	if err := cmd.Start(); err != nil {

@@ -6,11 +6,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,45 +33,15 @@ import (
 	"github.com/ferryworks/ferry/taskstate"
 )
 
-var (
-	binOnce sync.Once
-	binDir  string
-	binPath string
-	binErr  error
-)
+// builtFerry is this package's binary, built once per test run with the
+// Makefile's stamp: the tests run the real binary as on-call would, flags,
+// exit codes and all.
+var builtFerry = testenv.Binary{Pkg: "./cmd/ferry", LDFlags: stampedLDFlags}
 
 func TestMain(m *testing.M) {
 	code := testenv.Run(m)
-	if binDir != "" {
-		_ = os.RemoveAll(binDir)
-	}
+	builtFerry.Remove()
 	os.Exit(code)
-}
-
-// ferryBinary builds this package once per test run: the tests run the
-// real binary as on-call would, flags, exit codes and all.
-func ferryBinary(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		binDir, binErr = os.MkdirTemp("", "ferry-bin-")
-		if binErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "ferry")
-		ldflags, err := stampedLDFlags()
-		if err != nil {
-			binErr = fmt.Errorf("make ldflags: %w", err)
-			return
-		}
-		out, err := exec.Command("go", "build", "-ldflags", ldflags, "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
 }
 
 // worldEnv is the environment `make run` would export for w, and nothing
@@ -96,7 +64,7 @@ func ferry(t *testing.T, env []string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, ferryBinary(t), args...)
+	cmd := exec.CommandContext(ctx, builtFerry.Path(t), args...)
 	cmd.Env = env
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -548,7 +516,7 @@ func eq(want float64) func(float64) bool { return func(v float64) bool { return 
 // stop function (SIGTERM, then the exit code) and the /metrics URL.
 func startMetricsWorker(t *testing.T, env []string) (stop func() int, metricsURL string) {
 	t.Helper()
-	cmd := exec.Command(ferryBinary(t), "work")
+	cmd := exec.Command(builtFerry.Path(t), "work")
 	cmd.Env = append(env, "FERRY_METRICS_ADDR=127.0.0.1:0", "FERRY_LOG_LEVEL=info", "FERRY_CONCURRENCY=4", "FERRY_VISIBILITY_TIMEOUT=10s")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

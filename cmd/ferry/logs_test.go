@@ -19,7 +19,7 @@ func runOnTerminal(t *testing.T, env []string, args ...string) string {
 	tty, ctl := testenv.PTY(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, cliBinary(t), args...)
+	cmd := exec.CommandContext(ctx, builtFerry.Path(t), args...)
 	cmd.Env = env
 	cmd.Stdout = io.Discard
 	cmd.Stderr = tty

@@ -29,7 +29,7 @@ func stampedLDFlags() (string, error) {
 func TestVersion(t *testing.T) {
 	t.Parallel()
 	testenv.Integration(t)
-	bin := ferryBinary(t)
+	bin := builtFerry.Path(t)
 	want := "ferry " + testVersion + "\ncommit: " + testRevision + "\ngo: " + runtime.Version() + "\n"
 	for _, args := range [][]string{{"version"}, {"--version"}} {
 		out, err := exec.Command(bin, args...).Output()

@@ -31,22 +31,44 @@ func ModuleRoot(ctx context.Context) (string, error) {
 // BuildFerry compiles ./cmd/ferry into dir and returns the binary's path, so
 // the tools run the same binary production runs.
 func BuildFerry(ctx context.Context, dir string) (string, error) {
-	return Build(ctx, "./cmd/ferry", dir)
+	return Build(ctx, "./cmd/ferry", dir, BuildOptions{})
+}
+
+// BuildOptions are how Build compiles a binary.
+type BuildOptions struct {
+	// LDFlags, when not empty, are passed to the linker (go build -ldflags).
+	LDFlags string
+	// Plain builds without -race even when this process was built with it.
+	Plain bool
 }
 
 // Build compiles the module's main package pkg (a path from the module
 // root, such as "./cmd/devstack") into dir, named after its last element,
 // and returns the binary's path.
-func Build(ctx context.Context, pkg, dir string) (string, error) {
+//
+// A process built with -race (the tests) builds with -race too, unless
+// opts.Plain is set. The processes an integration test starts (workers, the
+// devstack) are then checked for races like the test itself, and they reuse
+// the race-instrumented packages the test binaries were compiled from: on
+// an empty build cache `make test` compiles the module once instead of once
+// with -race and once without.
+func Build(ctx context.Context, pkg, dir string, opts BuildOptions) (string, error) {
 	root, err := ModuleRoot(ctx)
 	if err != nil {
 		return "", err
 	}
 	bin := filepath.Join(dir, filepath.Base(pkg))
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
+	args := []string{"build", "-o", bin}
+	if RaceEnabled && !opts.Plain {
+		args = append(args, "-race")
+	}
+	if opts.LDFlags != "" {
+		args = append(args, "-ldflags", opts.LDFlags)
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, pkg)...)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
+		return "", fmt.Errorf("go %s: %w\n%s", strings.Join(append(args, pkg), " "), err, out)
 	}
 	return bin, nil
 }

@@ -86,7 +86,7 @@ func buildKumod() (string, error) {
 		return "", fmt.Errorf("build kumod: %w", err)
 	}
 	defer os.RemoveAll(tmpDir)
-	tmp, err := devproc.Build(ctx, "./internal/localaws/kumod", tmpDir)
+	tmp, err := devproc.Build(ctx, "./internal/localaws/kumod", tmpDir, devproc.BuildOptions{Plain: true})
 	if err != nil {
 		return "", err
 	}

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -13,7 +14,8 @@ import (
 // Binary is one of the module's main packages, built at most once per test
 // process for the tests that run the real binary: go build reuses compiled
 // packages from its cache but links the binary again on every call, which
-// costs seconds of CPU. Declare it at package level and call Remove from
+// costs seconds of CPU. A race-built test builds it with -race
+// (devproc.Build). Declare it at package level and call Remove from
 // TestMain once the tests have run:
 //
 //	var ferryBin = testenv.Binary{Pkg: "./cmd/ferry"}
@@ -26,6 +28,9 @@ import (
 type Binary struct {
 	// Pkg is the main package, a path from the module root ("./cmd/ferry").
 	Pkg string
+	// LDFlags, when set, returns the -ldflags to link with; it is called
+	// once, on the first Path.
+	LDFlags func() (string, error)
 
 	once sync.Once
 	dir  string
@@ -42,9 +47,16 @@ func (b *Binary) Path(t testing.TB) string {
 		if b.dir, b.err = os.MkdirTemp("", "ferry-testbin"); b.err != nil {
 			return
 		}
+		var opts devproc.BuildOptions
+		if b.LDFlags != nil {
+			if opts.LDFlags, b.err = b.LDFlags(); b.err != nil {
+				b.err = fmt.Errorf("ldflags: %w", b.err)
+				return
+			}
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
-		b.path, b.err = devproc.Build(ctx, b.Pkg, b.dir)
+		b.path, b.err = devproc.Build(ctx, b.Pkg, b.dir, opts)
 	})
 	if b.err != nil {
 		t.Fatalf("build %s: %v", b.Pkg, b.err)
